@@ -1,0 +1,12 @@
+#include <CLI/CLI.hpp>
+
+#include "orchestrator/cli.h"
+
+namespace perflaw::cli {
+
+void RegisterDataCommands(CLI::App& app, Action* action) {
+  (void)app;
+  (void)action;
+}
+
+}  // namespace perflaw::cli
