@@ -1,12 +1,373 @@
+// perflaw fit / predict / report: the law commands. Input is a CSV today (law/data.h); a results
+// database reader only has to produce the same std::vector<law::Observation>.
 #include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "law/data.h"
+#include "law/pipeline.h"
+#include "law/report.h"
 #include "orchestrator/cli.h"
 
 namespace perflaw::cli {
+namespace {
+
+using json = nlohmann::json;
+
+struct LawArgs {
+  std::string csv;
+  std::string format = "table";
+  std::string loss = "squared";
+  std::string p_mode = "continuous";
+  law::StudyOptions study;
+  // predict
+  double layers = 0, d_model = 0;
+  // report
+  std::string out;
+};
+
+void AddStudyOptions(CLI::App* sub, LawArgs* a) {
+  law::StudyOptions& s = a->study;
+  sub->add_option("--csv", a->csv,
+                  "CSV: dataset,max_seq_len,layers,d_model,metric,value[,tokens,apen]")
+      ->required();
+  sub->add_option("--form", s.form, "performance | performance-data | scaling | chinchilla")
+      ->check(CLI::IsMember(law::FormNames()))
+      ->capture_default_str();
+  sub->add_option("--metric", s.metric, "fit only this metric (default: each metric separately)");
+  sub->add_option("--group-by", s.group_by,
+                  "dataset,max_seq_len | dataset | max_seq_len | none (default: per form)");
+  sub->add_option("--starts", s.fit.starts, "multi-start points")->capture_default_str();
+  sub->add_option("--polish", s.fit.polish, "best starts refined with Ceres")
+      ->capture_default_str();
+  sub->add_option("--bootstrap", s.fit.bootstrap, "bootstrap resamples (0 = no intervals)")
+      ->capture_default_str();
+  sub->add_option("--seed", s.fit.seed, "bootstrap seed")->capture_default_str();
+  sub->add_option("--level", s.fit.level, "interval level")->capture_default_str();
+  sub->add_option("--threads", s.fit.threads, "threads for LOO and bootstrap (0 = all cores)")
+      ->capture_default_str();
+  sub->add_option("--loss", a->loss, "squared | huber")
+      ->check(CLI::IsMember({"squared", "huber"}))
+      ->capture_default_str();
+  sub->add_option("--huber-delta", s.fit.huber_delta, "Huber threshold in metric units")
+      ->capture_default_str();
+  sub->add_option("--p-mode", a->p_mode,
+                  "continuous | integer (grid over integer p, as the authors)")
+      ->check(CLI::IsMember({"continuous", "integer"}))
+      ->capture_default_str();
+  sub->add_option("--p-max", s.fit.p_max, "largest p of the integer grid")->capture_default_str();
+  sub->add_option("--ffn-mult", s.form_options.ffn_multiplier,
+                  "feed-forward width multiplier in the parameter count (4 + 2 ffn) * layers * d^2")
+      ->capture_default_str();
+  sub->add_option(
+      "--dprime", s.dprime,
+      "D' = tokens*apen (chinchilla: D = tokens) for predictions; default group median");
+}
+
+void AddFitExtras(CLI::App* sub, LawArgs* a) {
+  law::StudyOptions& s = a->study;
+  sub->add_option("--train-where", s.train_where,
+                  "extrapolation check: fit on rows matching e.g. \"layers<=16\", score the rest");
+  sub->add_option("--budget", s.budget,
+                  "best (layers, d_model) under this many non-embedding parameters");
+  sub->add_option("--layers-min", s.layers_lo, "search box for the optimum (default: observed)");
+  sub->add_option("--layers-max", s.layers_hi, "search box for the optimum (default: observed)");
+  sub->add_option("--d-model-min", s.d_model_lo, "search box for the optimum (default: observed)");
+  sub->add_option("--d-model-max", s.d_model_hi, "search box for the optimum (default: observed)");
+}
+
+Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
+  a->study.fit.loss = a->loss == "huber" ? law::Loss::kHuber : law::Loss::kSquared;
+  a->study.fit.p_mode = a->p_mode == "integer" ? law::PMode::kIntegerGrid : law::PMode::kContinuous;
+  std::string why;
+  if (!a->study.IsValid(&why)) return Status::InvalidArgument("option: " + why);
+  StatusOr<std::vector<law::Observation>> read = law::ReadCsv(a->csv);
+  if (!read.ok()) return read.status();
+  *rows = std::move(read).value();
+  return Status::Ok();
+}
+
+// ---- output ----
+json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json Est(const law::Estimate& e) {
+  return {{"value", Num(e.value)},
+          {"interval", {Num(e.interval.lo), Num(e.interval.hi)}},
+          {"undefined_in_resamples", e.undefined}};
+}
+
+json Scores(const law::Metrics& m, const std::string& prefix, json j) {
+  j[prefix + "r2"] = Num(m.r2);
+  j[prefix + "rmse"] = Num(m.rmse);
+  j[prefix + "mae"] = Num(m.mae);
+  j[prefix + "mape_percent"] = Num(m.mape);
+  return j;
+}
+
+json GroupJson(const law::Study& s, const law::GroupFit& g) {
+  json keys = {{"metric", g.key.metric}};
+  if (!g.key.dataset.empty()) keys["dataset"] = g.key.dataset;
+  if (!g.key.max_seq_len.empty()) keys["max_seq_len"] = std::stod(g.key.max_seq_len);
+  json params = json::object();
+  for (size_t j = 0; j < g.fit.params.size(); ++j) {
+    law::Interval iv =
+        j < g.fit.param_intervals.size() ? g.fit.param_intervals[j] : law::Interval();
+    params[s.param_names[j]] = {{"value", Num(g.fit.params[j])},
+                                {"interval", {Num(iv.lo), Num(iv.hi)}}};
+  }
+  json j = {{"keys", keys},
+            {"form", s.form},
+            {"formula", s.formula},
+            {"n_points", g.rows.size()},
+            {"converged", g.fit.converged},
+            {"summary", g.fit.summary},
+            {"params", params},
+            {"interval_level", g.fit.level},
+            {"bootstrap_resamples", g.fit.bootstrap_params.size()},
+            {"bootstrap_failed", g.fit.bootstrap_failed},
+            {"loo_refits_not_converged", g.fit.loo_failed}};
+  j = Scores(g.fit.in_sample, "", j);
+  j = Scores(g.fit.loo, "loo_", j);
+  const law::Optimum& o = g.optimum;
+  json opt = {
+      {"search_box", {{"layers", {o.box.n_lo, o.box.n_hi}}, {"d_model", {o.box.d_lo, o.box.d_hi}}}},
+      {"kind", o.higher_is_better ? "argmax" : "argmin"},
+      {"layers", Est(o.best_layers)},
+      {"d_model", Est(o.best_d_model)},
+      {"value", Est(o.best_value)}};
+  if (std::isfinite(g.dprime)) opt["dprime"] = g.dprime;
+  if (o.has_closed_form) {
+    opt["closed_form"] = {{"n_star", {{"kind", o.layers.kind}, {"estimate", Est(o.layers.at)}}},
+                          {"d_star", {{"kind", o.d_model.kind}, {"estimate", Est(o.d_model.at)}}}};
+  }
+  j["optimum"] = opt;
+  if (g.budget) {
+    j["budget"] = {{"non_embedding_params", g.budget->budget},
+                   {"ffn_multiplier", g.budget->ffn_multiplier},
+                   {"layers", Est(g.budget->layers)},
+                   {"d_model", Est(g.budget->d_model)},
+                   {"value", Est(g.budget->value)},
+                   {"params_used", Est(g.budget->params_used)}};
+  }
+  if (g.extrapolation) {
+    const law::Extrapolation& e = *g.extrapolation;
+    j["extrapolation"] = Scores(e.held_out, "held_out_",
+                                {{"train_where", e.train_where},
+                                 {"n_train", e.n_train},
+                                 {"n_held_out", e.n_test},
+                                 {"train_r2", Num(e.fit.in_sample.r2)}});
+  }
+  return j;
+}
+
+std::string F(double v, int digits = 4) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
+  return buf;
+}
+
+std::string FI(const law::Estimate& e) {
+  std::string s = F(e.value);
+  if (e.interval.valid()) s += " [" + F(e.interval.lo) + ", " + F(e.interval.hi) + "]";
+  return s;
+}
+
+std::string ScoreLine(const law::Metrics& m) {
+  return "R2 " + F(m.r2) + "  RMSE " + F(m.rmse) + "  MAE " + F(m.mae) + "  MAPE " + F(m.mape) +
+         "%";
+}
+
+// What --dprime means for the form: chinchilla reads it as D (tokens).
+std::string DataLabel(const std::string& form) {
+  return form == "chinchilla" ? "D (tokens)" : "D' (tokens*apen)";
+}
+
+void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream& out) {
+  const law::Optimum& o = g.optimum;
+  const std::string& metric = g.key.metric;
+  if (o.has_closed_form) {
+    auto axis = [&](const std::string& label, const law::AxisOptimum& a) {
+      out << "  optimum " << label << ": ";
+      if (a.kind == "maximum")
+        out << FI(a.at) << " (interior maximum of " << metric << ")";
+      else
+        out << "none (this term has " << (a.kind == "none" ? "no extremum" : "a minimum") << ")";
+      if (a.at.undefined) out << "; undefined in " << a.at.undefined << " resamples";
+      out << "\n";
+    };
+    axis("N* = p^(-1/a) layers", o.layers);
+    axis("d* = p^(-1/b) d_model", o.d_model);
+  }
+  out << "  numerical " << (o.higher_is_better ? "argmax" : "argmin") << " of " << metric
+      << " in layers [" << F(o.box.n_lo) << ", " << F(o.box.n_hi) << "] x d_model ["
+      << F(o.box.d_lo) << ", " << F(o.box.d_hi) << "]";
+  if (std::isfinite(g.dprime)) out << " at " << DataLabel(form) << " " << F(g.dprime);
+  out << ": layers " << FI(o.best_layers) << ", d_model " << FI(o.best_d_model) << ", " << metric
+      << " " << FI(o.best_value) << "\n";
+  if (g.budget) {
+    const law::BudgetChoice& b = *g.budget;
+    out << "  best under " << F(b.budget) << " non-embedding params ((4 + 2*" << F(b.ffn_multiplier)
+        << ") * layers * d_model^2): layers " << FI(b.layers) << ", d_model " << FI(b.d_model)
+        << ", " << metric << " " << FI(b.value) << ", params used " << FI(b.params_used) << "\n";
+  }
+}
+
+void PrintTable(const law::Study& s, std::ostream& out) {
+  out << "form " << s.form << ": " << s.formula << "\n";
+  for (const law::GroupFit& g : s.groups) {
+    const law::FitResult& f = g.fit;
+    out << "\n== " << g.key.Label() << " | form " << s.form << " | " << g.rows.size()
+        << " points\n  fit: " << f.summary << " (" << f.starts << " starts, " << f.polished
+        << " refined)\n";
+    if (f.params.empty()) continue;
+    out << "  parameter        value    " << F(100 * f.level, 3) << "% interval (bootstrap, "
+        << f.bootstrap_params.size() << " resamples)\n";
+    for (size_t j = 0; j < f.params.size(); ++j) {
+      char line[160];
+      law::Interval iv = j < f.param_intervals.size() ? f.param_intervals[j] : law::Interval();
+      std::snprintf(line, sizeof(line), "  %-9s %12.6g    %s\n", s.param_names[j].c_str(),
+                    f.params[j],
+                    iv.valid() ? ("[" + F(iv.lo) + ", " + F(iv.hi) + "]").c_str() : "n/a");
+      out << line;
+    }
+    out << "  in-sample " << g.key.metric << " (" << f.in_sample.n
+        << " points): " << ScoreLine(f.in_sample) << "\n";
+    out << "  leave-one-out " << g.key.metric << ":      " << ScoreLine(f.loo) << "\n";
+    PrintOptimum(s.form, g, out);
+    if (g.extrapolation) {
+      const law::Extrapolation& e = *g.extrapolation;
+      out << "  extrapolation: fit on '" << e.train_where << "' (" << e.n_train
+          << " points, in-sample R2 " << F(e.fit.in_sample.r2) << "), held-out " << e.n_test
+          << " points: " << ScoreLine(e.held_out) << "\n";
+    }
+  }
+}
+
+Status FailedGroups(const law::Study& s) {
+  int failed = 0;
+  for (const law::GroupFit& g : s.groups) failed += g.fit.params.empty();
+  if (failed == 0) return Status::Ok();
+  return Status::Internal(std::to_string(failed) + " group fit(s) failed; see their summaries");
+}
+
+// ---- commands ----
+Status RunFit(LawArgs* a) {
+  std::vector<law::Observation> rows;
+  PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
+  StatusOr<law::Study> study = law::RunStudy(rows, a->study);
+  if (!study.ok()) return study.status();
+  if (a->format == "json") {
+    json groups = json::array();
+    for (const law::GroupFit& g : study->groups) groups.push_back(GroupJson(*study, g));
+    std::cout << groups.dump(2) << std::endl;
+  } else {
+    PrintTable(*study, std::cout);
+  }
+  return FailedGroups(*study);
+}
+
+Status RunPredict(LawArgs* a) {
+  std::vector<law::Observation> rows;
+  PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
+  a->study.fit.loo = false;  // predict prints no LOO scores
+  StatusOr<law::Study> study = law::RunStudy(rows, a->study);
+  if (!study.ok()) return study.status();
+  PERFLAW_RETURN_IF_ERROR(FailedGroups(*study));
+  StatusOr<std::unique_ptr<law::Form>> form = law::MakeForm(a->study.form, a->study.form_options);
+  if (!form.ok()) return form.status();
+  json out = json::array();
+  for (const law::GroupFit& g : study->groups) {
+    StatusOr<law::Estimate> p = law::Predict(**form, g.fit, a->layers, a->d_model, g.dprime);
+    if (!p.ok()) return p.status();
+    if (a->format == "json") {
+      json j = {{"keys", GroupJson(*study, g)["keys"]},
+                {"form", study->form},
+                {"layers", a->layers},
+                {"d_model", a->d_model},
+                {"predicted", Est(*p)},
+                {"interval_level", g.fit.level}};
+      if (std::isfinite(g.dprime)) j["dprime"] = g.dprime;
+      out.push_back(j);
+      continue;
+    }
+    std::cout << g.key.Label() << " | form " << study->form << ": predicted " << g.key.metric
+              << " at layers " << F(a->layers) << ", d_model " << F(a->d_model);
+    if (std::isfinite(g.dprime)) std::cout << ", " << DataLabel(study->form) << " " << F(g.dprime);
+    std::cout << " = " << F(p->value) << "  (" << F(100 * g.fit.level, 3) << "% bootstrap interval "
+              << (p->interval.valid() ? "[" + F(p->interval.lo) + ", " + F(p->interval.hi) + "]"
+                                      : std::string("n/a"))
+              << ")\n";
+  }
+  if (a->format == "json") std::cout << out.dump(2) << std::endl;
+  return Status::Ok();
+}
+
+Status RunReport(LawArgs* a) {
+  std::vector<law::Observation> rows;
+  PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
+  law::ReportOptions ro;
+  ro.out_dir = a->out;
+  std::string why;
+  if (!ro.IsValid(&why)) return Status::InvalidArgument(why);
+  StatusOr<law::Study> study = law::RunStudy(rows, a->study);
+  if (!study.ok()) return study.status();
+  // The paper's baseline beside the Performance Law, on the same groups.
+  std::optional<law::Study> baseline;
+  if (study->form == "performance") {
+    law::StudyOptions b = a->study;
+    b.form = "scaling";
+    b.group_by = study->group_by;
+    b.train_where.clear();
+    b.budget = 0;
+    StatusOr<law::Study> bs = law::RunStudy(rows, b);
+    if (bs.ok()) baseline = std::move(bs).value();
+  }
+  StatusOr<std::vector<std::string>> written =
+      law::WriteReport(*study, baseline ? &*baseline : nullptr, ro);
+  if (!written.ok()) return written.status();
+  std::cout << "wrote " << written->size() << " files to " << a->out << " (report.md, "
+            << "PNG and SVG plots, their data and gnuplot scripts)\n";
+  return FailedGroups(*study);
+}
+
+}  // namespace
 
 void RegisterLawCommands(CLI::App& app, Action* action) {
-  (void)app;
-  (void)action;
+  auto fit_args = std::make_shared<LawArgs>();
+  CLI::App* fit =
+      app.add_subcommand("fit", "fit a law per group and report fit quality and optima");
+  AddStudyOptions(fit, fit_args.get());
+  AddFitExtras(fit, fit_args.get());
+  fit->add_option("--format", fit_args->format, "table | json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  fit->callback([action, fit_args] { *action = [fit_args] { return RunFit(fit_args.get()); }; });
+
+  auto predict_args = std::make_shared<LawArgs>();
+  CLI::App* predict =
+      app.add_subcommand("predict", "predict the metric at (layers, d_model[, D'])");
+  AddStudyOptions(predict, predict_args.get());
+  predict->add_option("--layers", predict_args->layers, "transformer layers N")->required();
+  predict->add_option("--d-model", predict_args->d_model, "embedding dimension d")->required();
+  predict->add_option("--format", predict_args->format, "table | json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  predict->callback([action, predict_args] {
+    *action = [predict_args] { return RunPredict(predict_args.get()); };
+  });
+
+  auto report_args = std::make_shared<LawArgs>();
+  CLI::App* report = app.add_subcommand("report", "fit, then write plots and report.md to --out");
+  AddStudyOptions(report, report_args.get());
+  AddFitExtras(report, report_args.get());
+  report->add_option("--out", report_args->out, "output directory")->required();
+  report->callback(
+      [action, report_args] { *action = [report_args] { return RunReport(report_args.get()); }; });
 }
 
 }  // namespace perflaw::cli

@@ -1,0 +1,223 @@
+#include "apen/synth.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include "apen/hash.h"
+
+namespace perflaw::apen {
+namespace {
+
+// SplitMix64 as a generator: fast, and any 64-bit state is a good seed.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+  uint64_t Next() { return Mix64(state_ += 0x9E3779B97F4A7C15ULL); }
+  double Unit() { return UnitFromHash(Next()); }
+  // Uniform in [0, n) (Lemire's multiply-shift; the bias is below 2^-32 for n < 2^32).
+  uint32_t Below(uint32_t n) { return static_cast<uint32_t>(((Next() >> 32) * n) >> 32); }
+
+ private:
+  uint64_t state_;
+};
+
+// Walker/Vose alias table over popularity ranks, mapped to item ids by a seeded permutation.
+// One 16-byte slot per rank holds everything a draw needs, so a draw costs one memory access.
+class ZipfSampler {
+ public:
+  ZipfSampler(uint32_t items, double exponent, uint64_t seed) : slots_(items) {
+    std::vector<double> w(items);
+    double sum = 0;
+    for (uint32_t k = 0; k < items; ++k) sum += w[k] = std::pow(k + 1.0, -exponent);
+    std::vector<uint32_t> alias = BuildAlias(w, sum);
+    std::vector<uint32_t> id(items);
+    std::iota(id.begin(), id.end(), 1u);
+    Rng rng(Mix64(seed ^ 0x7065726d));  // popular items get scattered ids, as in real data
+    for (uint32_t k = items - 1; k > 0; --k) std::swap(id[k], id[rng.Below(k + 1)]);
+    for (uint32_t k = 0; k < items; ++k) {
+      slots_[k].self = id[k];
+      slots_[k].alias = id[alias[k]];
+    }
+  }
+  uint32_t Sample(Rng& rng) const { return FromBits(rng.Next()); }
+  // The item for 64 random bits: high half picks the slot, low half decides self or alias.
+  uint32_t FromBits(uint64_t r) const {
+    const Slot& s = slots_[((r >> 32) * slots_.size()) >> 32];
+    return static_cast<uint32_t>(r) < s.threshold ? s.self : s.alias;
+  }
+
+ private:
+  struct alignas(16) Slot {
+    uint64_t threshold = 0;  // P(self) x 2^32; 2^32 means always self
+    uint32_t self = 0, alias = 0;
+  };
+
+  // Fills the thresholds; returns each rank's alias rank.
+  std::vector<uint32_t> BuildAlias(const std::vector<double>& w, double sum) {
+    const size_t n = w.size();
+    std::vector<double> scaled(n);
+    std::vector<uint32_t> alias(n), small, large;
+    for (size_t k = 0; k < n; ++k) {
+      scaled[k] = w[k] * n / sum;
+      alias[k] = static_cast<uint32_t>(k);
+      (scaled[k] < 1 ? small : large).push_back(static_cast<uint32_t>(k));
+    }
+    auto set_prob = [&](uint32_t k, double p) {
+      slots_[k].threshold = static_cast<uint64_t>(std::min(1.0, p) * 4294967296.0);
+    };
+    while (!small.empty() && !large.empty()) {
+      uint32_t s = small.back(), l = large.back();
+      small.pop_back();
+      set_prob(s, scaled[s]);
+      alias[s] = l;
+      scaled[l] -= 1 - scaled[s];
+      if (scaled[l] < 1) {
+        large.pop_back();
+        small.push_back(l);
+      }
+    }
+    for (uint32_t k : large) set_prob(k, 1);
+    for (uint32_t k : small) set_prob(k, 1);
+    return alias;
+  }
+  std::vector<Slot> slots_;
+};
+
+std::string Num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  return buf;
+}
+
+uint64_t UserSeed(uint64_t seed, uint64_t u) { return Mix64(Mix64(seed) ^ Mix64(u + 0x75736572)); }
+
+// Per-user lengths: min_length + geometric extra with the requested mean; with an exact total,
+// single-step corrections on random users fix the sum.
+std::vector<uint64_t> UserLengths(const SynthOptions& o) {
+  const double mean =
+      o.interactions > 0 ? static_cast<double>(o.interactions) / o.users : o.mean_length;
+  const double extra = mean - o.min_length;
+  std::vector<uint64_t> len(o.users, o.min_length);
+  if (extra > 0) {
+    const double log_q = std::log1p(-1.0 / (1.0 + extra));  // P(extra >= k) = q^k
+    for (uint64_t u = 0; u < o.users; ++u) {
+      Rng rng(UserSeed(o.seed, u) ^ 0x6c656e);
+      double unit = 1.0 - rng.Unit();  // in (0, 1]
+      len[u] += static_cast<uint64_t>(std::floor(std::log(unit) / log_q));
+    }
+  }
+  if (o.interactions == 0) return len;
+  uint64_t total = std::accumulate(len.begin(), len.end(), uint64_t{0});
+  Rng rng(Mix64(o.seed ^ 0x666978));
+  auto pick = [&] { return static_cast<uint64_t>(UnitFromHash(rng.Next()) * o.users); };
+  while (total < o.interactions) ++len[pick()], ++total;
+  while (total > o.interactions) {
+    uint64_t u = pick();
+    if (len[u] > o.min_length) --len[u], --total;
+  }
+  return len;
+}
+
+}  // namespace
+
+bool SynthOptions::IsValid(std::string* why) const {
+  auto fail = [&](const std::string& msg) {
+    if (why) *why = msg;
+    return false;
+  };
+  if (users == 0) return fail("users must be at least 1");
+  if (items == 0) return fail("items must be at least 1");
+  if (items > kMaxSynthItems) {
+    return fail("items must be at most " + std::to_string(kMaxSynthItems) + " (16 bytes each)");
+  }
+  if (min_length == 0) return fail("min_length must be at least 1");
+  if (interactions == 0) {
+    if (!std::isfinite(mean_length) || mean_length < min_length) {
+      return fail("mean_length must be a number >= min_length (" + std::to_string(min_length) +
+                  "), got " + Num(mean_length));
+    }
+    if (mean_length * static_cast<double>(users) > static_cast<double>(kMaxSynthInteractions)) {
+      return fail("mean_length x users exceeds " + std::to_string(kMaxSynthInteractions) +
+                  " interactions");
+    }
+  } else {
+    if (interactions / users < min_length) {
+      return fail("interactions must be at least users x min_length (" +
+                  std::to_string(users * min_length) + "), got " + std::to_string(interactions));
+    }
+    if (interactions > kMaxSynthInteractions) {
+      return fail("interactions must be at most " + std::to_string(kMaxSynthInteractions));
+    }
+  }
+  if (!(predictability >= 0 && predictability <= 1)) {
+    return fail("predictability must be in [0, 1], got " + Num(predictability));
+  }
+  if (markov_out_degree == 0 || markov_out_degree > items) {
+    return fail("markov_out_degree must be in [1, items], got " +
+                std::to_string(markov_out_degree));
+  }
+  if (!std::isfinite(popularity_exponent) || popularity_exponent < 0) {
+    return fail("popularity_exponent must be a finite number >= 0, got " +
+                Num(popularity_exponent));
+  }
+  if (threads < 0) return fail("threads must be >= 0, got " + std::to_string(threads));
+  return true;
+}
+
+std::string SynthOptions::CanonicalString() const {
+  return "synth:users=" + std::to_string(users) + ";items=" + std::to_string(items) +
+         ";mean_length=" + Num(mean_length) + ";interactions=" + std::to_string(interactions) +
+         ";min_length=" + std::to_string(min_length) + ";predictability=" + Num(predictability) +
+         ";markov_out_degree=" + std::to_string(markov_out_degree) +
+         ";popularity_exponent=" + Num(popularity_exponent) + ";seed=" + std::to_string(seed);
+}
+
+Dataset GenerateSynthetic(const SynthOptions& o) {
+  Dataset d;
+  d.num_items = o.items;
+  d.source_path = "synthetic";
+  d.options = o.CanonicalString();
+  d.source_hash = HashString(d.options);
+  d.cache_status = CacheStatus::kNotApplicable;
+
+  std::vector<uint64_t> len = UserLengths(o);
+  auto& offsets = d.sequences.offsets;
+  offsets.assign(o.users + 1, 0);
+  for (uint64_t u = 0; u < o.users; ++u) offsets[u + 1] = offsets[u] + len[u];
+  std::vector<uint64_t>().swap(len);
+  d.sequences.items.resize(offsets.back());
+
+  const ZipfSampler zipf(o.items, o.popularity_exponent, o.seed);
+  const uint64_t chain_seed = Mix64(o.seed ^ 0x636861696e);
+  const uint64_t q = static_cast<uint64_t>(std::ldexp(o.predictability, 53));
+  auto successor = [&](uint32_t item, uint32_t k) {
+    return zipf.FromBits(Mix64(chain_seed ^ (uint64_t{item} * o.markov_out_degree + k)));
+  };
+  auto generate = [&](uint64_t first_user, uint64_t last_user) {
+    uint32_t* items = d.sequences.items.data();
+    for (uint64_t u = first_user; u < last_user; ++u) {
+      Rng rng(UserSeed(o.seed, u));
+      uint32_t cur = zipf.Sample(rng);
+      items[offsets[u]] = cur;
+      for (uint64_t t = offsets[u] + 1; t < offsets[u + 1]; ++t) {
+        cur = (rng.Next() >> 11) < q ? successor(cur, rng.Below(o.markov_out_degree))
+                                     : zipf.Sample(rng);
+        items[t] = cur;
+      }
+    }
+  };
+  unsigned threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  threads = static_cast<unsigned>(std::min<uint64_t>(threads, o.users));
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back(generate, o.users * t / threads, o.users * (t + 1) / threads);
+  }
+  for (auto& th : pool) th.join();
+  return d;
+}
+
+}  // namespace perflaw::apen

@@ -1,0 +1,72 @@
+// The law forms: each maps one observation's inputs (layers, d_model, tokens, apen) and a parameter
+// vector theta to a predicted metric. docs/law.md documents every formula and parameter.
+//
+// Every form here is separable: P = sum_j theta_j * phi_j(x; theta_nonlinear) over the parameters
+// flagged `linear`. The fitter exploits that: for fixed nonlinear parameters the linear ones are
+// one small least-squares solve, which makes screening 1,000+ starts cheap.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apen/status.h"
+#include "law/data.h"
+
+namespace perflaw::law {
+
+struct ParamSpec {
+  std::string name;
+  std::string meaning;
+  double lower = -1e300;  // hard bounds for the optimizer (-1e300/1e300 = unbounded)
+  double upper = 1e300;
+  bool linear = false;  // enters P linearly (solved exactly while screening starts)
+  double start_lo = 0;  // range the multi-start grid covers (nonlinear parameters only)
+  double start_hi = 0;
+  bool log_start = false;  // sample the start range log-uniformly (positive scale parameters)
+};
+
+struct FormOptions {
+  // Chinchilla's N: non-embedding parameters = layers * (4 + 2 * ffn_multiplier) * d_model^2
+  // (attention Q, K, V, O = 4 d^2; feed-forward d -> ffn*d -> d = 2 ffn d^2; biases and norms
+  // ignored).
+  double ffn_multiplier = 4.0;
+  bool IsValid(std::string* why) const;
+};
+
+// Non-embedding parameters of a stack of `layers` transformer blocks of width d_model.
+double NonEmbeddingParams(double layers, double d_model, double ffn_multiplier);
+
+class Form {
+ public:
+  virtual ~Form() = default;
+  virtual std::string name() const = 0;
+  virtual std::string formula() const = 0;
+  virtual const std::vector<ParamSpec>& params() const = 0;
+  size_t num_params() const { return params().size(); }
+  // Prediction at x; fills grad[0..k) with dP/dtheta when grad != nullptr.
+  virtual double Eval(const double* theta, const Observation& x, double* grad) const = 0;
+  // Rejects inputs this form cannot use: missing tokens/apen, too few distinct values.
+  virtual Status CheckData(const std::vector<Observation>& rows) const;
+  // Index of the parameter p for forms that have one (performance laws), else -1.
+  virtual int p_index() const { return -1; }
+  // Whether the form's prediction depends on tokens x apen (D').
+  virtual bool uses_dprime() const { return false; }
+  // Default grouping for the CLI: per (dataset, L) for the single-dataset forms, none for joint.
+  virtual std::string default_group_by() const { return "dataset,max_seq_len"; }
+  // Minimum distinct layers and d_model values needed to identify the parameters.
+  virtual int min_distinct_layers() const { return 3; }
+  virtual int min_distinct_d_model() const { return 3; }
+};
+
+// "performance", "performance-data", "scaling", "chinchilla".
+StatusOr<std::unique_ptr<Form>> MakeForm(const std::string& name, const FormOptions& options = {});
+std::vector<std::string> FormNames();
+
+// One term of the Performance Law: -1/(p x^a) - a ln x, and its partial derivatives.
+struct LawTerm {
+  double value, d_a, d_p;
+};
+LawTerm PerformanceTerm(double x, double a, double p);
+
+}  // namespace perflaw::law

@@ -1,0 +1,128 @@
+#include "law/pipeline.h"
+
+#include <algorithm>
+#include <set>
+
+namespace perflaw::law {
+namespace {
+
+std::vector<Observation> SelectMetric(const std::vector<Observation>& rows,
+                                      const std::string& metric) {
+  if (metric.empty()) return rows;
+  std::vector<Observation> out;
+  for (const Observation& r : rows) {
+    if (r.metric == metric) out.push_back(r);
+  }
+  return out;
+}
+
+std::string MetricList(const std::vector<Observation>& rows) {
+  std::set<std::string> names;
+  for (const Observation& r : rows) names.insert(r.metric);
+  std::string s;
+  for (const std::string& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+Box SearchBox(const StudyOptions& o, const std::vector<Observation>& rows) {
+  Box b = ObservedBox(rows);
+  if (o.layers_lo > 0) b.n_lo = o.layers_lo;
+  if (o.layers_hi > 0) b.n_hi = o.layers_hi;
+  if (o.d_model_lo > 0) b.d_lo = o.d_model_lo;
+  if (o.d_model_hi > 0) b.d_hi = o.d_model_hi;
+  return b;
+}
+
+Status FitGroup(const Form& form, const StudyOptions& o, GroupFit* g) {
+  StatusOr<FitResult> fit = Fit(form, g->rows, o.fit);
+  if (!fit.ok()) return fit.status();
+  g->fit = std::move(fit).value();
+  if (g->fit.params.empty()) return Status::Ok();  // failed fit: reported by its summary
+  // Chinchilla reads D = tokens; performance-data D' = tokens * apen; the others ignore it.
+  const bool chinchilla = form.name() == "chinchilla";
+  g->dprime = o.dprime > 0 ? o.dprime : MedianDprime(g->rows, !chinchilla);
+  if (!form.uses_dprime() && !chinchilla) g->dprime = NAN;
+  Box box = SearchBox(o, g->rows);
+  StatusOr<Optimum> opt = FindOptimum(form, g->fit, box, g->dprime);
+  if (!opt.ok()) return opt.status();
+  g->optimum = std::move(opt).value();
+  if (o.budget > 0) {
+    StatusOr<BudgetChoice> c =
+        BestUnderBudget(form, g->fit, box, o.budget, o.form_options.ffn_multiplier, g->dprime);
+    if (!c.ok()) return c.status();
+    g->budget = std::move(c).value();
+  }
+  if (!o.train_where.empty()) {
+    StatusOr<RowFilter> filter = RowFilter::Parse(o.train_where);
+    if (!filter.ok()) return filter.status();
+    StatusOr<Extrapolation> e = CheckExtrapolation(form, g->rows, *filter, o.fit);
+    if (!e.ok()) return e.status();
+    g->extrapolation = std::move(e).value();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool StudyOptions::IsValid(std::string* why) const {
+  if (!form_options.IsValid(why) || !fit.IsValid(why)) return false;
+  if (budget < 0) {
+    *why = "budget must be >= 0 (0 = none), got " + FormatNumber(budget);
+    return false;
+  }
+  if (layers_lo < 0 || layers_hi < 0 || d_model_lo < 0 || d_model_hi < 0) {
+    *why = "search bounds must be > 0 (0 = the observed range)";
+    return false;
+  }
+  if (dprime < 0) {
+    *why = "dprime must be > 0 (0 = the group's median), got " + FormatNumber(dprime);
+    return false;
+  }
+  return true;
+}
+
+double MedianDprime(const std::vector<Observation>& rows, bool times_apen) {
+  std::vector<double> v;
+  for (const Observation& r : rows) {
+    double apen = times_apen ? r.apen : 1.0;
+    if (std::isfinite(r.tokens) && std::isfinite(apen)) v.push_back(r.tokens * apen);
+  }
+  return v.empty() ? NAN : Percentile(v, 0.5);
+}
+
+StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOptions& options) {
+  std::string why;
+  if (!options.IsValid(&why)) return Status::InvalidArgument(why);
+  StatusOr<std::unique_ptr<Form>> form = MakeForm(options.form, options.form_options);
+  if (!form.ok()) return form.status();
+  StatusOr<GroupBy> by =
+      GroupBy::Parse(options.group_by.empty() ? (*form)->default_group_by() : options.group_by);
+  if (!by.ok()) return by.status();
+  if (!options.train_where.empty())
+    PERFLAW_RETURN_IF_ERROR(RowFilter::Parse(options.train_where).status());
+  std::vector<Observation> selected = SelectMetric(rows, options.metric);
+  if (selected.empty()) {
+    return Status::InvalidArgument("no rows with metric '" + options.metric +
+                                   "'; metrics present: " + MetricList(rows));
+  }
+  Study study;
+  study.form = (*form)->name();
+  study.formula = (*form)->formula();
+  study.group_by = by->ToString();
+  study.form_options = options.form_options;
+  for (const ParamSpec& s : (*form)->params()) study.param_names.push_back(s.name);
+  for (auto& [key, group_rows] : GroupRows(selected, *by)) {
+    GroupFit g;
+    g.key = key;
+    g.rows = group_rows;
+    Status st = FitGroup(**form, options, &g);
+    if (!st.ok()) {
+      return Status(st.IsUserError() ? Status::FailedPrecondition(key.Label() + ": " + st.message())
+                                     : Status::Internal(key.Label() + ": " + st.message()));
+    }
+    study.groups.push_back(std::move(g));
+  }
+  return study;
+}
+
+}  // namespace perflaw::law

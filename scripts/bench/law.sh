@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Benchmark of the law fit (issue 5 target: a full `performance` fit of a 24-point grid with 1,000
+# starts and 1,000 bootstrap resamples in under 2 s). Builds nothing.
+#   bash scripts/bench/law.sh [PATH/TO/perflaw]      (default build/bin/perflaw)
+# Environment: REPEATS (default 3; the best wall time counts), NOISE (default 0.003), SEED (1).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PERFLAW=${1:-build/bin/perflaw}
+REPEATS=${REPEATS:-3}
+NOISE=${NOISE:-0.003}
+SEED=${SEED:-1}
+TARGET_S=2.0
+
+if [[ ! -x "$PERFLAW" ]]; then
+  echo "law.sh: no perflaw executable at '$PERFLAW' (build it first, or pass its path)" >&2
+  exit 2
+fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+# 24 points: layers {4,8,12,16,24,32} x d_model {25,50,75,100}, a known law plus Gaussian noise.
+python3 scripts/bench/law_grid.py "$WORK/grid.csv" --noise "$NOISE" --seed "$SEED"
+
+best=""
+for i in $(seq "$REPEATS"); do
+  start=$(date +%s.%N)
+  "$PERFLAW" fit --csv "$WORK/grid.csv" --form performance --starts 1000 --bootstrap 1000 \
+    --format json > "$WORK/performance.json"
+  end=$(date +%s.%N)
+  t=$(python3 -c "print(f'{$end - $start:.3f}')")
+  echo "run $i: perflaw fit --form performance --starts 1000 --bootstrap 1000 (24 points): wall ${t} s"
+  if [[ -z "$best" ]] || python3 -c "import sys; sys.exit(0 if $t < $best else 1)"; then best=$t; fi
+done
+verdict=$(python3 -c "print('MET' if $best < $TARGET_S else 'MISSED')")
+echo "best wall time: ${best} s (target < ${TARGET_S} s on $(nproc) cores): ${verdict}"
+
+"$PERFLAW" fit --csv "$WORK/grid.csv" --form scaling --bootstrap 1000 --format json \
+  > "$WORK/scaling.json"
+python3 - "$WORK/performance.json" "$WORK/scaling.json" <<'PY'
+import json, sys
+perf, scal = (json.load(open(p))[0] for p in sys.argv[1:3])
+print(f"fit quality on {perf['n_points']} points, metric {perf['keys']['metric']}:")
+print(f"  {'form':<12} {'R2 in-sample':>13} {'R2 LOO':>8} {'RMSE in-sample':>15} {'RMSE LOO':>9}")
+for g in (perf, scal):
+    print(f"  {g['form']:<12} {g['r2']:>13.4f} {g['loo_r2']:>8.4f} {g['rmse']:>15.5f} {g['loo_rmse']:>9.5f}")
+n = perf["optimum"]["closed_form"]["n_star"]["estimate"]
+d = perf["optimum"]["closed_form"]["d_star"]["estimate"]
+print(f"  performance optimum N* = {n['value']:.2f} layers [{n['interval'][0]:.2f}, {n['interval'][1]:.2f}],"
+      f" d* = {d['value']:.1f} [{d['interval'][0]:.1f}, {d['interval'][1]:.1f}] (truth: 16 layers, d 64)")
+PY

@@ -1,0 +1,332 @@
+// Fitting engine: recovery of known parameters, exactness of the linear baseline, intervals that
+// cover the truth, determinism, and clear errors on degenerate input.
+#include "law/fit.h"
+
+#include <gtest/gtest.h>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "law/forms.h"
+
+namespace perflaw::law {
+namespace {
+
+const double kLayers[] = {4, 8, 12, 16, 24, 32};
+const double kDims[] = {25, 50, 75, 100};
+
+// The paper's 24-point grid, for every (tokens, apen) level given; values from the form at theta
+// plus Gaussian noise of sd `noise`.
+std::vector<Observation> Grid(const Form& form, const std::vector<double>& theta, double noise,
+                              uint32_t seed,
+                              std::vector<std::pair<double, double>> data_levels = {{1e6, 1.0}}) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> gauss(0.0, 1.0);
+  std::vector<Observation> rows;
+  for (auto [tokens, apen] : data_levels) {
+    for (double n : kLayers) {
+      for (double d : kDims) {
+        Observation o;
+        o.dataset = "synthetic";
+        o.max_seq_len = 50;
+        o.metric = "HR@10";
+        o.layers = n;
+        o.d_model = d;
+        o.tokens = tokens;
+        o.apen = apen;
+        o.origin = "synthetic";
+        o.value = form.Eval(theta.data(), o, nullptr) + noise * gauss(rng);
+        rows.push_back(o);
+      }
+    }
+  }
+  return rows;
+}
+
+std::unique_ptr<Form> MustForm(const std::string& name) {
+  auto f = MakeForm(name);
+  EXPECT_TRUE(f.ok()) << f.status().message();
+  return std::move(f).value();
+}
+
+FitOptions Quick() {
+  FitOptions o;
+  o.bootstrap = 0;
+  o.loo = false;
+  return o;
+}
+
+void ExpectRecovered(const FitResult& fit, const std::vector<double>& truth) {
+  ASSERT_TRUE(fit.converged) << fit.summary;
+  ASSERT_EQ(fit.params.size(), truth.size());
+  for (size_t j = 0; j < truth.size(); ++j) {
+    EXPECT_LT(std::fabs(fit.params[j] - truth[j]) / std::fabs(truth[j]), 1e-4)
+        << fit.param_names[j] << " fitted " << fit.params[j] << " true " << truth[j];
+  }
+}
+
+// w1, a, w2, b, p, c: optimum N* = 16, d* = 64 inside the grid.
+const std::vector<double> kPerformance = {0.05, -1.0, 0.08, -2.0 / 3.0, 16.0, 0.3};
+
+TEST(FitTest, RecoversPerformanceNoiseFree) {
+  auto form = MustForm("performance");
+  auto fit = Fit(*form, Grid(*form, kPerformance, 0, 1), Quick());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, kPerformance);
+  EXPECT_GT(fit->in_sample.r2, 1 - 1e-12);
+}
+
+TEST(FitTest, RecoversPerformanceWithPositiveExponents) {
+  auto form = MustForm("performance");
+  const std::vector<double> truth = {0.04, 0.8, 0.06, 0.5, 0.2, 0.5};
+  auto fit = Fit(*form, Grid(*form, truth, 0, 1), Quick());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, truth);
+}
+
+TEST(FitTest, RecoversPerformanceIntegerP) {
+  auto form = MustForm("performance");
+  FitOptions o = Quick();
+  o.p_mode = PMode::kIntegerGrid;
+  o.p_max = 40;
+  o.starts = 200;
+  auto fit = Fit(*form, Grid(*form, kPerformance, 0, 1), o);
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, kPerformance);
+}
+
+TEST(FitTest, RecoversPerformanceDataNoiseFree) {
+  auto form = MustForm("performance-data");
+  // w1, a, w2, b, w3, e, p, c
+  const std::vector<double> truth = {0.05, -1.0, 0.08, -2.0 / 3.0, 0.03, -0.25, 16.0, 0.3};
+  auto rows = Grid(*form, truth, 0, 1, {{2e5, 1.5}, {1e6, 2.0}, {5e6, 1.2}, {2e7, 2.5}});
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, truth);
+}
+
+TEST(FitTest, RecoversChinchillaNoiseFree) {
+  auto form = MustForm("chinchilla");
+  // E, A, alpha, B, beta
+  const std::vector<double> truth = {1.7, 400.0, 0.34, 410.0, 0.28};
+  auto rows = Grid(*form, truth, 0, 1, {{1e6, 1}, {1e7, 1}, {1e8, 1}, {1e9, 1}});
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, truth);
+}
+
+TEST(FitTest, RecoversScalingNoiseFree) {
+  auto form = MustForm("scaling");
+  const std::vector<double> truth = {0.02, 0.05, 0.1};
+  auto fit = Fit(*form, Grid(*form, truth, 0, 1), Quick());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, truth);
+}
+
+TEST(FitTest, ScalingEqualsNormalEquations) {
+  auto form = MustForm("scaling");
+  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0.01, 7);
+  Eigen::Matrix3d xtx = Eigen::Matrix3d::Zero();
+  Eigen::Vector3d xty = Eigen::Vector3d::Zero();
+  for (const Observation& r : rows) {
+    Eigen::Vector3d x(std::log(r.layers), std::log(r.d_model), 1.0);
+    xtx += x * x.transpose();
+    xty += x * r.value;
+  }
+  Eigen::Vector3d beta = xtx.inverse() * xty;
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_TRUE(fit.ok());
+  EXPECT_TRUE(fit->converged);
+  for (int j = 0; j < 3; ++j) EXPECT_NEAR(fit->params[j], beta(j), 1e-12);
+}
+
+TEST(FitTest, LooMatchesHatMatrixForScaling) {
+  // For linear least squares the LOO residual is e_i / (1 - h_ii): an independent check of LOO.
+  auto form = MustForm("scaling");
+  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0.01, 3);
+  const int n = static_cast<int>(rows.size());
+  Eigen::MatrixXd x(n, 3);
+  Eigen::VectorXd y(n);
+  for (int i = 0; i < n; ++i) {
+    x.row(i) << std::log(rows[i].layers), std::log(rows[i].d_model), 1.0;
+    y(i) = rows[i].value;
+  }
+  Eigen::MatrixXd h = x * (x.transpose() * x).inverse() * x.transpose();
+  Eigen::VectorXd e = y - h * y;
+  double press = 0;
+  for (int i = 0; i < n; ++i) press += std::pow(e(i) / (1 - h(i, i)), 2);
+  FitOptions o = Quick();
+  o.loo = true;
+  auto fit = Fit(*form, rows, o);
+  ASSERT_TRUE(fit.ok());
+  EXPECT_NEAR(fit->loo.rmse, std::sqrt(press / n), 1e-12);
+  EXPECT_GT(fit->loo.rmse, fit->in_sample.rmse);
+}
+
+TEST(FitTest, HuberIgnoresAnOutlier) {
+  auto form = MustForm("scaling");
+  const std::vector<double> truth = {0.02, 0.05, 0.1};
+  auto rows = Grid(*form, truth, 0, 1);
+  rows[5].value += 0.5;
+  FitOptions o = Quick();
+  o.loss = Loss::kHuber;
+  o.huber_delta = 1e-3;
+  auto robust = Fit(*form, rows, o);
+  auto plain = Fit(*form, rows, Quick());
+  ASSERT_TRUE(robust.ok() && plain.ok());
+  EXPECT_LT(std::fabs(robust->params[2] - truth[2]), 0.2 * std::fabs(plain->params[2] - truth[2]));
+}
+
+TEST(FitTest, HuberPerformanceFitConvergesAndResistsAnOutlier) {
+  auto form = MustForm("performance");
+  auto rows = Grid(*form, kPerformance, 0, 1);
+  rows[9].value += 0.05;
+  FitOptions o = Quick();
+  o.loss = Loss::kHuber;
+  o.huber_delta = 1e-3;
+  auto robust = Fit(*form, rows, o);
+  auto plain = Fit(*form, rows, Quick());
+  ASSERT_TRUE(robust.ok() && plain.ok());
+  EXPECT_TRUE(robust->converged) << robust->summary;
+  const size_t c = 5;
+  EXPECT_LT(std::fabs(robust->params[c] - kPerformance[c]),
+            0.2 * std::fabs(plain->params[c] - kPerformance[c]));
+}
+
+TEST(FitTest, BootstrapIsDeterministicAndIndependentOfThreads) {
+  auto form = MustForm("performance");
+  auto rows = Grid(*form, kPerformance, 0.003, 5);
+  FitOptions o;
+  o.starts = 200;
+  o.bootstrap = 60;
+  o.threads = 1;
+  auto one = Fit(*form, rows, o);
+  o.threads = 2;
+  auto two = Fit(*form, rows, o);
+  ASSERT_TRUE(one.ok() && two.ok());
+  ASSERT_EQ(one->bootstrap_params.size(), two->bootstrap_params.size());
+  EXPECT_EQ(one->bootstrap_params, two->bootstrap_params);
+  EXPECT_EQ(one->loo.rmse, two->loo.rmse);
+  o.seed = 2;
+  auto other = Fit(*form, rows, o);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(one->bootstrap_params, other->bootstrap_params);
+}
+
+// With noise, the 95% bootstrap interval holds the true value in most seeded trials. Returns, per
+// parameter, the number of trials whose interval covered the truth.
+std::vector<int> Coverage(const std::string& name, const std::vector<double>& truth, double noise,
+                          int trials) {
+  auto form = MustForm(name);
+  FitOptions o;
+  o.starts = 100;
+  o.polish = 4;
+  o.bootstrap = 100;
+  o.loo = false;
+  std::vector<int> covered(truth.size(), 0);
+  for (int t = 0; t < trials; ++t) {
+    o.seed = 1000 + t;
+    auto fit = Fit(*form, Grid(*form, truth, noise, 100 + t), o);
+    EXPECT_TRUE(fit.ok());
+    if (!fit.ok()) continue;
+    for (size_t j = 0; j < truth.size(); ++j) {
+      const Interval& iv = fit->param_intervals[j];
+      covered[j] += iv.lo <= truth[j] && truth[j] <= iv.hi;
+    }
+  }
+  for (size_t j = 0; j < truth.size(); ++j) {
+    std::printf("%s %s: true value inside the %.0f%% interval in %d of %d trials\n", name.c_str(),
+                form->params()[j].name.c_str(), 100 * o.level, covered[j], trials);
+  }
+  return covered;
+}
+
+TEST(FitTest, ScalingIntervalsCoverTheTruth) {
+  for (int c : Coverage("scaling", {0.02, 0.05, 0.1}, 0.01, 100)) EXPECT_GE(c, 85);
+}
+
+TEST(FitTest, PerformanceIntervalsCoverTheTruth) {
+  for (int c : Coverage("performance", kPerformance, 0.002, 100)) EXPECT_GE(c, 80);
+}
+
+TEST(FitTest, TooFewPoints) {
+  auto form = MustForm("performance");
+  auto rows = Grid(*form, kPerformance, 0, 1);
+  rows.resize(6);
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_FALSE(fit.ok());
+  EXPECT_TRUE(fit.status().IsUserError());
+  EXPECT_NE(fit.status().message().find("need at least 7 points, got 6"), std::string::npos)
+      << fit.status().message();
+}
+
+TEST(FitTest, ConstantMetric) {
+  auto form = MustForm("scaling");
+  auto rows = Grid(*form, {0, 0, 0.25}, 0, 1);
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_FALSE(fit.ok());
+  EXPECT_NE(fit.status().message().find("constant"), std::string::npos);
+}
+
+TEST(FitTest, NonPositiveSizeOrNaN) {
+  auto form = MustForm("scaling");
+  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0, 1);
+  rows[2].layers = 0;
+  EXPECT_FALSE(Fit(*form, rows, Quick()).ok());
+  rows[2].layers = 4;
+  rows[3].value = NAN;
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_FALSE(fit.ok());
+  EXPECT_TRUE(fit.status().IsUserError());
+}
+
+TEST(FitTest, PerformanceDataNeedsThreeDataLevels) {
+  auto form = MustForm("performance-data");
+  const std::vector<double> truth = {0.05, -1.0, 0.08, -0.6, 0.03, -0.25, 16.0, 0.3};
+  auto rows = Grid(*form, truth, 0, 1, {{2e5, 1.5}, {1e6, 2.0}});
+  auto fit = Fit(*form, rows, Quick());
+  ASSERT_FALSE(fit.ok());
+  EXPECT_NE(fit.status().message().find("D'"), std::string::npos);
+  rows[0].apen = NAN;
+  EXPECT_FALSE(Fit(*form, rows, Quick()).ok());
+}
+
+TEST(FitTest, OptionsValidation) {
+  std::string why;
+  FitOptions o;
+  EXPECT_TRUE(o.IsValid(&why));
+  o.starts = 0;
+  EXPECT_FALSE(o.IsValid(&why));
+  EXPECT_NE(why.find("starts"), std::string::npos);
+  o = FitOptions();
+  o.level = 1.0;
+  EXPECT_FALSE(o.IsValid(&why));
+  EXPECT_NE(why.find("level"), std::string::npos);
+  o = FitOptions();
+  o.huber_delta = 0;
+  EXPECT_FALSE(o.IsValid(&why));
+  o = FitOptions();
+  o.p_max = 0;
+  EXPECT_FALSE(o.IsValid(&why));
+  FitResult fresh;
+  EXPECT_FALSE(fresh.ran);
+  EXPECT_EQ(fresh.summary, "not run");
+}
+
+TEST(FitTest, NonConvergenceIsReported) {
+  auto form = MustForm("performance");
+  FitOptions o = Quick();
+  o.max_iterations = 1;
+  o.starts = 10;
+  o.polish = 1;
+  auto fit = Fit(*form, Grid(*form, kPerformance, 0.01, 1), o);
+  ASSERT_TRUE(fit.ok());
+  EXPECT_TRUE(fit->ran);
+  EXPECT_FALSE(fit->converged);
+  EXPECT_EQ(fit->summary.rfind("did not converge", 0), 0u) << fit->summary;
+}
+
+}  // namespace
+}  // namespace perflaw::law

@@ -1,0 +1,191 @@
+// Uses of a fitted law: optimum, prediction, budget, extrapolation; and the full study pipeline.
+#include "law/uses.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "law/pipeline.h"
+
+namespace perflaw::law {
+namespace {
+
+std::unique_ptr<Form> Performance() { return std::move(MakeForm("performance")).value(); }
+
+// A fit result carrying given parameters and (optionally) bootstrap samples.
+FitResult Fitted(const std::vector<double>& theta, std::vector<std::vector<double>> samples = {}) {
+  FitResult f;
+  f.ran = true;
+  f.converged = true;
+  f.params = theta;
+  f.bootstrap_params = std::move(samples);
+  return f;
+}
+
+const std::vector<double> kTruth = {0.05, -1.0, 0.08, -2.0 / 3.0, 16.0, 0.3};
+
+TEST(UsesTest, ClosedFormAndNumericalOptimumAgree) {
+  auto form = Performance();
+  auto o = FindOptimum(*form, Fitted(kTruth), Box{4, 32, 25, 100}, NAN);
+  ASSERT_TRUE(o.ok()) << o.status().message();
+  EXPECT_TRUE(o->has_closed_form);
+  EXPECT_EQ(o->layers.kind, "maximum");
+  EXPECT_NEAR(o->layers.at.value, 16.0, 1e-9);   // 16^(1/1)
+  EXPECT_NEAR(o->d_model.at.value, 64.0, 1e-9);  // 16^(3/2)
+  EXPECT_NEAR(o->best_layers.value, 16.0, 1e-4);
+  EXPECT_NEAR(o->best_d_model.value, 64.0, 1e-3);
+}
+
+TEST(UsesTest, PositiveExponentStillHasAMaximum) {
+  // d/dN of w(-N^-a/p - a ln N) = (w a / N)(N^-a / p - 1): a maximum at p^(-1/a) for w > 0.
+  auto form = Performance();
+  std::vector<double> t = {0.05, 1.0, 0.08, 0.5, 0.1, 0.3};
+  auto o = FindOptimum(*form, Fitted(t), Box{1, 100, 1, 1000}, NAN);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->layers.kind, "maximum");
+  EXPECT_NEAR(o->layers.at.value, 10.0, 1e-9);
+  EXPECT_NEAR(o->best_layers.value, 10.0, 1e-3);
+  EXPECT_NEAR(o->d_model.at.value, 100.0, 1e-9);
+}
+
+TEST(UsesTest, NegativeWeightHasNoInteriorMaximum) {
+  auto form = Performance();
+  std::vector<double> t = kTruth;
+  t[0] = -0.05;
+  auto o = FindOptimum(*form, Fitted(t, {t, t}), Box{4, 32, 25, 100}, NAN);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->layers.kind, "minimum");
+  EXPECT_TRUE(std::isnan(o->layers.at.value));
+  EXPECT_EQ(o->layers.at.undefined, 2);
+  // The numerical search then lands on a boundary of the box.
+  EXPECT_TRUE(std::fabs(o->best_layers.value - 4) < 1e-3 ||
+              std::fabs(o->best_layers.value - 32) < 1e-3);
+}
+
+TEST(UsesTest, IntervalsComeFromTheSamples) {
+  auto form = Performance();
+  std::vector<std::vector<double>> samples;
+  for (double p : {9.0, 16.0, 25.0}) {
+    auto t = kTruth;
+    t[4] = p;
+    samples.push_back(t);
+  }
+  FitResult f = Fitted(kTruth, samples);
+  f.level = 0.5;  // quartiles of {9, 16, 25} = 12.5, 20.5
+  auto o = FindOptimum(*form, f, Box{4, 32, 25, 100}, NAN);
+  ASSERT_TRUE(o.ok());
+  EXPECT_NEAR(o->layers.at.interval.lo, 12.5, 1e-9);
+  EXPECT_NEAR(o->layers.at.interval.hi, 20.5, 1e-9);
+  auto p = Predict(*form, f, 8, 50, NAN);
+  ASSERT_TRUE(p.ok());
+  EXPECT_LE(p->interval.lo, p->value + 1e-12);
+  EXPECT_GE(p->interval.hi, p->value - 1e-12);
+}
+
+TEST(UsesTest, PredictMatchesTheFormula) {
+  auto form = Performance();
+  auto p = Predict(*form, Fitted(kTruth), 8, 50, NAN);
+  ASSERT_TRUE(p.ok());
+  const double expect = 0.05 * (-8.0 / 16 + std::log(8.0)) +
+                        0.08 * (-std::pow(50.0, 2.0 / 3.0) / 16 + 2.0 / 3.0 * std::log(50.0)) + 0.3;
+  EXPECT_NEAR(p->value, expect, 1e-12);
+  EXPECT_FALSE(p->interval.valid());
+  EXPECT_FALSE(Predict(*form, Fitted(kTruth), 0, 50, NAN).ok());
+  auto data_form = std::move(MakeForm("performance-data")).value();
+  EXPECT_FALSE(Predict(*data_form, Fitted(std::vector<double>(8, 0.1)), 8, 50, NAN).ok());
+  EXPECT_FALSE(Predict(*form, FitResult(), 8, 50, NAN).ok());
+}
+
+TEST(UsesTest, BudgetChoiceIsTheBestFeasiblePoint) {
+  auto form = Performance();
+  const double budget = 200000, ffn = 4;
+  auto c = BestUnderBudget(*form, Fitted(kTruth), Box{4, 32, 25, 100}, budget, ffn, NAN);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_LE(NonEmbeddingParams(c->layers.value, c->d_model.value, ffn), budget * (1 + 1e-9));
+  // Brute force on a fine grid of feasible points never beats it.
+  double best = -1e9;
+  for (double n = 4; n <= 32; n += 0.05) {
+    for (double d = 25; d <= 100; d += 0.1) {
+      if (NonEmbeddingParams(n, d, ffn) > budget) break;
+      Observation x;
+      x.layers = n;
+      x.d_model = d;
+      best = std::max(best, form->Eval(kTruth.data(), x, nullptr));
+    }
+  }
+  EXPECT_GE(c->value.value, best - 1e-6);
+  EXPECT_FALSE(BestUnderBudget(*form, Fitted(kTruth), Box{4, 32, 25, 100}, 10, ffn, NAN).ok());
+  EXPECT_FALSE(BestUnderBudget(*form, Fitted(kTruth), Box{4, 32, 25, 100}, -1, ffn, NAN).ok());
+}
+
+std::vector<Observation> Grid(const std::vector<double>& theta, double noise, uint32_t seed) {
+  auto form = Performance();
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> g(0, noise);
+  std::vector<Observation> rows;
+  for (double n : {4, 8, 12, 16, 24, 32}) {
+    for (double d : {25, 50, 75, 100}) {
+      Observation o;
+      o.dataset = "s";
+      o.max_seq_len = 50;
+      o.metric = "HR@10";
+      o.layers = n;
+      o.d_model = d;
+      o.value = form->Eval(theta.data(), o, nullptr) + g(rng);
+      rows.push_back(o);
+    }
+  }
+  return rows;
+}
+
+TEST(UsesTest, ExtrapolationScoresTheHeldOutRows) {
+  auto form = Performance();
+  FitOptions o;
+  o.bootstrap = 0;
+  o.loo = false;
+  auto e = CheckExtrapolation(*form, Grid(kTruth, 0, 1), *RowFilter::Parse("layers<=16"), o);
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  EXPECT_EQ(e->n_train, 16);
+  EXPECT_EQ(e->n_test, 8);
+  EXPECT_LT(e->held_out.rmse, 1e-6);  // noise-free: the subset fit recovers the law
+  auto none = CheckExtrapolation(*form, Grid(kTruth, 0, 1), *RowFilter::Parse("layers>100"), o);
+  EXPECT_FALSE(none.ok());
+  EXPECT_TRUE(none.status().IsUserError());
+}
+
+TEST(UsesTest, StudyGroupsAndLabelsErrors) {
+  auto rows = Grid(kTruth, 0.002, 3);
+  auto other = Grid(kTruth, 0.002, 4);
+  for (auto& r : other) r.max_seq_len = 100;
+  rows.insert(rows.end(), other.begin(), other.end());
+  StudyOptions so;
+  so.fit.bootstrap = 50;
+  so.fit.starts = 200;
+  so.budget = 1e5;
+  so.train_where = "layers<=16";
+  auto study = RunStudy(rows, so);
+  ASSERT_TRUE(study.ok()) << study.status().message();
+  ASSERT_EQ(study->groups.size(), 2u);
+  EXPECT_EQ(study->groups[1].key.Label(), "metric=HR@10 dataset=s max_seq_len=100");
+  EXPECT_TRUE(study->groups[0].budget.has_value());
+  EXPECT_TRUE(study->groups[0].extrapolation.has_value());
+  EXPECT_GT(study->groups[0].fit.loo.r2, 0.5);
+
+  so.metric = "NDCG@10";
+  auto missing = RunStudy(rows, so);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("metrics present: HR@10"), std::string::npos);
+
+  so.metric = "";
+  rows.resize(30);  // the L=100 group keeps 6 points: fewer than 7
+  auto few = RunStudy(rows, so);
+  ASSERT_FALSE(few.ok());
+  EXPECT_TRUE(few.status().IsUserError());
+  EXPECT_NE(few.status().message().find("max_seq_len=100: form performance has 6 parameters"),
+            std::string::npos)
+      << few.status().message();
+}
+
+}  // namespace
+}  // namespace perflaw::law

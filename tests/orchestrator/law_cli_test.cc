@@ -1,0 +1,192 @@
+// perflaw fit / predict / report through the real executable: outputs, exit codes, messages.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tests/test_util.h"
+
+namespace perflaw::testing {
+namespace {
+
+// The paper's 24-point grid from a known Performance Law (N* = 16, d* = 64) plus a fixed wiggle.
+std::string GridCsv(int levels = 1, double wiggle = 0.002) {
+  std::ostringstream csv;
+  csv << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen\n";
+  const double tokens[] = {2e5, 1e6, 5e6, 2e7}, apen[] = {1.5, 2.0, 1.2, 2.5};
+  auto term = [](double x, double a, double p) {
+    return -1 / (p * std::pow(x, a)) - a * std::log(x);
+  };
+  int k = 0;
+  for (int l = 0; l < levels; ++l) {
+    for (double n : {4, 8, 12, 16, 24, 32}) {
+      for (double d : {25, 50, 75, 100}) {
+        double v = 0.05 * term(n, -1, 16) + 0.08 * term(d, -2.0 / 3, 16) + 0.3 +
+                   0.03 * term(tokens[l] * apen[l], -0.25, 16) + wiggle * ((k++ * 7 % 11) - 5) / 5;
+        csv << "syn," << 50 * (l + 1) << ',' << n << ',' << d << ",HR@10," << v << ',' << tokens[l]
+            << ',' << apen[l] << '\n';
+      }
+    }
+  }
+  return csv.str();
+}
+
+CommandResult Perflaw(const std::string& args) { return RunCommand(Bin("perflaw") + " " + args); }
+
+int Lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(LawCliTest, FitJsonHasTheDocumentedKeys) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv());
+  auto r = Perflaw("fit --csv " + dir.File("g.csv") +
+                   " --form performance --starts 300 --bootstrap 100 --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 1u);
+  const auto& g = j[0];
+  EXPECT_EQ(g["keys"]["dataset"], "syn");
+  EXPECT_EQ(g["keys"]["max_seq_len"], 50);
+  EXPECT_EQ(g["keys"]["metric"], "HR@10");
+  EXPECT_EQ(g["form"], "performance");
+  EXPECT_EQ(g["n_points"], 24);
+  EXPECT_TRUE(g["converged"].get<bool>());
+  for (const char* p : {"w1", "a", "w2", "b", "p", "c"}) {
+    ASSERT_TRUE(g["params"].contains(p)) << p;
+    EXPECT_TRUE(g["params"][p]["value"].is_number());
+    EXPECT_EQ(g["params"][p]["interval"].size(), 2u);
+  }
+  for (const char* k : {"r2", "rmse", "mae", "loo_r2", "loo_rmse", "loo_mae"}) {
+    EXPECT_TRUE(g[k].is_number()) << k;
+  }
+  EXPECT_GT(g["r2"].get<double>(), 0.8);
+  EXPECT_LT(g["loo_r2"].get<double>(), g["r2"].get<double>());
+  double n_star = g["optimum"]["closed_form"]["n_star"]["estimate"]["value"];
+  EXPECT_NEAR(n_star, 16, 3);
+  EXPECT_TRUE(g["optimum"]["layers"]["interval"][0].is_number());
+}
+
+TEST(LawCliTest, FitTableLabelsEveryNumber) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv());
+  auto r = Perflaw("fit --csv " + dir.File("g.csv") +
+                   " --starts 200 --bootstrap 50 --train-where \"layers<=16\" --budget 100000");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* label : {"metric=HR@10 dataset=syn max_seq_len=50", "form performance",
+                            "in-sample HR@10 (24 points): R2", "leave-one-out HR@10", "RMSE",
+                            "optimum N* = p^(-1/a) layers", "numerical argmax of HR@10",
+                            "best under 1e+05 non-embedding params",
+                            "extrapolation: fit on 'layers<=16' (16 points", "held-out 8 points"}) {
+    EXPECT_NE(r.out.find(label), std::string::npos) << label << "\n" << r.out;
+  }
+}
+
+TEST(LawCliTest, ScalingAndJointForms) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv(4));
+  auto s =
+      Perflaw("fit --csv " + dir.File("g.csv") + " --form scaling --bootstrap 50 --format json");
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_EQ(nlohmann::json::parse(s.out).size(), 4u);  // one group per max_seq_len
+  auto d = Perflaw("fit --csv " + dir.File("g.csv") +
+                   " --form performance-data --starts 300 --bootstrap 20 --format json");
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  auto j = nlohmann::json::parse(d.out);
+  ASSERT_EQ(j.size(), 1u);  // one joint fit
+  EXPECT_EQ(j[0]["n_points"], 96);
+  EXPECT_TRUE(j[0]["params"].contains("e"));
+}
+
+TEST(LawCliTest, PredictPrintsAnInterval) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv());
+  auto r = Perflaw("predict --csv " + dir.File("g.csv") +
+                   " --layers 20 --d-model 60 --starts 200 --bootstrap 100");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("predicted HR@10 at layers 20, d_model 60 = "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("95% bootstrap interval ["), std::string::npos) << r.out;
+  auto j = Perflaw("predict --csv " + dir.File("g.csv") +
+                   " --layers 20 --d-model 60 --starts 200 --bootstrap 100 --format json");
+  ASSERT_EQ(j.exit_code, 0);
+  auto p = nlohmann::json::parse(j.out)[0]["predicted"];
+  EXPECT_LE(p["interval"][0].get<double>(), p["value"].get<double>());
+  EXPECT_GE(p["interval"][1].get<double>(), p["value"].get<double>());
+  auto bad =
+      Perflaw("predict --csv " + dir.File("g.csv") + " --layers 0 --d-model 60 --bootstrap 0");
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
+TEST(LawCliTest, ReportWritesFiles) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv());
+  auto r = Perflaw("report --csv " + dir.File("g.csv") + " --out " + dir.File("rep") +
+                   " --starts 200 --bootstrap 50");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"report.md", "pred_vs_obs.png", "pred_vs_obs.svg", "g01_p01_surface.png",
+                        "g01_p01_curves.svg"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "rep" / f)) << f;
+  }
+}
+
+struct Bad {
+  std::string csv;
+  std::string args;
+  std::string expect;
+};
+
+TEST(LawCliTest, BadInputExitsTwoWithOneLine) {
+  TempDir dir;
+  const std::string header = "dataset,max_seq_len,layers,d_model,metric,value\n";
+  std::string few = header;
+  for (int i = 0; i < 5; ++i)
+    few += "x,50," + std::to_string(4 * (i + 1)) + ",25,HR,0." + std::to_string(i + 1) + "\n";
+  std::string constant = header;
+  for (int n : {4, 8, 12}) {
+    for (int d : {25, 50, 75})
+      constant += "x,50," + std::to_string(n) + "," + std::to_string(d) + ",HR,0.5\n";
+  }
+  const std::vector<Bad> cases = {
+      {"dataset,layers,d_model,metric,value\nx,4,25,HR,0.5\n", "", "missing column 'max_seq_len'"},
+      {header + "x,50,4,25,HR,abc\n", "", "in.csv:2: column 'value' is not a finite number"},
+      {header + "x,50,4,25,HR,NaN\n", "", "in.csv:2: column 'value' is not a finite number"},
+      {header + "x,50,0,25,HR,0.5\n", "", "in.csv:2: column 'layers' must be > 0"},
+      {header + "x,50,4,-1,HR,0.5\n", "", "in.csv:2: column 'd_model' must be > 0"},
+      {few, "", "need at least 7 points, got 5"},
+      {constant, "--form scaling", "constant"},
+      {GridCsv(), "--starts 0", "option: starts must be >= 1"},
+      {GridCsv(), "--train-where \"depth<4\"", "unknown column 'depth'"},
+      {GridCsv(), "--metric NDCG@10", "metrics present: HR@10"},
+      {GridCsv(), "--form nonsense", "--form"},
+      {GridCsv(1), "--form performance-data", "needs at least 3 distinct values of D'"},
+  };
+  for (const Bad& c : cases) {
+    dir.Write("in.csv", c.csv);
+    auto r = Perflaw("fit --csv " + dir.File("in.csv") + " --bootstrap 0 " + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << " " << r.err;
+    EXPECT_EQ(Lines(r.err), 1) << r.err;
+    EXPECT_EQ(r.err.rfind("perflaw: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+  }
+  // Scaling has 3 parameters: 3 points are too few.
+  dir.Write("in.csv", header + "x,50,4,25,HR,0.1\nx,50,8,50,HR,0.2\nx,50,16,25,HR,0.3\n");
+  auto r = Perflaw("fit --csv " + dir.File("in.csv") + " --form scaling --bootstrap 0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("need at least 4 points, got 3"), std::string::npos) << r.err;
+}
+
+TEST(LawCliTest, ReportWritesNothingOnBadInput) {
+  TempDir dir;
+  dir.Write("in.csv", "dataset,max_seq_len,layers,d_model,metric,value\nx,50,4,25,HR,oops\n");
+  auto r = Perflaw("report --csv " + dir.File("in.csv") + " --out " + dir.File("rep"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "rep"));
+}
+
+}  // namespace
+}  // namespace perflaw::testing
