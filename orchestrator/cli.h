@@ -18,6 +18,8 @@ using Action = std::function<Status()>;
 
 void RegisterDataCommands(CLI::App& app, Action* action);  // data_cmd.cc: perflaw data ...
 void RegisterLawCommands(CLI::App& app, Action* action);   // law_cmd.cc: fit, predict, report
+void RegisterSweepCommands(CLI::App& app, Action* action);  // sweep_cmd.cc: sweep check
+void RegisterDbCommands(CLI::App& app, Action* action);    // db_cmd.cc: status, results, sql
 
 // 0 for OK, 2 for the user's errors (bad input, missing files), 1 for everything else.
 int ExitCodeFor(const Status& status);

@@ -30,6 +30,8 @@ int main(int argc, char** argv) {
   cli::Action action;
   cli::RegisterDataCommands(app, &action);
   cli::RegisterLawCommands(app, &action);
+  cli::RegisterSweepCommands(app, &action);
+  cli::RegisterDbCommands(app, &action);
 
   try {
     app.parse(argc, argv);

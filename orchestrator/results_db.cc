@@ -1,0 +1,934 @@
+#include "orchestrator/results_db.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <tuple>
+#include <utility>
+
+namespace perflaw::orchestrator {
+namespace {
+
+using nlohmann::json;
+
+// Schema migrations, applied in order inside one transaction; migration i brings user_version
+// from i to i + 1. Append only: never edit a released entry. Times are Unix seconds (REAL).
+const char* const kMigrations[] = {
+    // 0 -> 1: the initial schema.
+    R"sql(
+CREATE TABLE sweeps (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL,
+  yaml        TEXT NOT NULL,
+  created_at  REAL NOT NULL,
+  started_at  REAL,
+  finished_at REAL,
+  status      TEXT NOT NULL DEFAULT 'CREATED'
+              CHECK (status IN ('CREATED', 'RUNNING', 'COMPLETED', 'INTERRUPTED'))
+);
+CREATE TABLE points (
+  id         TEXT PRIMARY KEY,
+  config     TEXT NOT NULL CHECK (json_valid(config)),
+  state      TEXT NOT NULL DEFAULT 'PENDING'
+             CHECK (state IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED')),
+  attempts   INTEGER NOT NULL DEFAULT 0,
+  failures   INTEGER NOT NULL DEFAULT 0,
+  cost       REAL NOT NULL DEFAULT 0,
+  created_at REAL NOT NULL,
+  updated_at REAL NOT NULL
+);
+CREATE INDEX points_state ON points (state);
+CREATE TABLE sweep_points (
+  sweep INTEGER NOT NULL REFERENCES sweeps (id),
+  point TEXT NOT NULL REFERENCES points (id),
+  PRIMARY KEY (sweep, point)
+);
+CREATE INDEX sweep_points_point ON sweep_points (point);
+CREATE TABLE attempts (
+  id          INTEGER PRIMARY KEY,
+  point       TEXT NOT NULL REFERENCES points (id),
+  group_id    INTEGER NOT NULL,
+  hosts       TEXT NOT NULL CHECK (json_valid(hosts)),
+  ranks       TEXT NOT NULL CHECK (json_valid(ranks)),
+  started_at  REAL NOT NULL,
+  ended_at    REAL,
+  exit_reason TEXT CHECK (exit_reason IN ('completed', 'failed', 'diverged', 'timeout',
+                                          'heartbeat_lost', 'interrupted', 'preempted')),
+  error       TEXT,
+  CHECK ((ended_at IS NULL) = (exit_reason IS NULL))
+);
+CREATE INDEX attempts_point ON attempts (point);
+CREATE INDEX attempts_open ON attempts (ended_at) WHERE ended_at IS NULL;
+CREATE TABLE epoch_metrics (
+  point    TEXT NOT NULL REFERENCES points (id),
+  attempt  INTEGER NOT NULL REFERENCES attempts (id),
+  epoch    INTEGER NOT NULL,
+  split    TEXT NOT NULL,
+  metric   TEXT NOT NULL,
+  k        INTEGER NOT NULL DEFAULT 0,
+  value    REAL,
+  protocol TEXT NOT NULL,
+  PRIMARY KEY (point, attempt, epoch, split, metric, k, protocol)
+);
+CREATE TABLE results (
+  point                TEXT PRIMARY KEY REFERENCES points (id),
+  attempt              INTEGER NOT NULL REFERENCES attempts (id),
+  result               TEXT NOT NULL CHECK (json_valid(result)),
+  embedding_params     INTEGER,
+  non_embedding_params INTEGER,
+  tokens               INTEGER,
+  steps                INTEGER,
+  best_epoch           INTEGER,
+  wall_seconds         REAL,
+  train_seconds        REAL,
+  tokens_per_second    REAL,
+  device               TEXT,
+  world_size           INTEGER,
+  created_at           REAL NOT NULL
+);
+CREATE TABLE result_metrics (
+  point    TEXT NOT NULL REFERENCES results (point),
+  split    TEXT NOT NULL,
+  metric   TEXT NOT NULL,
+  k        INTEGER NOT NULL DEFAULT 0,
+  value    REAL,
+  protocol TEXT NOT NULL,
+  users    INTEGER,
+  eval_seed INTEGER,
+  PRIMARY KEY (point, split, metric, k, protocol)
+);
+CREATE TABLE dataset_stats (
+  id           INTEGER PRIMARY KEY,
+  dataset      TEXT NOT NULL,
+  options      TEXT NOT NULL,
+  max_seq_len  INTEGER NOT NULL,
+  users        INTEGER NOT NULL,
+  interactions INTEGER NOT NULL,
+  tokens       INTEGER NOT NULL,
+  apen         REAL,
+  sampen       REAL,
+  lz_entropy   REAL,
+  shannon_bits REAL,
+  zlib_ratio   REAL,
+  m            INTEGER NOT NULL,
+  r            REAL NOT NULL,
+  created_at   REAL NOT NULL,
+  UNIQUE (dataset, options, max_seq_len, m, r)
+);
+CREATE TABLE fits (
+  id         INTEGER PRIMARY KEY,
+  created_at REAL NOT NULL,
+  form       TEXT NOT NULL,
+  metric     TEXT NOT NULL,
+  group_keys TEXT NOT NULL CHECK (json_valid(group_keys)),
+  selection  TEXT NOT NULL CHECK (json_valid(selection)),
+  params     TEXT NOT NULL CHECK (json_valid(params)),
+  n_points   INTEGER NOT NULL,
+  converged  INTEGER NOT NULL,
+  r2         REAL,
+  rmse       REAL,
+  loo_rmse   REAL,
+  loo_r2     REAL,
+  optimum    TEXT CHECK (optimum IS NULL OR json_valid(optimum))
+);
+)sql",
+};
+constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
+static_assert(kNumMigrations == ResultsDb::kSchemaVersion, "one migration per schema version");
+
+double SystemNow() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+StatusOr<int> UserVersion(const SqliteDb& db) {
+  StatusOr<Statement> st = Statement::Prepare(db, "PRAGMA user_version");
+  if (!st.ok()) return st.status();
+  StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? static_cast<int>(st->Int64(0)) : 0;
+}
+
+Status NewerVersionError(const std::string& path, int version) {
+  return Status::FailedPrecondition(
+      path + ": the results database has schema version " + std::to_string(version) +
+      ", newer than this perflaw understands (" + std::to_string(ResultsDb::kSchemaVersion) +
+      "); use a newer perflaw");
+}
+
+// Runs a statement that must produce exactly one row and returns its first column as an integer.
+template <typename... Args>
+StatusOr<int64_t> QueryInt(const SqliteDb& db, std::string_view sql, const Args&... args) {
+  StatusOr<Statement> st = Statement::Prepare(db, sql);
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(args...));
+  StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::Internal("query returned no row: " + std::string(sql));
+  return st->Int64(0);
+}
+
+template <typename... Args>
+Status Run(const SqliteDb& db, std::string_view sql, const Args&... args) {
+  StatusOr<Statement> st = Statement::Prepare(db, sql);
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(args...));
+  return st->Run();
+}
+
+std::optional<double> Finite(double v) {
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+// A JSON number as a double (null, missing or non-numeric -> NaN).
+double NumberOr(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<double>() : NAN;
+}
+std::optional<int64_t> IntegerOr(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  return it->get<int64_t>();
+}
+
+// Splits one worker RankMetrics JSON ({split, protocol, users, eval_seed, hr@K, ndcg@K, mrr}) into
+// rows. Keys: "hr@10" -> (hr, 10), "mrr" -> (mrr, 0).
+StatusOr<std::vector<MetricValue>> RankMetricRows(const json& m) {
+  if (!m.is_object() || !m.contains("split") || !m.contains("protocol")) {
+    return Status::InvalidArgument("rank metrics need split and protocol: " + m.dump());
+  }
+  std::vector<MetricValue> rows;
+  const std::string split = m["split"].get<std::string>();
+  const std::string protocol = m["protocol"].get<std::string>();
+  for (const auto& item : m.items()) {
+    const std::string& key = item.key();
+    if (!item.value().is_number()) continue;
+    size_t at = key.find('@');
+    if (at != std::string::npos) {
+      rows.push_back({split, key.substr(0, at), std::stoll(key.substr(at + 1)),
+                      item.value().get<double>(), protocol});
+    } else if (key == "mrr") {
+      rows.push_back({split, key, 0, item.value().get<double>(), protocol});
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+// ---- names ----
+
+const char* PointStateName(PointState state) {
+  switch (state) {
+    case PointState::kPending:
+      return "PENDING";
+    case PointState::kRunning:
+      return "RUNNING";
+    case PointState::kCompleted:
+      return "COMPLETED";
+    case PointState::kFailed:
+      return "FAILED";
+  }
+  return "?";
+}
+
+std::optional<PointState> ParsePointState(const std::string& name) {
+  for (PointState s :
+       {PointState::kPending, PointState::kRunning, PointState::kCompleted, PointState::kFailed}) {
+    if (name == PointStateName(s)) return s;
+  }
+  return std::nullopt;
+}
+
+const char* ExitReasonName(ExitReason reason) {
+  switch (reason) {
+    case ExitReason::kCompleted:
+      return "completed";
+    case ExitReason::kFailed:
+      return "failed";
+    case ExitReason::kDiverged:
+      return "diverged";
+    case ExitReason::kTimeout:
+      return "timeout";
+    case ExitReason::kHeartbeatLost:
+      return "heartbeat_lost";
+    case ExitReason::kInterrupted:
+      return "interrupted";
+    case ExitReason::kPreempted:
+      return "preempted";
+  }
+  return "?";
+}
+
+bool CountsAsFailure(ExitReason reason) {
+  return reason != ExitReason::kCompleted && reason != ExitReason::kInterrupted &&
+         reason != ExitReason::kPreempted;
+}
+
+bool ResultsDbOptions::IsValid(std::string* why) const {
+  if (busy_timeout_ms < 0) {
+    *why = "busy_timeout_ms must be >= 0, got " + std::to_string(busy_timeout_ms);
+    return false;
+  }
+  return true;
+}
+
+// ---- opening ----
+
+ResultsDb::ResultsDb(SqliteDb db, ResultsDbOptions options)
+    : db_(std::move(db)), options_(std::move(options)) {}
+
+double ResultsDb::Now() const { return options_.clock ? options_.clock() : SystemNow(); }
+
+StatusOr<std::unique_ptr<ResultsDb>> ResultsDb::OpenForWriting(const std::string& path,
+                                                               const ResultsDbOptions& options) {
+  std::string why;
+  if (!options.IsValid(&why)) return Status::InvalidArgument("results database: " + why);
+  StatusOr<SqliteDb> db =
+      SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, options.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<ResultsDb> rdb(new ResultsDb(std::move(db).value(), options));
+  // Refuse a newer schema before touching the file at all (journal_mode is stored in it).
+  StatusOr<int> version = UserVersion(rdb->db_);
+  if (!version.ok()) return version.status();
+  if (*version > kSchemaVersion) return NewerVersionError(path, *version);
+  PERFLAW_RETURN_IF_ERROR(rdb->EnableWal());
+  PERFLAW_RETURN_IF_ERROR(rdb->db_.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"));
+  PERFLAW_RETURN_IF_ERROR(rdb->Migrate());
+  return rdb;
+}
+
+StatusOr<std::unique_ptr<ResultsDb>> ResultsDb::OpenReadOnly(const std::string& path,
+                                                             const ResultsDbOptions& options) {
+  std::string why;
+  if (!options.IsValid(&why)) return Status::InvalidArgument("results database: " + why);
+  StatusOr<SqliteDb> db = SqliteDb::Open(path, SqliteDb::Mode::kReadOnly, options.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<ResultsDb> rdb(new ResultsDb(std::move(db).value(), options));
+  PERFLAW_RETURN_IF_ERROR(rdb->db_.Exec("PRAGMA query_only = ON"));
+  PERFLAW_RETURN_IF_ERROR(rdb->CheckReadableVersion());
+  return rdb;
+}
+
+Status ResultsDb::EnableWal() {
+  // journal_mode cannot change inside a transaction; once set it is stored in the file.
+  StatusOr<Statement> wal = Statement::Prepare(db_, "PRAGMA journal_mode = WAL");
+  if (!wal.ok()) return wal.status();
+  StatusOr<bool> row = wal->Step();
+  if (!row.ok()) return row.status();
+  const std::string mode = *row ? wal->Text(0) : std::string("?");
+  if (mode != "wal") {
+    return Status::IoError(db_.path() +
+                           ": cannot switch the database to WAL mode (journal_mode is " + mode +
+                           "); is it on a file system without shared memory, e.g. NFS?");
+  }
+  return Status::Ok();
+}
+
+Status ResultsDb::Migrate() {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  StatusOr<int> version = UserVersion(db_);
+  if (!version.ok()) return version.status();
+  if (*version > kSchemaVersion) return NewerVersionError(db_.path(), *version);
+  if (*version == 0) {
+    // A fresh file has no tables; anything else without a version is not ours.
+    StatusOr<int64_t> tables = QueryInt(db_, "SELECT count(*) FROM sqlite_master");
+    if (!tables.ok()) return tables.status();
+    if (*tables > 0) {
+      return Status::FailedPrecondition(db_.path() +
+                                        ": not a perflaw results database (it has tables but no "
+                                        "perflaw schema version)");
+    }
+  }
+  for (int v = *version; v < kSchemaVersion; ++v) {
+    PERFLAW_RETURN_IF_ERROR(db_.Exec(kMigrations[v]));
+    // PRAGMA takes no parameters; the value is our own integer.
+    const std::string set_version = "PRAGMA user_version = " + std::to_string(v + 1);
+    PERFLAW_RETURN_IF_ERROR(db_.Exec(set_version.c_str()));
+  }
+  return txn->Commit();
+}
+
+Status ResultsDb::CheckReadableVersion() {
+  StatusOr<int> version = UserVersion(db_);
+  if (!version.ok()) return version.status();
+  if (*version > kSchemaVersion) return NewerVersionError(db_.path(), *version);
+  if (*version == 0) {
+    return Status::FailedPrecondition(db_.path() + ": not a perflaw results database");
+  }
+  if (*version < kSchemaVersion) {
+    return Status::FailedPrecondition(db_.path() + ": schema version " + std::to_string(*version) +
+                                      " is older than this perflaw's " +
+                                      std::to_string(kSchemaVersion) +
+                                      "; open it once for writing (perflaw resume) to upgrade it");
+  }
+  return Status::Ok();
+}
+
+// ---- sweeps ----
+
+StatusOr<int64_t> ResultsDb::RecordSweep(const std::string& yaml, const std::string& name) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_, "INSERT INTO sweeps (name, yaml, created_at) VALUES (?, ?, ?)", name, yaml, Now()));
+  int64_t id = db_.LastInsertRowId();
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return id;
+}
+
+Status ResultsDb::MarkSweepStarted(int64_t sweep) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  PERFLAW_RETURN_IF_ERROR(Run(db_,
+                              "UPDATE sweeps SET status = 'RUNNING', finished_at = NULL, "
+                              "started_at = coalesce(started_at, ?) WHERE id = ?",
+                              Now(), sweep));
+  if (db_.Changes() != 1) return Status::NotFound("no sweep " + std::to_string(sweep));
+  return txn->Commit();
+}
+
+Status ResultsDb::MarkSweepFinished(int64_t sweep, const std::string& status) {
+  if (status != "COMPLETED" && status != "INTERRUPTED") {
+    return Status::InvalidArgument("sweep status must be COMPLETED or INTERRUPTED, got " + status);
+  }
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_, "UPDATE sweeps SET status = ?, finished_at = ? WHERE id = ?", status, Now(), sweep));
+  if (db_.Changes() != 1) return Status::NotFound("no sweep " + std::to_string(sweep));
+  return txn->Commit();
+}
+
+StatusOr<SweepRecord> ResultsDb::GetSweep(int64_t sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(db_,
+                                              "SELECT id, name, yaml, status, created_at, "
+                                              "started_at, finished_at FROM sweeps WHERE id = ?");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound(db_.path() + ": no sweep " + std::to_string(sweep));
+  SweepRecord r;
+  r.id = st->Int64(0);
+  r.name = st->Text(1);
+  r.yaml = st->Text(2);
+  r.status = st->Text(3);
+  r.created = st->Double(4);
+  r.started = st->OptionalDouble(5);
+  r.finished = st->OptionalDouble(6);
+  return r;
+}
+
+StatusOr<std::optional<int64_t>> ResultsDb::LatestSweep() const {
+  StatusOr<int64_t> n = QueryInt(db_, "SELECT coalesce(max(id), 0) FROM sweeps");
+  if (!n.ok()) return n.status();
+  return *n > 0 ? std::optional<int64_t>(*n) : std::nullopt;
+}
+
+// ---- points ----
+
+StatusOr<AddPointsResult> ResultsDb::AddPoints(int64_t sweep, const std::vector<NewPoint>& points) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  StatusOr<int64_t> has_sweep = QueryInt(db_, "SELECT count(*) FROM sweeps WHERE id = ?", sweep);
+  if (!has_sweep.ok()) return has_sweep.status();
+  if (*has_sweep == 0) return Status::NotFound(db_.path() + ": no sweep " + std::to_string(sweep));
+  StatusOr<Statement> insert = Statement::Prepare(db_,
+                                                  "INSERT OR IGNORE INTO points (id, config, cost, "
+                                                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
+  StatusOr<Statement> lookup =
+      Statement::Prepare(db_, "SELECT config, state FROM points WHERE id = ?");
+  StatusOr<Statement> link =
+      Statement::Prepare(db_, "INSERT OR IGNORE INTO sweep_points (sweep, point) VALUES (?, ?)");
+  if (!insert.ok()) return insert.status();
+  if (!lookup.ok()) return lookup.status();
+  if (!link.ok()) return link.status();
+  AddPointsResult result;
+  const double now = Now();
+  for (const NewPoint& p : points) {
+    if (p.id.empty()) return Status::InvalidArgument("a point needs a non-empty id");
+    json config = json::parse(p.config_json, nullptr, /*allow_exceptions=*/false);
+    if (config.is_discarded()) {
+      return Status::InvalidArgument("point " + p.id + ": configuration is not valid JSON");
+    }
+    PERFLAW_RETURN_IF_ERROR(insert->BindAll(p.id, p.config_json, p.cost, now, now));
+    PERFLAW_RETURN_IF_ERROR(insert->Run());
+    PERFLAW_RETURN_IF_ERROR(insert->Reset());
+    if (db_.Changes() == 1) {
+      ++result.added;
+    } else {
+      PERFLAW_RETURN_IF_ERROR(lookup->BindAll(p.id));
+      StatusOr<bool> row = lookup->Step();
+      if (!row.ok()) return row.status();
+      json stored = json::parse(lookup->Text(0), nullptr, false);
+      const bool completed = lookup->Text(1) == "COMPLETED";
+      PERFLAW_RETURN_IF_ERROR(lookup->Reset());
+      if (stored != config) {
+        return Status::FailedPrecondition(
+            db_.path() + ": point " + p.id +
+            " is already stored with a different configuration (the point id must be the hash of "
+            "its configuration)");
+      }
+      ++result.existing;
+      if (completed) ++result.existing_completed;
+    }
+    PERFLAW_RETURN_IF_ERROR(link->BindAll(sweep, p.id));
+    PERFLAW_RETURN_IF_ERROR(link->Run());
+    PERFLAW_RETURN_IF_ERROR(link->Reset());
+  }
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return result;
+}
+
+namespace {
+PointRecord ReadPointRow(const Statement& st) {
+  PointRecord p;
+  p.id = st.Text(0);
+  p.config_json = st.Text(1);
+  p.state = ParsePointState(st.Text(2)).value_or(PointState::kPending);
+  p.attempts = st.Int64(3);
+  p.failures = st.Int64(4);
+  p.cost = st.Double(5);
+  return p;
+}
+}  // namespace
+
+StatusOr<std::vector<PointRecord>> ResultsDb::PendingPoints(int64_t sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT p.id, p.config, p.state, p.attempts, p.failures, p.cost FROM points p "
+      "JOIN sweep_points s ON s.point = p.id WHERE s.sweep = ? AND p.state = 'PENDING' "
+      "ORDER BY p.cost DESC, p.id");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  std::vector<PointRecord> points;
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    points.push_back(ReadPointRow(*st));
+  }
+  return points;
+}
+
+StatusOr<PointRecord> ResultsDb::LoadPoint(const std::string& point) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_, "SELECT id, config, state, attempts, failures, cost FROM points WHERE id = ?");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(point));
+  StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound(db_.path() + ": no point " + point);
+  return ReadPointRow(*st);
+}
+
+StatusOr<PointRecord> ResultsDb::GetPoint(const std::string& point) const {
+  return LoadPoint(point);
+}
+
+// ---- attempts ----
+
+StatusOr<int64_t> ResultsDb::StartAttempt(const std::string& point, int64_t group,
+                                          const std::vector<std::string>& hosts,
+                                          const std::vector<int>& ranks) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  StatusOr<PointRecord> p = LoadPoint(point);
+  if (!p.ok()) return p.status();
+  if (p->state != PointState::kPending) {
+    return Status::FailedPrecondition("point " + point + " is " + PointStateName(p->state) +
+                                      ", only a PENDING point can start an attempt");
+  }
+  const double now = Now();
+  PERFLAW_RETURN_IF_ERROR(Run(db_,
+                              "UPDATE points SET state = 'RUNNING', attempts = attempts + 1, "
+                              "updated_at = ? WHERE id = ?",
+                              now, point));
+  PERFLAW_RETURN_IF_ERROR(Run(db_,
+                              "INSERT INTO attempts (point, group_id, hosts, ranks, started_at) "
+                              "VALUES (?, ?, ?, ?, ?)",
+                              point, group, json(hosts).dump(), json(ranks).dump(), now));
+  int64_t id = db_.LastInsertRowId();
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return id;
+}
+
+Status ResultsDb::CheckAttemptOfPoint(const std::string& point, int64_t attempt, bool* open) const {
+  StatusOr<Statement> st =
+      Statement::Prepare(db_, "SELECT point, ended_at IS NULL FROM attempts WHERE id = ?");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(attempt));
+  StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return Status::NotFound(db_.path() + ": no attempt " + std::to_string(attempt));
+  if (st->Text(0) != point) {
+    return Status::InvalidArgument("attempt " + std::to_string(attempt) + " belongs to point " +
+                                   st->Text(0) + ", not " + point);
+  }
+  *open = st->Int64(1) != 0;
+  return Status::Ok();
+}
+
+Status ResultsDb::CloseAttempt(int64_t attempt, ExitReason reason, const std::string& error) {
+  return Run(db_,
+             "UPDATE attempts SET ended_at = ?, exit_reason = ?, error = ? "
+             "WHERE id = ? AND ended_at IS NULL",
+             Now(), ExitReasonName(reason), error.empty() ? std::optional<std::string>() : error,
+             attempt);
+}
+
+Status ResultsDb::RecordEpochMetrics(const std::string& point, int64_t attempt, const json& epoch) {
+  std::optional<int64_t> number = IntegerOr(epoch, "epoch");
+  if (!number) return Status::InvalidArgument("epoch record without an epoch number");
+  // Training quantities have no ranking protocol: "none".
+  std::vector<MetricValue> rows;
+  for (const auto& [key, split, metric] :
+       {std::tuple<const char*, const char*, const char*>{"train_loss", "train", "loss"},
+        {"steps", "train", "steps"},
+        {"train_seconds", "train", "seconds"},
+        {"train_cpu_seconds", "train", "cpu_seconds"},
+        {"eval_seconds", "valid", "eval_seconds"}}) {
+    if (epoch.contains(key)) rows.push_back({split, metric, 0, NumberOr(epoch, key), "none"});
+  }
+  if (epoch.contains("valid") && epoch["valid"].is_object()) {
+    StatusOr<std::vector<MetricValue>> valid = RankMetricRows(epoch["valid"]);
+    if (!valid.ok()) return valid.status();
+    rows.insert(rows.end(), valid->begin(), valid->end());
+  }
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  bool open = false;
+  PERFLAW_RETURN_IF_ERROR(CheckAttemptOfPoint(point, attempt, &open));
+  StatusOr<Statement> insert = Statement::Prepare(
+      db_,
+      "INSERT OR REPLACE INTO epoch_metrics (point, attempt, epoch, split, metric, k, value, "
+      "protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!insert.ok()) return insert.status();
+  for (const MetricValue& m : rows) {
+    PERFLAW_RETURN_IF_ERROR(insert->BindAll(point, attempt, *number, m.split, m.metric, m.k,
+                                            Finite(m.value), m.protocol));
+    PERFLAW_RETURN_IF_ERROR(insert->Run());
+    PERFLAW_RETURN_IF_ERROR(insert->Reset());
+  }
+  return txn->Commit();
+}
+
+Status ResultsDb::StoreResult(const std::string& point, int64_t attempt, const json& result) {
+  const json& params = result.contains("params") ? result["params"] : json::object();
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_,
+          "INSERT INTO results (point, attempt, result, embedding_params, non_embedding_params, "
+          "tokens, "
+          "steps, best_epoch, wall_seconds, train_seconds, tokens_per_second, device, world_size, "
+          "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          point, attempt, result.dump(), IntegerOr(params, "embedding"),
+          IntegerOr(params, "non_embedding"), IntegerOr(result, "tokens_seen"),
+          IntegerOr(result, "steps"), IntegerOr(result, "best_epoch"),
+          Finite(NumberOr(result, "wall_seconds")), Finite(NumberOr(result, "train_seconds")),
+          Finite(NumberOr(result, "tokens_per_second")),
+          result.contains("device") && result["device"].is_string()
+              ? std::optional<std::string>(result["device"].get<std::string>())
+              : std::nullopt,
+          IntegerOr(result, "world_size"), Now()));
+  StatusOr<Statement> insert = Statement::Prepare(
+      db_,
+      "INSERT INTO result_metrics (point, split, metric, k, value, protocol, users, eval_seed) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!insert.ok()) return insert.status();
+  for (const char* split : {"valid", "test"}) {
+    if (!result.contains(split) || !result[split].is_object()) continue;
+    const json& m = result[split];
+    StatusOr<std::vector<MetricValue>> rows = RankMetricRows(m);
+    if (!rows.ok()) return rows.status();
+    for (const MetricValue& v : *rows) {
+      PERFLAW_RETURN_IF_ERROR(insert->BindAll(point, v.split, v.metric, v.k, Finite(v.value),
+                                              v.protocol, IntegerOr(m, "users"),
+                                              IntegerOr(m, "eval_seed")));
+      PERFLAW_RETURN_IF_ERROR(insert->Run());
+      PERFLAW_RETURN_IF_ERROR(insert->Reset());
+    }
+  }
+  return Status::Ok();
+}
+
+Status ResultsDb::CompletePoint(const std::string& point, int64_t attempt, const json& result) {
+  if (!result.is_object() || result.value("status", std::string()) != "ok") {
+    return Status::InvalidArgument("point " + point +
+                                   ": CompletePoint needs a result with status \"ok\" (use "
+                                   "FailAttempt for others)");
+  }
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  StatusOr<PointRecord> p = LoadPoint(point);
+  if (!p.ok()) return p.status();
+  bool open = false;
+  PERFLAW_RETURN_IF_ERROR(CheckAttemptOfPoint(point, attempt, &open));
+  PERFLAW_RETURN_IF_ERROR(CloseAttempt(attempt, ExitReason::kCompleted, ""));
+  if (p->state != PointState::kCompleted) {
+    // A late result of an attempt that was already given up on is still a valid result.
+    PERFLAW_RETURN_IF_ERROR(StoreResult(point, attempt, result));
+    PERFLAW_RETURN_IF_ERROR(Run(
+        db_, "UPDATE points SET state = 'COMPLETED', updated_at = ? WHERE id = ?", Now(), point));
+  }
+  return txn->Commit();
+}
+
+StatusOr<PointState> ResultsDb::FailAttempt(const std::string& point, int64_t attempt,
+                                            ExitReason reason, const std::string& error,
+                                            int64_t max_attempts) {
+  if (reason == ExitReason::kCompleted) {
+    return Status::InvalidArgument("FailAttempt with reason completed; use CompletePoint");
+  }
+  if (max_attempts < 1) {
+    return Status::InvalidArgument("max_attempts must be >= 1, got " +
+                                   std::to_string(max_attempts));
+  }
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  StatusOr<PointRecord> p = LoadPoint(point);
+  if (!p.ok()) return p.status();
+  bool open = false;
+  PERFLAW_RETURN_IF_ERROR(CheckAttemptOfPoint(point, attempt, &open));
+  if (!open) return p->state;  // already closed: reporting it twice changes nothing
+  PERFLAW_RETURN_IF_ERROR(CloseAttempt(attempt, reason, error));
+  PointState next = p->state;
+  // Only the point's current attempt moves its state; a completed point stays completed.
+  if (p->state == PointState::kRunning) {
+    const int64_t failures = p->failures + (CountsAsFailure(reason) ? 1 : 0);
+    next = failures >= max_attempts ? PointState::kFailed : PointState::kPending;
+    PERFLAW_RETURN_IF_ERROR(
+        Run(db_, "UPDATE points SET state = ?, failures = ?, updated_at = ? WHERE id = ?",
+            PointStateName(next), failures, Now(), point));
+  }
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return next;
+}
+
+StatusOr<int64_t> ResultsDb::CloseInterruptedAttempts() {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  const double now = Now();
+  PERFLAW_RETURN_IF_ERROR(Run(db_,
+                              "UPDATE attempts SET ended_at = ?, exit_reason = 'interrupted', "
+                              "error = 'left running by a job that ended' WHERE ended_at IS NULL",
+                              now));
+  const int64_t closed = db_.Changes();
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_, "UPDATE points SET state = 'PENDING', updated_at = ? WHERE state = 'RUNNING'", now));
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_, "UPDATE sweeps SET status = 'INTERRUPTED', finished_at = ? WHERE status = 'RUNNING'",
+          now));
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return closed;
+}
+
+StatusOr<int64_t> ResultsDb::ResetFailed(int64_t sweep) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  PERFLAW_RETURN_IF_ERROR(Run(db_,
+                              "UPDATE points SET state = 'PENDING', failures = 0, updated_at = ? "
+                              "WHERE state = 'FAILED' AND id IN "
+                              "(SELECT point FROM sweep_points WHERE sweep = ?)",
+                              Now(), sweep));
+  const int64_t reset = db_.Changes();
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return reset;
+}
+
+// ---- queries ----
+
+StatusOr<StateCounts> ResultsDb::Counts(std::optional<int64_t> sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT state, count(*) FROM points p WHERE ?1 IS NULL OR EXISTS "
+      "(SELECT 1 FROM sweep_points s WHERE s.point = p.id AND s.sweep = ?1) GROUP BY state");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  StateCounts counts;
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    std::optional<PointState> s = ParsePointState(st->Text(0));
+    int64_t n = st->Int64(1);
+    if (s == PointState::kPending) counts.pending = n;
+    if (s == PointState::kRunning) counts.running = n;
+    if (s == PointState::kCompleted) counts.completed = n;
+    if (s == PointState::kFailed) counts.failed = n;
+  }
+  return counts;
+}
+
+StatusOr<std::vector<RunningAttempt>> ResultsDb::RunningAttempts(
+    std::optional<int64_t> sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT a.id, a.point, a.group_id, a.hosts, a.started_at FROM attempts a "
+      "WHERE a.ended_at IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
+      "WHERE s.point = a.point AND s.sweep = ?1)) ORDER BY a.started_at, a.id");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  std::vector<RunningAttempt> out;
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->Int64(0), st->Text(1), st->Int64(2), st->Text(3), st->Double(4)});
+  }
+  return out;
+}
+
+StatusOr<std::vector<double>> ResultsDb::CompletedDurations(std::optional<int64_t> sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT a.ended_at - a.started_at FROM attempts a WHERE a.exit_reason = 'completed' "
+      "AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s WHERE s.point = a.point "
+      "AND s.sweep = ?1)) ORDER BY a.id");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  std::vector<double> out;
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(st->Double(0));
+  }
+  return out;
+}
+
+StatusOr<Progress> ResultsDb::GetProgress(std::optional<int64_t> sweep) const {
+  Progress p;
+  p.now = Now();
+  StatusOr<StateCounts> counts = Counts(sweep);
+  if (!counts.ok()) return counts.status();
+  p.counts = *counts;
+  StatusOr<std::vector<RunningAttempt>> running = RunningAttempts(sweep);
+  if (!running.ok()) return running.status();
+  p.running = std::move(running).value();
+  StatusOr<std::vector<double>> durations = CompletedDurations(sweep);
+  if (!durations.ok()) return durations.status();
+  p.completed_attempts = static_cast<int64_t>(durations->size());
+  if (!durations->empty()) {
+    double sum = 0;
+    for (double d : *durations) sum += d;
+    p.mean_completed_seconds = sum / durations->size();
+  }
+  if (p.counts.pending == 0 && p.running.empty()) {
+    p.eta_seconds = 0.0;
+  } else if (p.mean_completed_seconds) {
+    const double mean = *p.mean_completed_seconds;
+    double work = p.counts.pending * mean;
+    for (const RunningAttempt& r : p.running) work += std::max(0.0, mean - (p.now - r.started));
+    p.eta_seconds = work / std::max<size_t>(1, p.running.size());
+  }
+  return p;
+}
+
+StatusOr<std::vector<FailedPoint>> ResultsDb::FailedPoints(std::optional<int64_t> sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT p.id, p.attempts, coalesce(a.exit_reason, ''), coalesce(a.error, '') FROM points p "
+      "LEFT JOIN attempts a ON a.id = (SELECT max(id) FROM attempts WHERE point = p.id) "
+      "WHERE p.state = 'FAILED' AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
+      "WHERE s.point = p.id AND s.sweep = ?1)) ORDER BY p.id");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  std::vector<FailedPoint> out;
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st->Text(0), st->Int64(1), st->Text(2), st->Text(3)});
+  }
+  return out;
+}
+
+namespace {
+StatusOr<std::vector<MetricValue>> ReadMetrics(Statement& st) {
+  std::vector<MetricValue> out;
+  while (true) {
+    StatusOr<bool> row = st.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({st.Text(0), st.Text(1), st.Int64(2), st.Double(3), st.Text(4)});
+  }
+  return out;
+}
+}  // namespace
+
+StatusOr<std::vector<MetricValue>> ResultsDb::ResultMetrics(const std::string& point) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT split, metric, k, value, protocol FROM result_metrics WHERE point = ? "
+      "ORDER BY split, metric, k");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(point));
+  return ReadMetrics(*st);
+}
+
+StatusOr<std::vector<MetricValue>> ResultsDb::EpochMetrics(const std::string& point,
+                                                           int64_t attempt) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT split, metric, k, value, protocol FROM epoch_metrics WHERE point = ? AND attempt = ? "
+      "ORDER BY epoch, split, metric, k");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(point, attempt));
+  return ReadMetrics(*st);
+}
+
+// ---- dataset statistics and fits ----
+
+Status ResultsDb::StoreDatasetStats(const DatasetStatsRecord& s) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_,
+          "INSERT INTO dataset_stats (dataset, options, max_seq_len, users, interactions, tokens, "
+          "apen, "
+          "sampen, lz_entropy, shannon_bits, zlib_ratio, m, r, created_at) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (dataset, options, max_seq_len, m, r) DO UPDATE SET users = excluded.users, "
+          "interactions = excluded.interactions, tokens = excluded.tokens, apen = excluded.apen, "
+          "sampen = excluded.sampen, lz_entropy = excluded.lz_entropy, "
+          "shannon_bits = excluded.shannon_bits, zlib_ratio = excluded.zlib_ratio, "
+          "created_at = excluded.created_at",
+          s.dataset, s.options, s.max_seq_len, s.users, s.interactions, s.tokens, Finite(s.apen),
+          Finite(s.sampen), Finite(s.lz_entropy), Finite(s.shannon_bits), Finite(s.zlib_ratio), s.m,
+          s.r, Now()));
+  return txn->Commit();
+}
+
+StatusOr<int64_t> ResultsDb::StoreFit(const FitRecord& f) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  PERFLAW_RETURN_IF_ERROR(
+      Run(db_,
+          "INSERT INTO fits (created_at, form, metric, group_keys, selection, params, n_points, "
+          "converged, r2, rmse, loo_rmse, loo_r2, optimum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+          "?, ?, ?)",
+          Now(), f.form, f.metric, f.group_keys.dump(), f.selection.dump(), f.params.dump(),
+          f.n_points, f.converged, Finite(f.r2), Finite(f.rmse), Finite(f.loo_rmse),
+          Finite(f.loo_r2), f.optimum.is_null() ? std::optional<std::string>() : f.optimum.dump()));
+  int64_t id = db_.LastInsertRowId();
+  PERFLAW_RETURN_IF_ERROR(txn->Commit());
+  return id;
+}
+
+Status ResultsDb::IntegrityCheck() const {
+  StatusOr<Statement> st = Statement::Prepare(db_, "PRAGMA integrity_check");
+  if (!st.ok()) return st.status();
+  std::string report;
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    report += (report.empty() ? "" : "; ") + st->Text(0);
+  }
+  if (report == "ok") return Status::Ok();
+  return Status::Corruption(db_.path() + ": integrity_check: " + report);
+}
+
+}  // namespace perflaw::orchestrator

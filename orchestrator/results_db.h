@@ -1,0 +1,230 @@
+// The results database: one SQLite file per study, written only by the orchestrator (rank 0) and
+// read by `perflaw status/results/sql`, `perflaw fit DB` and the stock sqlite3 shell while a sweep
+// runs. Schema, states and the meaning of every column: docs/database.md.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apen/status.h"
+#include "orchestrator/sqlite_util.h"
+
+namespace perflaw::orchestrator {
+
+// A point's life: PENDING -> RUNNING -> COMPLETED, or back to PENDING (retry, interruption), or
+// FAILED once it used up max_attempts. COMPLETED is final.
+enum class PointState { kPending, kRunning, kCompleted, kFailed };
+const char* PointStateName(PointState state);  // "PENDING", ...
+std::optional<PointState> ParsePointState(const std::string& name);
+
+// How an attempt ended. interrupted/preempted do not use up one of the point's attempts (the job
+// went away, not the point); the others except completed do.
+enum class ExitReason {
+  kCompleted,
+  kFailed,         // the worker reported an error
+  kDiverged,       // NaN/Inf loss
+  kTimeout,        // past the point timeout
+  kHeartbeatLost,  // the group stopped heart-beating
+  kInterrupted,    // left RUNNING by a job that died (closed by CloseInterruptedAttempts)
+  kPreempted,      // SIGTERM (e.g. Slurm preemption): checkpointed, will resume
+};
+const char* ExitReasonName(ExitReason reason);  // "completed", "heartbeat_lost", ...
+bool CountsAsFailure(ExitReason reason);
+
+struct ResultsDbOptions {
+  // How long a statement waits for a lock held by another connection before failing (ms, >= 0).
+  int busy_timeout_ms = 10000;
+  // Current time as Unix seconds; empty = the system clock. Tests inject a fake clock.
+  std::function<double()> clock;
+
+  bool IsValid(std::string* why) const;
+};
+
+struct SweepRecord {
+  int64_t id = 0;
+  std::string name;
+  std::string yaml;
+  std::string status;  // CREATED, RUNNING, COMPLETED, INTERRUPTED
+  double created = 0;
+  std::optional<double> started, finished;
+};
+
+struct NewPoint {
+  std::string id;           // hash of the canonical configuration
+  std::string config_json;  // canonical configuration
+  double cost = 0;          // estimated cost (non-embedding parameters x tokens); dispatch order
+};
+
+struct AddPointsResult {
+  int64_t added = 0;               // points new to the database
+  int64_t existing = 0;            // points already stored (reused; linked to this sweep)
+  int64_t existing_completed = 0;  // of those, already COMPLETED: never run again
+};
+
+struct PointRecord {
+  std::string id;
+  std::string config_json;
+  PointState state = PointState::kPending;
+  int64_t attempts = 0;  // attempts started
+  int64_t failures = 0;  // attempts that counted as failures since the last reset
+  double cost = 0;
+};
+
+struct StateCounts {
+  int64_t pending = 0, running = 0, completed = 0, failed = 0;
+  int64_t total() const { return pending + running + completed + failed; }
+};
+
+struct RunningAttempt {
+  int64_t attempt = 0;
+  std::string point;
+  int64_t group = 0;
+  std::string hosts;  // JSON array
+  double started = 0;
+};
+
+struct FailedPoint {
+  std::string point;
+  int64_t attempts = 0;
+  std::string exit_reason;  // of its last attempt
+  std::string error;        // of its last attempt
+};
+
+// Where a sweep stands: what `perflaw status` and the live progress line of a run print.
+struct Progress {
+  StateCounts counts;
+  std::vector<RunningAttempt> running;
+  int64_t completed_attempts = 0;
+  std::optional<double> mean_completed_seconds;  // empty until an attempt completed
+  // Pending points at the mean completed duration plus what the running ones still need of it,
+  // divided over the running groups (at least one). 0 when nothing is left; empty when unknown.
+  std::optional<double> eta_seconds;
+  double now = 0;  // Unix seconds the ages and the ETA refer to
+};
+
+// One measured value with how it was measured.
+struct MetricValue {
+  std::string split;   // train, valid, test
+  std::string metric;  // hr, ndcg, mrr, loss, seconds, ...
+  int64_t k = 0;       // the cut-off of hr/ndcg; 0 where there is none
+  double value = 0;
+  std::string protocol;  // full, sampled:K; "none" for training quantities
+};
+
+struct DatasetStatsRecord {
+  std::string dataset;  // path as given
+  std::string options;  // apen::DataOptions::CanonicalString(): identifies the preprocessing
+  int64_t max_seq_len = 0;
+  int64_t users = 0, interactions = 0, tokens = 0;
+  double apen = 0, sampen = 0, lz_entropy = 0, shannon_bits = 0,
+         zlib_ratio = 0;  // NaN = not computed
+  int64_t m = 0;          // ApEn/SampEn embedding dimension
+  double r = 0;           // ApEn/SampEn tolerance
+};
+
+struct FitRecord {
+  std::string form;
+  std::string metric;
+  nlohmann::json group_keys = nlohmann::json::object();
+  nlohmann::json selection = nlohmann::json::object();  // which rows/sweeps/filters were used
+  nlohmann::json params = nlohmann::json::object();     // name -> {value, interval}
+  int64_t n_points = 0;
+  bool converged = false;
+  double r2 = 0, rmse = 0, loo_rmse = 0, loo_r2 = 0;  // NaN stored as NULL
+  nlohmann::json optimum = nullptr;
+};
+
+class ResultsDb {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // The single writer: creates the file if needed, WAL, synchronous=NORMAL, foreign keys, migrates
+  // the schema. A database written by a newer perflaw is refused (FailedPrecondition).
+  static StatusOr<std::unique_ptr<ResultsDb>> OpenForWriting(const std::string& path,
+                                                             const ResultsDbOptions& options = {});
+  // Readers: SQLITE_OPEN_READONLY + query_only; never create the file (NotFound) and never block
+  // the writer. The schema must be this version.
+  static StatusOr<std::unique_ptr<ResultsDb>> OpenReadOnly(const std::string& path,
+                                                           const ResultsDbOptions& options = {});
+
+  // ---- sweeps ----
+  StatusOr<int64_t> RecordSweep(const std::string& yaml, const std::string& name);
+  Status MarkSweepStarted(int64_t sweep);                              // RUNNING, started = now
+  Status MarkSweepFinished(int64_t sweep, const std::string& status);  // COMPLETED/INTERRUPTED
+  StatusOr<SweepRecord> GetSweep(int64_t sweep) const;
+  StatusOr<std::optional<int64_t>> LatestSweep() const;
+
+  // ---- points and attempts ----
+  // Stores new points (INSERT OR IGNORE) and links all of them to the sweep. A stored point whose
+  // configuration differs from the new one is an error (the id must be a hash of the
+  // configuration).
+  StatusOr<AddPointsResult> AddPoints(int64_t sweep, const std::vector<NewPoint>& points);
+  // The sweep's PENDING points, most expensive first.
+  StatusOr<std::vector<PointRecord>> PendingPoints(int64_t sweep) const;
+  StatusOr<PointRecord> GetPoint(const std::string& point) const;
+  // PENDING -> RUNNING, attempts + 1; returns the new attempt id. hosts/ranks: where it runs.
+  StatusOr<int64_t> StartAttempt(const std::string& point, int64_t group,
+                                 const std::vector<std::string>& hosts,
+                                 const std::vector<int>& ranks);
+  // The worker's per-epoch record (worker::EpochRecordToJson: epoch, steps, train_loss,
+  // train_seconds, train_cpu_seconds, eval_seconds, valid{split, protocol, hr@K, ndcg@K, mrr,
+  // ...}).
+  Status RecordEpochMetrics(const std::string& point, int64_t attempt, const nlohmann::json& epoch);
+  // Stores the worker's result (worker::PointResultToJson, status "ok") and makes the point
+  // COMPLETED. Idempotent: for a point already COMPLETED nothing is stored again (the attempt is
+  // just closed).
+  Status CompletePoint(const std::string& point, int64_t attempt, const nlohmann::json& result);
+  // Closes the attempt. The point goes back to PENDING, or to FAILED once `max_attempts` attempts
+  // counted as failures (see CountsAsFailure). Returns the point's new state.
+  StatusOr<PointState> FailAttempt(const std::string& point, int64_t attempt, ExitReason reason,
+                                   const std::string& error, int64_t max_attempts);
+  // After a job died: attempts still open -> "interrupted", RUNNING points -> PENDING, RUNNING
+  // sweeps -> INTERRUPTED. Returns the number of attempts closed.
+  StatusOr<int64_t> CloseInterruptedAttempts();
+  // --retry-failed: the sweep's FAILED points -> PENDING with a fresh failure budget. Returns how
+  // many.
+  StatusOr<int64_t> ResetFailed(int64_t sweep);
+
+  // ---- queries ----
+  // Counts by state over one sweep's points, or over every point when sweep is empty.
+  StatusOr<StateCounts> Counts(std::optional<int64_t> sweep = std::nullopt) const;
+  StatusOr<std::vector<RunningAttempt>> RunningAttempts(std::optional<int64_t> sweep) const;
+  // Wall seconds of attempts that completed (for ETAs).
+  StatusOr<std::vector<double>> CompletedDurations(std::optional<int64_t> sweep) const;
+  StatusOr<Progress> GetProgress(std::optional<int64_t> sweep) const;
+  StatusOr<std::vector<FailedPoint>> FailedPoints(std::optional<int64_t> sweep) const;
+  StatusOr<std::vector<MetricValue>> ResultMetrics(const std::string& point) const;
+  StatusOr<std::vector<MetricValue>> EpochMetrics(const std::string& point, int64_t attempt) const;
+
+  // ---- dataset statistics and fits ----
+  // Insert or replace the row for (dataset, options, max_seq_len, m, r).
+  Status StoreDatasetStats(const DatasetStatsRecord& stats);
+  StatusOr<int64_t> StoreFit(const FitRecord& fit);
+
+  // PRAGMA integrity_check: OK or Corruption with SQLite's report.
+  Status IntegrityCheck() const;
+
+  const SqliteDb& connection() const { return db_; }
+  double Now() const;
+
+ private:
+  ResultsDb(SqliteDb db, ResultsDbOptions options);
+  Status EnableWal();
+  Status Migrate();
+  Status CheckReadableVersion();
+  StatusOr<PointRecord> LoadPoint(const std::string& point) const;
+  Status CheckAttemptOfPoint(const std::string& point, int64_t attempt, bool* open) const;
+  Status CloseAttempt(int64_t attempt, ExitReason reason, const std::string& error);
+  Status StoreResult(const std::string& point, int64_t attempt, const nlohmann::json& result);
+
+  SqliteDb db_;
+  ResultsDbOptions options_;
+};
+
+}  // namespace perflaw::orchestrator

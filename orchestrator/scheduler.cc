@@ -1,0 +1,583 @@
+#include "orchestrator/scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <numeric>
+#include <queue>
+#include <sstream>
+#include <unordered_set>
+#include <utility>
+
+namespace perflaw::orchestrator {
+namespace {
+
+bool Finite(double x) { return std::isfinite(x); }
+
+std::string Num(double x) {
+  std::ostringstream out;
+  out << x;
+  return out.str();
+}
+
+// "option must be <rule>, got <value>" or nothing.
+bool Check(bool ok, const char* option, const char* rule, double value, std::string* why) {
+  if (ok) return true;
+  if (why)
+    *why = std::string("scheduler option ") + option + " must be " + rule + ", got " + Num(value);
+  return false;
+}
+
+}  // namespace
+
+bool SchedulerOptions::IsValid(std::string* why) const {
+  return Check(max_attempts >= 1, "max_attempts", ">= 1", max_attempts, why) &&
+         Check(Finite(point_timeout) && point_timeout > 0, "point_timeout", "> 0 seconds",
+               point_timeout, why) &&
+         Check(Finite(heartbeat_interval) && heartbeat_interval > 0, "heartbeat_interval",
+               "> 0 seconds", heartbeat_interval, why) &&
+         Check(Finite(heartbeat_grace) && heartbeat_grace > 1, "heartbeat_grace",
+               "> 1 (a multiple of heartbeat_interval)", heartbeat_grace, why) &&
+         Check(Finite(ready_timeout) && ready_timeout > 0, "ready_timeout", "> 0 seconds",
+               ready_timeout, why) &&
+         Check(Finite(stop_grace) && stop_grace >= 0, "stop_grace", ">= 0 seconds", stop_grace,
+               why) &&
+         Check(Finite(max_poll_wait) && max_poll_wait > 0, "max_poll_wait", "> 0 seconds",
+               max_poll_wait, why) &&
+         Check(Finite(progress_interval) && progress_interval > 0, "progress_interval",
+               "> 0 seconds", progress_interval, why);
+}
+
+const char* GroupStateName(GroupState state) {
+  switch (state) {
+    case GroupState::kStarting:
+      return "starting";
+    case GroupState::kIdle:
+      return "idle";
+    case GroupState::kBusy:
+      return "busy";
+    case GroupState::kUnresponsive:
+      return "unresponsive";
+    case GroupState::kLost:
+      return "lost";
+  }
+  return "unknown";
+}
+
+const char* RunEndName(RunEnd end) {
+  switch (end) {
+    case RunEnd::kNotRun:
+      return "not run";
+    case RunEnd::kCompleted:
+      return "completed";
+    case RunEnd::kAllGroupsLost:
+      return "all groups lost";
+    case RunEnd::kInterrupted:
+      return "interrupted";
+    case RunEnd::kTransportError:
+      return "transport error";
+  }
+  return "unknown";
+}
+
+StatusOr<LptBounds> ComputeLptBounds(std::vector<double> durations, int groups) {
+  if (groups < 1) return Status::InvalidArgument("LPT bounds: groups must be >= 1");
+  for (double d : durations) {
+    if (!Finite(d) || d < 0) {
+      return Status::InvalidArgument("LPT bounds: durations must be finite and >= 0, got " +
+                                     Num(d));
+    }
+  }
+  LptBounds bounds;
+  if (durations.empty()) return bounds;
+  std::sort(durations.begin(), durations.end(), std::greater<double>());
+  const double total = std::accumulate(durations.begin(), durations.end(), 0.0);
+  bounds.lower_bound = std::max(durations.front(), total / groups);
+  // Greedy LPT: the next-longest job goes to the machine that frees up first.
+  std::priority_queue<double, std::vector<double>, std::greater<double>> loads;
+  for (int g = 0; g < groups; ++g) loads.push(0.0);
+  for (double d : durations) {
+    const double least = loads.top();
+    loads.pop();
+    loads.push(least + d);
+  }
+  while (loads.size() > 1) loads.pop();
+  bounds.lpt_makespan = loads.top();
+  return bounds;
+}
+
+// One Run's state. Points and groups are indexed; the pending queue holds point indices ordered by
+// cost (largest first), ties by input order, so dispatch is deterministic.
+struct Scheduler::Impl {
+  enum class PointPhase { kPending, kRunning, kCompleted, kFailed };
+  struct Point {
+    PendingPoint in;
+    PointPhase phase = PointPhase::kPending;
+  };
+  struct Group {
+    GroupState state = GroupState::kStarting;
+    int point = -1;  // index of the point it runs, when busy
+    uint32_t attempt = 0;
+    double started = 0, last_heard = 0;
+    double answer_by = -1;  // a timed-out group counts as live until then, awaiting its Ready
+    GroupSummary summary;
+  };
+
+  const SchedulerOptions& opt;
+  Transport& transport;
+  const Clock& clock;
+  SchedulerListener& listener;
+  const std::atomic<bool>& stop_requested;
+
+  std::vector<Point> points;
+  std::vector<Group> groups;
+  std::vector<int> queue;  // pending point indices, LPT order
+  SchedulerSummary summary;
+  double start = 0, first_dispatch = -1, last_end = -1, next_progress = 0;
+  bool stopping = false, progress_changed = true;
+  double stop_deadline = 0;
+  bool weigh_by_cost = false;
+  double total_weight = 0, done_weight = 0;
+
+  Impl(const SchedulerOptions& o, Transport& t, const Clock& c, SchedulerListener& l,
+       const std::atomic<bool>& stop)
+      : opt(o), transport(t), clock(c), listener(l), stop_requested(stop) {}
+
+  // ---- set-up ----
+
+  void Init(std::vector<PendingPoint> input) {
+    start = clock.Now();
+    next_progress = start;
+    for (auto& p : input) points.push_back(Point{std::move(p), PointPhase::kPending});
+    groups.resize(transport.GroupCount());
+    weigh_by_cost =
+        std::any_of(points.begin(), points.end(), [](const Point& p) { return p.in.cost > 0; });
+    for (const auto& p : points) total_weight += Weight(p);
+    for (int i = 0; i < static_cast<int>(points.size()); ++i) Enqueue(i);
+    summary.points = static_cast<int>(points.size());
+  }
+
+  // ETA weights: the cost, or 1 per point when no point has a cost.
+  double Weight(const Point& p) const { return weigh_by_cost ? p.in.cost : 1.0; }
+
+  bool Before(int a, int b) const {
+    if (points[a].in.cost != points[b].in.cost) return points[a].in.cost > points[b].in.cost;
+    return a < b;
+  }
+
+  void Enqueue(int p) {
+    points[p].phase = PointPhase::kPending;
+    auto at = std::lower_bound(queue.begin(), queue.end(), p,
+                               [this](int a, int b) { return Before(a, b); });
+    queue.insert(at, p);
+  }
+
+  // ---- groups ----
+
+  static bool Live(GroupState s) {
+    return s == GroupState::kStarting || s == GroupState::kIdle || s == GroupState::kBusy;
+  }
+  // Groups that may still run points, including timed-out ones still due to answer StopPoint.
+  int LiveGroups() const {
+    const double now = clock.Now();
+    return static_cast<int>(std::count_if(groups.begin(), groups.end(), [now](const Group& g) {
+      return Live(g.state) || (g.state == GroupState::kUnresponsive && now < g.answer_by);
+    }));
+  }
+
+  // Changes other than idle <-> busy (those are the attempt events) go to the listener.
+  void SetGroupState(int g, GroupState state, const std::string& why) {
+    const GroupState old = groups[g].state;
+    groups[g].state = state;
+    const bool routine = (old == GroupState::kBusy && state == GroupState::kIdle) ||
+                         (old == GroupState::kIdle && state == GroupState::kBusy);
+    if (old != state && !routine) listener.OnGroupStateChanged(g, state, why);
+    progress_changed = true;
+  }
+
+  bool Avoids(const Point& p, int g) const {
+    return std::find(p.in.avoid_groups.begin(), p.in.avoid_groups.end(), g) !=
+           p.in.avoid_groups.end();
+  }
+
+  // A point goes to a group it failed on only when no other live group could take it.
+  bool Eligible(const Point& p, int g) const {
+    if (!Avoids(p, g)) return true;
+    for (int h = 0; h < static_cast<int>(groups.size()); ++h) {
+      if (h != g && Live(groups[h].state) && !Avoids(p, h)) return false;
+    }
+    return true;
+  }
+
+  // ---- dispatch ----
+
+  void DispatchIdleGroups() {
+    if (stopping) return;
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+      if (groups[g].state != GroupState::kIdle) continue;
+      auto it =
+          std::find_if(queue.begin(), queue.end(), [&](int p) { return Eligible(points[p], g); });
+      if (it != queue.end()) StartAttempt(g, it);
+    }
+  }
+
+  void StartAttempt(int g, std::vector<int>::iterator queued) {
+    const int p = *queued;
+    Point& point = points[p];
+    const uint32_t attempt = point.in.attempts + 1;
+    const Status sent =
+        transport.Send(g, RunPoint{point.in.id, attempt, point.in.config, point.in.checkpoint_dir,
+                                   opt.heartbeat_interval});
+    if (!sent.ok()) {  // the point never left: it stays queued, the group is gone
+      SetGroupState(g, GroupState::kLost, "sending RunPoint failed: " + sent.message());
+      return;
+    }
+    queue.erase(queued);
+    const double now = clock.Now();
+    point.in.attempts = attempt;
+    point.phase = PointPhase::kRunning;
+    Group& group = groups[g];
+    group.point = p;
+    group.attempt = attempt;
+    group.started = group.last_heard = now;
+    group.summary.attempts++;
+    summary.attempts_started++;
+    if (first_dispatch < 0) first_dispatch = now;
+    SetGroupState(g, GroupState::kBusy, "");
+    listener.OnAttemptStarted(point.in.id, attempt, g);
+  }
+
+  // ---- attempt endings ----
+
+  void EndAttempt(int g) {
+    Group& group = groups[g];
+    const double now = clock.Now();
+    group.summary.busy_seconds += now - group.started;
+    last_end = std::max(last_end, now);
+  }
+
+  void Complete(int g, const nlohmann::json& result) {
+    EndAttempt(g);
+    Group& group = groups[g];
+    Point& point = points[group.point];
+    point.phase = PointPhase::kCompleted;
+    done_weight += Weight(point);
+    group.summary.completed++;
+    summary.completed++;
+    listener.OnPointCompleted(point.in.id, group.attempt, result);
+    SetGroupState(g, GroupState::kIdle, "");
+  }
+
+  // Ends the group's attempt without a result; `next` is what becomes of the group.
+  void Fail(int g, FailureReason reason, const std::string& message, bool retryable,
+            GroupState next, const std::string& why) {
+    EndAttempt(g);
+    Group& group = groups[g];
+    const int p = group.point;
+    Point& point = points[p];
+    summary.attempts_failed++;
+    const bool counts = CountsAgainstPoint(reason);
+    if (counts) {
+      point.in.failures++;
+      if (!Avoids(point, g)) point.in.avoid_groups.push_back(g);
+    }
+    const bool will_retry = !counts || (retryable && point.in.failures < opt.max_attempts);
+    if (will_retry) {
+      Enqueue(p);
+    } else {
+      point.phase = PointPhase::kFailed;
+      summary.failed++;
+    }
+    listener.OnAttemptFailed(point.in.id, group.attempt, reason, message, will_retry);
+    SetGroupState(g, next, why);
+  }
+
+  // ---- deadlines ----
+
+  double HeartbeatLimit() const { return opt.heartbeat_interval * opt.heartbeat_grace; }
+
+  void CheckDeadlines() {
+    const double now = clock.Now();
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+      Group& group = groups[g];
+      if (group.state == GroupState::kStarting && now >= start + opt.ready_timeout) {
+        SetGroupState(g, GroupState::kUnresponsive,
+                      "no Ready within ready_timeout " + Num(opt.ready_timeout) + " s");
+      } else if (group.state == GroupState::kBusy && now >= group.started + opt.point_timeout) {
+        TimeOut(g);
+      } else if (group.state == GroupState::kBusy && now >= group.last_heard + HeartbeatLimit()) {
+        const std::string msg = "no heartbeat for " + Num(now - group.last_heard) + " s (limit " +
+                                Num(HeartbeatLimit()) + " s)";
+        Fail(g, FailureReason::kHeartbeatLost, msg, true, GroupState::kUnresponsive, msg);
+      } else if (group.state == GroupState::kBusy && stopping && now >= stop_deadline) {
+        const std::string msg =
+            "no answer to the stop request within stop_grace " + Num(opt.stop_grace) + " s";
+        Fail(g, FailureReason::kPreempted, msg, true, GroupState::kUnresponsive, msg);
+      }
+    }
+  }
+
+  // The group may still be computing: ask it to checkpoint and stop, and use it again only once it
+  // says Ready (a retry elsewhere may resume from that checkpoint). Until stop_grace has passed it
+  // still counts as live, so that a run with one group does not end while it is answering.
+  void TimeOut(int g) {
+    Group& group = groups[g];
+    const Status sent = transport.Send(g, StopPoint{points[group.point].in.id, group.attempt});
+    const std::string msg = "ran longer than point_timeout " + Num(opt.point_timeout) + " s";
+    if (sent.ok()) group.answer_by = clock.Now() + opt.stop_grace;
+    Fail(g, FailureReason::kTimeout, msg, true,
+         sent.ok() ? GroupState::kUnresponsive : GroupState::kLost,
+         sent.ok() ? msg : "sending StopPoint failed: " + sent.message());
+  }
+
+  double NextDeadline() const {
+    double next = next_progress;
+    for (const Group& group : groups) {
+      if (group.state == GroupState::kStarting) next = std::min(next, start + opt.ready_timeout);
+      if (group.state == GroupState::kUnresponsive && group.answer_by > clock.Now()) {
+        next = std::min(next, group.answer_by);
+      }
+      if (group.state != GroupState::kBusy) continue;
+      next =
+          std::min({next, group.started + opt.point_timeout, group.last_heard + HeartbeatLimit()});
+      if (stopping) next = std::min(next, stop_deadline);
+    }
+    return next;
+  }
+
+  double PollTimeout() const {
+    return std::clamp(NextDeadline() - clock.Now(), 0.0, opt.max_poll_wait);
+  }
+
+  // ---- stop request ----
+
+  void BeginStop() {
+    stopping = true;
+    stop_deadline = clock.Now() + opt.stop_grace;
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+      const Group& group = groups[g];
+      if (group.state != GroupState::kBusy) continue;
+      const Status sent = transport.Send(g, StopPoint{points[group.point].in.id, group.attempt});
+      if (!sent.ok()) {
+        const std::string msg = "sending StopPoint failed: " + sent.message();
+        Fail(g, FailureReason::kGroupLost, msg, true, GroupState::kLost, msg);
+      }
+    }
+  }
+
+  // ---- messages ----
+
+  bool IsCurrent(int g, const std::string& point, uint32_t attempt) const {
+    const Group& group = groups[g];
+    return group.state == GroupState::kBusy && group.attempt == attempt &&
+           points[group.point].in.id == point;
+  }
+
+  void Handle(const Incoming& in) {
+    const int g = in.group;
+    if (g < 0 || g >= static_cast<int>(groups.size())) {
+      summary.ignored_messages++;
+      return;
+    }
+    std::visit([&](const auto& m) { On(g, m); }, in.message);
+  }
+
+  void On(int g, const Ready&) {
+    const GroupState s = groups[g].state;
+    // Ready from a busy group is the one it sent after its previous point, crossing our RunPoint.
+    if (s == GroupState::kStarting || s == GroupState::kUnresponsive) {
+      SetGroupState(g, GroupState::kIdle, "reported Ready");
+    }
+  }
+
+  void On(int g, const Heartbeat& m) {
+    if (!IsCurrent(g, m.point, m.attempt)) {
+      summary.ignored_messages++;
+      return;
+    }
+    groups[g].last_heard = clock.Now();
+  }
+
+  void On(int g, const EpochMetrics& m) {
+    if (!IsCurrent(g, m.point, m.attempt)) {
+      summary.ignored_messages++;
+      return;
+    }
+    groups[g].last_heard = clock.Now();
+    listener.OnEpochMetrics(m.point, m.attempt, m.epoch, m.metrics);
+  }
+
+  void On(int g, const PointDone& m) {
+    if (!IsCurrent(g, m.point, m.attempt)) {
+      summary.ignored_messages++;
+      return;
+    }
+    Complete(g, m.result);
+  }
+
+  void On(int g, const PointFailed& m) {
+    if (!IsCurrent(g, m.point, m.attempt)) {
+      summary.ignored_messages++;
+      return;
+    }
+    // The worker answered, so the group is alive and free.
+    Fail(g, m.reason, m.message, m.retryable, GroupState::kIdle, "");
+  }
+
+  void On(int g, const GroupLost& m) {
+    if (groups[g].state == GroupState::kBusy) {
+      Fail(g, FailureReason::kGroupLost, m.message, true, GroupState::kLost, m.message);
+    } else if (groups[g].state != GroupState::kLost) {
+      SetGroupState(g, GroupState::kLost, m.message);
+    }
+  }
+
+  // ---- progress and the end ----
+
+  int Count(PointPhase phase) const {
+    return static_cast<int>(std::count_if(points.begin(), points.end(),
+                                          [phase](const Point& p) { return p.phase == phase; }));
+  }
+
+  void ReportProgress(bool force) {
+    const double now = clock.Now();
+    if (!force && !progress_changed && now < next_progress) return;
+    Progress pr;
+    pr.completed = Count(PointPhase::kCompleted);
+    pr.running = Count(PointPhase::kRunning);
+    pr.failed = Count(PointPhase::kFailed);
+    pr.pending = Count(PointPhase::kPending);
+    pr.live_groups = LiveGroups();
+    pr.elapsed_seconds = now - start;
+    double failed_weight = 0;
+    for (const Point& p : points) {
+      if (p.phase == PointPhase::kFailed) failed_weight += Weight(p);
+    }
+    if (done_weight > 0) {
+      pr.eta_seconds =
+          pr.elapsed_seconds * (total_weight - done_weight - failed_weight) / done_weight;
+    }
+    listener.OnProgress(pr);
+    progress_changed = false;
+    next_progress = now + opt.progress_interval;
+  }
+
+  // Sets summary.end when the run is over.
+  bool Finished() {
+    const int pending = Count(PointPhase::kPending), running = Count(PointPhase::kRunning);
+    if (stopping) {
+      if (running > 0) return false;
+      summary.end = pending == 0 ? RunEnd::kCompleted : RunEnd::kInterrupted;
+      return true;
+    }
+    if (pending == 0 && running == 0) {
+      summary.end = RunEnd::kCompleted;
+      return true;
+    }
+    if (LiveGroups() == 0) {
+      summary.end = RunEnd::kAllGroupsLost;
+      return true;
+    }
+    return false;
+  }
+
+  void CloseRunningAsInterrupted(const std::string& why) {
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+      if (groups[g].state == GroupState::kBusy) {
+        Fail(g, FailureReason::kInterrupted, why, true, GroupState::kUnresponsive, why);
+      }
+    }
+  }
+
+  // Every group not known dead gets Shutdown, unresponsive ones too: if they are merely slow, this
+  // lets their ranks exit and the job end. Errors no longer matter here.
+  void ShutdownGroups() {
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+      if (groups[g].state != GroupState::kLost) (void)transport.Send(g, Shutdown{});
+    }
+  }
+
+  void Summarise() {
+    const double now = clock.Now();
+    summary.pending = Count(PointPhase::kPending);
+    summary.elapsed_seconds = now - start;
+    summary.makespan_seconds = first_dispatch < 0 ? 0 : last_end - first_dispatch;
+    for (const Group& group : groups) {
+      summary.groups.push_back(group.summary);
+      summary.groups.back().state = group.state;
+    }
+    std::ostringstream msg;
+    msg << RunEndName(summary.end) << ": " << summary.completed << " completed, " << summary.failed
+        << " failed, " << summary.pending << " pending of " << summary.points << " points";
+    if (!summary.message.empty() && summary.end == RunEnd::kTransportError) {
+      msg << " (" << summary.message << ")";
+    }
+    summary.message = msg.str();
+  }
+
+  SchedulerSummary Run(std::vector<PendingPoint> input) {
+    Init(std::move(input));
+    while (true) {
+      if (stop_requested.load(std::memory_order_relaxed) && !stopping) BeginStop();
+      CheckDeadlines();
+      DispatchIdleGroups();
+      ReportProgress(false);
+      if (Finished()) break;
+      auto polled = transport.Poll(PollTimeout());
+      if (!polled.ok()) {
+        summary.end = RunEnd::kTransportError;
+        summary.message = polled.status().message();
+        CloseRunningAsInterrupted("transport failed: " + polled.status().message());
+        break;
+      }
+      if (polled->has_value()) Handle(**polled);
+    }
+    ShutdownGroups();
+    ReportProgress(true);
+    Summarise();
+    return summary;
+  }
+};
+
+namespace {
+
+Status ValidatePoints(const std::vector<PendingPoint>& points, uint32_t max_attempts) {
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const PendingPoint& p = points[i];
+    const std::string where = "point #" + std::to_string(i) + " ('" + p.id + "')";
+    if (p.id.empty()) return Status::InvalidArgument("point #" + std::to_string(i) + ": empty id");
+    if (!seen.insert(p.id).second) return Status::InvalidArgument(where + ": duplicate id");
+    if (!Finite(p.cost) || p.cost < 0) {
+      return Status::InvalidArgument(where + ": cost must be finite and >= 0, got " + Num(p.cost));
+    }
+    if (p.failures > p.attempts) {
+      return Status::InvalidArgument(where + ": failures " + std::to_string(p.failures) +
+                                     " exceed attempts " + std::to_string(p.attempts));
+    }
+    if (p.failures >= max_attempts) {
+      return Status::InvalidArgument(where + ": already failed " + std::to_string(p.failures) +
+                                     " times, max_attempts is " + std::to_string(max_attempts));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SchedulerOptions options, Transport* transport, const Clock* clock,
+                     SchedulerListener* listener)
+    : options_(std::move(options)), transport_(transport), clock_(clock), listener_(listener) {}
+
+StatusOr<SchedulerSummary> Scheduler::Run(std::vector<PendingPoint> points) {
+  if (ran_) return Status::FailedPrecondition("Scheduler::Run called twice");
+  std::string why;
+  if (!options_.IsValid(&why)) return Status::InvalidArgument(why);
+  PERFLAW_RETURN_IF_ERROR(ValidatePoints(points, options_.max_attempts));
+  if (transport_->GroupCount() < 1) return Status::InvalidArgument("no worker groups to run on");
+  ran_ = true;
+  Impl impl(options_, *transport_, *clock_, *listener_, stop_requested_);
+  return impl.Run(std::move(points));
+}
+
+}  // namespace perflaw::orchestrator

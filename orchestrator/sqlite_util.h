@@ -1,0 +1,147 @@
+// Thin RAII wrappers over the SQLite C API: a connection, a prepared statement and a transaction.
+// Every failure becomes a perflaw::Status carrying SQLite's own message. User data only ever
+// reaches SQLite through Bind(); SqliteDb::Exec() is for fixed SQL written in this code base.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "apen/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace perflaw::orchestrator {
+
+// One connection. Move-only; closes the handle when it goes away.
+class SqliteDb {
+ public:
+  enum class Mode {
+    kReadWriteCreate,  // the single writer: creates the file if missing
+    kReadOnly,         // readers: never create or modify the file (SQLITE_OPEN_READONLY)
+  };
+
+  // Opens `path`. A reader on a missing file gets NotFound and nothing is created.
+  static StatusOr<SqliteDb> Open(const std::string& path, Mode mode, int busy_timeout_ms);
+
+  SqliteDb() = default;
+  SqliteDb(SqliteDb&&) = default;
+  SqliteDb& operator=(SqliteDb&&) = default;
+
+  sqlite3* get() const { return db_.get(); }
+  const std::string& path() const { return path_; }
+  bool read_only() const { return mode_ == Mode::kReadOnly; }
+
+  // Runs fixed SQL (possibly several statements). Never pass text that contains user data.
+  Status Exec(const char* sql) const;
+  // A status for the connection's last error: "<what>: <sqlite message>". Busy/locked/IO errors
+  // are IoError, everything else Internal.
+  Status Error(const std::string& what) const;
+  int64_t LastInsertRowId() const;
+  int Changes() const;  // rows changed by the last INSERT/UPDATE/DELETE
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const;
+  };
+  std::unique_ptr<sqlite3, Closer> db_;
+  std::string path_;
+  Mode mode_ = Mode::kReadOnly;
+};
+
+// One prepared statement. Move-only; finalized when it goes away. Parameters are 1-based.
+class Statement {
+ public:
+  // Compiles exactly one statement; trailing statements are rejected (InvalidArgument).
+  static StatusOr<Statement> Prepare(const SqliteDb& db, std::string_view sql);
+
+  Statement() = default;
+  Statement(Statement&&) = default;
+  Statement& operator=(Statement&&) = default;
+
+  Status BindNull(int index);
+  Status BindInt64(int index, int64_t value);
+  Status BindDouble(int index, double value);  // NaN is stored as NULL (SQLite's rule)
+  Status BindText(int index, std::string_view value);
+
+  // Binds by C++ type: integers, floating point, strings, nullptr, std::optional of those.
+  template <typename T>
+  Status Bind(int index, const T& value) {
+    if constexpr (std::is_same_v<T, std::nullptr_t>) {
+      return BindNull(index);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      return BindInt64(index, value ? 1 : 0);
+    } else if constexpr (std::is_integral_v<T>) {
+      return BindInt64(index, static_cast<int64_t>(value));
+    } else if constexpr (std::is_floating_point_v<T>) {
+      return BindDouble(index, static_cast<double>(value));
+    } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+      return BindText(index, std::string_view(value));
+    } else {
+      return value.has_value() ? Bind(index, *value) : BindNull(index);  // std::optional
+    }
+  }
+  // Binds the arguments to parameters 1..n.
+  template <typename... Args>
+  Status BindAll(const Args&... args) {
+    int index = 0;
+    Status st;
+    ((st.ok() ? (st = Bind(++index, args), 0) : 0), ...);
+    return st;
+  }
+
+  // Advances: true when a row is ready, false when the statement is done.
+  StatusOr<bool> Step();
+  // Steps to completion (for statements that return no rows, or whose rows are not needed).
+  Status Run();
+  // Ready to run again with new bindings.
+  Status Reset();
+
+  int ColumnCount() const;
+  std::string ColumnName(int col) const;
+  bool IsNull(int col) const;
+  bool IsInteger(int col) const;
+  bool IsFloat(int col) const;
+  int64_t Int64(int col) const;
+  double Double(int col) const;  // NULL reads as NaN
+  std::string Text(int col) const;
+  std::optional<double> OptionalDouble(int col) const;
+  // True when the statement does not write to the database (sqlite3_stmt_readonly).
+  bool ReadOnly() const;
+  std::string Sql() const;
+
+ private:
+  struct Finalizer {
+    void operator()(sqlite3_stmt* stmt) const;
+  };
+  Status Check(int rc, const char* what) const;
+  std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+  sqlite3* db_ = nullptr;
+};
+
+// BEGIN IMMEDIATE (the write lock up front, so a transaction never fails half-way on a lock
+// upgrade)
+// ... Commit(); rolled back if destroyed without a successful Commit().
+class Transaction {
+ public:
+  static StatusOr<Transaction> Begin(const SqliteDb& db);
+
+  Transaction() = default;
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&& other) noexcept;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+
+  Status Commit();
+
+ private:
+  void Rollback();
+  const SqliteDb* db_ = nullptr;  // null once committed or rolled back
+};
+
+}  // namespace perflaw::orchestrator

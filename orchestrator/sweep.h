@@ -1,0 +1,130 @@
+// The sweep specification: a YAML file (schema in docs/sweep.md) that expands into grid points.
+//
+// A sweep uses the point configuration's sections and keys (worker/point_config.h: data, model,
+// train, eval, seed, device, threads) for its fixed settings; `grid:` turns keys into axes whose
+// Cartesian product is the grid, `include:` adds explicit points and `exclude:` removes matching
+// ones. Every expanded point is validated by worker::ParsePointConfig and stored in its canonical
+// form (worker::PointConfigToJson). Its id is a hash of the result-affecting part of that form (see
+// PointId), so the same or an extended sweep maps equal points to equal ids.
+//
+// Errors are one line, `FILE:LINE:COL: message`, pointing at the YAML key or value responsible, and
+// are returned as InvalidArgument / NotFound (CLI exit code 2). Parsing writes nothing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "apen/dataset.h"
+#include "apen/status.h"
+#include "apen/synth.h"
+
+namespace perflaw::orchestrator {
+
+// A 1-based position in the YAML text (0: unknown).
+struct YamlLocation {
+  int line = 0;
+  int column = 0;
+};
+
+// One dataset of the sweep: a file, or a synthetic dataset materialized under the work dir.
+struct DatasetSpec {
+  std::string name;  // `datasets[].name`; default: the file's stem, or "synthetic"
+  bool synthetic = false;
+  apen::SynthOptions synth;  // when synthetic (threads is 0: never part of the data)
+  // The file the points read: the resolved path, or for synthetic data
+  // WORK_DIR/data/synthetic-<hash of synth.CanonicalString()>.bin (binary format).
+  std::string path;
+  // What identifies the data in point ids: "file:<64-bit content hash>" or "synthetic:<options>".
+  std::string identity;
+  YamlLocation where;  // the dataset's mapping in the YAML
+};
+
+// `resources:` how points are run (never part of a point's id).
+struct Resources {
+  uint32_t ranks_per_point = 1;  // ranks training one point data-parallel (one per GPU)
+  uint32_t workers = 2;          // worker ranks `perflaw run` starts (its --np default)
+  bool IsValid(std::string* why) const;
+};
+
+// `policy:` failure handling (never part of a point's id). Times in seconds.
+struct Policy {
+  uint32_t max_attempts = 3;       // attempts per point before it stays FAILED (>= 1)
+  double point_timeout = 0;        // wall seconds per attempt; 0: no limit
+  double heartbeat_interval = 10;  // a busy worker group reports this often (> 0)
+  double heartbeat_timeout = 60;   // silence after which a group is presumed dead (> interval)
+  bool IsValid(std::string* why) const;
+};
+
+// `law:` the fit run when the grid completes.
+struct LawSpec {
+  bool enabled = true;
+  std::vector<std::string> metrics = {"HR@10", "NDCG@10"};  // HR@K / NDCG@K (K in eval.ks) or MRR
+  std::vector<std::string> forms = {"performance", "scaling"};  // law::FormNames()
+  std::vector<std::string>
+      group_by;  // axis keys fitted separately (e.g. dataset, data.max_seq_len)
+};
+
+// One expanded point.
+struct GridPoint {
+  std::string id;         // 32 hex digits: PointId(config)
+  nlohmann::json config;  // canonical full point configuration (worker::PointConfigToJson)
+  std::string dataset;    // DatasetSpec::name
+  std::map<std::string, std::string>
+      axes;                         // the grid axes' values (and `dataset` if several), for display
+  double non_embedding_params = 0;  // layers x (4 d^2 + 2 d h), h = round(ffn_multiplier d)
+  double tokens = 0;  // epochs x sum over kept training users of min(train length, max_seq_len)
+  double cost = 0;    // non_embedding_params x tokens: the order of largest-first dispatch
+};
+
+struct Sweep {
+  std::string name;
+  std::string source;     // the YAML file (or the name given to ParseSweep)
+  std::string yaml_text;  // the YAML as read, stored with the sweep's results
+  std::string base_dir;   // relative paths are resolved against this (the YAML's directory)
+  std::string db_path;    // `db:`, default BASE_DIR/NAME.db
+  std::string work_dir;   // `work_dir:`, default BASE_DIR/NAME-work (checkpoints, synthetic data)
+  std::vector<DatasetSpec> datasets;
+  Resources resources;
+  Policy policy;
+  LawSpec law;
+  std::vector<GridPoint> points;  // grid order, then include order; ids unique
+  // The keys of GridPoint::axes in display order: dataset (if several), then the grid axes as
+  // written, then keys only include entries set.
+  std::vector<std::string> axis_names;
+  // How the points came about.
+  size_t grid_points = 0;       // Cartesian product (x datasets)
+  size_t included_points = 0;   // from include:
+  size_t excluded_points = 0;   // removed by exclude:
+  size_t duplicate_points = 0;  // dropped because an earlier point had the same id
+};
+
+struct SweepParseOptions {
+  // Relative paths resolve against this; "" = the directory of `source_name` (or the current one).
+  std::string base_dir;
+  // Dataset cache used while profiling file datasets for the cost estimate.
+  apen::CacheOptions cache;
+};
+
+// Parses, validates and expands a sweep. Reads (never writes, apart from apen's dataset cache) the
+// dataset files: their content enters point ids and their sequence lengths the cost estimates.
+StatusOr<Sweep> ParseSweep(const std::string& yaml_text, const std::string& source_name,
+                           const SweepParseOptions& options = {});
+StatusOr<Sweep> LoadSweep(const std::string& path, const SweepParseOptions& options = {});
+
+// The id of a canonical point configuration: the first 128 bits, in hex, of SHA-256 over
+// "perflaw-point-v1\n" + the compact key-sorted JSON of the configuration without `device` and
+// `threads`, with data.path replaced by `data_identity` (DatasetSpec::identity).
+std::string PointId(const nlohmann::json& canonical_config, const std::string& data_identity);
+
+// SHA-256 of a byte string, 64 lowercase hex digits.
+std::string Sha256Hex(const std::string& bytes);
+
+// Writes every synthetic dataset of the sweep to its DatasetSpec::path (binary format, creating
+// directories) unless a valid file is already there. Deterministic: the same options give the same
+// bytes. Returns the paths written.
+StatusOr<std::vector<std::string>> MaterializeSyntheticData(const Sweep& sweep);
+
+}  // namespace perflaw::orchestrator

@@ -1,0 +1,109 @@
+// `perflaw sweep check SWEEP.yaml [--format table|json]`: validates a sweep and lists its points
+// (id, axes, size and cost estimates) without writing anything but apen's dataset cache.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "orchestrator/cli.h"
+#include "orchestrator/sweep.h"
+
+namespace perflaw::cli {
+namespace {
+
+using orchestrator::GridPoint;
+using orchestrator::Sweep;
+
+struct CheckArgs {
+  std::string path;
+  std::string format = "table";
+};
+
+std::string Sci(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3g", x);
+  return buf;
+}
+
+void PrintTable(const Sweep& sweep) {
+  std::printf(
+      "sweep %s: %zu point%s (grid %zu, include %zu, excluded %zu, duplicates dropped %zu)\n",
+      sweep.name.c_str(), sweep.points.size(), sweep.points.size() == 1 ? "" : "s",
+      sweep.grid_points, sweep.included_points, sweep.excluded_points, sweep.duplicate_points);
+  std::printf("db: %s\nwork dir: %s\n", sweep.db_path.c_str(), sweep.work_dir.c_str());
+  for (const auto& ds : sweep.datasets)
+    std::printf("dataset %s: %s%s\n", ds.name.c_str(), ds.path.c_str(),
+                ds.synthetic ? " (synthetic, written at run time)" : "");
+  std::printf(
+      "resources: ranks_per_point %u, workers %u; policy: max_attempts %u, point_timeout %g s, "
+      "heartbeat %g s / timeout %g s\n",
+      sweep.resources.ranks_per_point, sweep.resources.workers, sweep.policy.max_attempts,
+      sweep.policy.point_timeout, sweep.policy.heartbeat_interval, sweep.policy.heartbeat_timeout);
+  const std::vector<std::string>& axes = sweep.axis_names;
+  std::printf("%-12s", "id");
+  for (const auto& a : axes) std::printf("  %-14s", a.c_str());
+  std::printf("  %-12s  %-12s  %-12s\n", "params(n-e)", "train_tokens", "cost");
+  for (const GridPoint& p : sweep.points) {
+    std::printf("%-12s", p.id.substr(0, 12).c_str());
+    for (const auto& a : axes) {
+      auto it = p.axes.find(a);
+      std::printf("  %-14s", it == p.axes.end() ? "-" : it->second.c_str());
+    }
+    std::printf("  %-12s  %-12s  %-12s\n", Sci(p.non_embedding_params).c_str(),
+                Sci(p.tokens).c_str(), Sci(p.cost).c_str());
+  }
+  std::printf(
+      "params(n-e) = non-embedding parameters, train_tokens = training tokens over all epochs, "
+      "cost = their product\n");
+}
+
+void PrintJson(const Sweep& sweep) {
+  nlohmann::json points = nlohmann::json::array();
+  for (const GridPoint& p : sweep.points)
+    points.push_back({{"id", p.id},
+                      {"dataset", p.dataset},
+                      {"axes", p.axes},
+                      {"non_embedding_params", p.non_embedding_params},
+                      {"train_tokens", p.tokens},
+                      {"cost", p.cost},
+                      {"config", p.config}});
+  nlohmann::json out = {{"name", sweep.name},
+                        {"db", sweep.db_path},
+                        {"work_dir", sweep.work_dir},
+                        {"grid_points", sweep.grid_points},
+                        {"included_points", sweep.included_points},
+                        {"excluded_points", sweep.excluded_points},
+                        {"duplicate_points", sweep.duplicate_points},
+                        {"points", points}};
+  std::cout << out.dump(2) << std::endl;
+}
+
+Status RunCheck(const CheckArgs& args) {
+  if (args.format != "table" && args.format != "json")
+    return Status::InvalidArgument("--format must be table or json, got \"" + args.format + "\"");
+  StatusOr<Sweep> sweep = orchestrator::LoadSweep(args.path);
+  if (!sweep.ok()) return sweep.status();
+  if (args.format == "json")
+    PrintJson(*sweep);
+  else
+    PrintTable(*sweep);
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterSweepCommands(CLI::App& app, Action* action) {
+  CLI::App* sweep = app.add_subcommand("sweep", "Sweep files: validate and list the points");
+  sweep->require_subcommand(1);
+  auto args = std::make_shared<CheckArgs>();
+  CLI::App* check =
+      sweep->add_subcommand("check", "Validate a sweep YAML and list its points (writes nothing)");
+  check->add_option("SWEEP", args->path, "sweep YAML file")->required();
+  check->add_option("--format", args->format, "table (default) or json");
+  check->callback([args, action] { *action = [args] { return RunCheck(*args); }; });
+}
+
+}  // namespace perflaw::cli

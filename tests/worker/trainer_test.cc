@@ -1,0 +1,203 @@
+// Training runs end to end on small synthetic data.
+#include "worker/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include "apen/synth.h"
+#include "tests/test_util.h"
+
+namespace perflaw::worker {
+namespace {
+
+apen::Dataset Synthetic() {
+  apen::SynthOptions o;
+  o.users = 400;
+  o.items = 80;
+  o.mean_length = 12;
+  o.predictability = 0.9;
+  o.markov_out_degree = 2;
+  o.seed = 3;
+  o.threads = 1;
+  return apen::GenerateSynthetic(o);
+}
+
+PointConfig SmallPoint() {
+  PointConfig c;
+  c.data.path = "synthetic";
+  c.data.max_seq_len = 20;
+  c.model.d_model = 16;
+  c.model.heads = 2;
+  c.model.dropout = 0.1;
+  c.train.epochs = 4;
+  c.train.batch_size = 32;
+  c.train.lr = 0.005;
+  c.eval.ks = {10};
+  c.device = Device::kCpu;
+  c.threads = 1;
+  return c;
+}
+
+TEST(TrainerTest, LearnsAPredictableSequenceAndReportsEverything) {
+  apen::Dataset data = Synthetic();
+  PointResult r = RunPointOnDataset(SmallPoint(), data, {});
+  ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
+  ASSERT_EQ(r.epochs.size(), 4u);
+  EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+  ASSERT_TRUE(r.test.has_value() && r.best_valid.has_value());
+  // 80 items: a random ranking gives HR@10 = 1/8 under full ranking.
+  EXPECT_GT(r.test->Hr(10), 0.35);
+  EXPECT_EQ(r.test->protocol, "full");
+  EXPECT_EQ(r.test->split, "test");
+  EXPECT_EQ(r.test->users, 400u);
+  EXPECT_GE(r.best_epoch, 1u);
+  EXPECT_EQ(r.best_valid->Ndcg(10), r.epochs[r.best_epoch - 1].valid.Ndcg(10));
+  EXPECT_EQ(r.params.embedding, 81u * 16 + 20u * 16);
+  EXPECT_GT(r.params.non_embedding, 0u);
+  uint64_t trainable = 0;  // users with >= 2 training items: n >= 4 (n >= 3 keeps 2 for valid/test)
+  for (size_t u = 0; u < data.num_users(); ++u) trainable += data.sequences.user(u).size >= 4;
+  EXPECT_EQ(r.steps, 4 * ((trainable + 31) / 32));
+  EXPECT_GT(r.tokens_seen, 0u);
+  EXPECT_GT(r.tokens_per_second, 0.0);
+  EXPECT_EQ(r.device, "cpu");
+}
+
+TEST(TrainerTest, EveryModelAndLossLearns) {
+  apen::Dataset data = Synthetic();
+  struct Case {
+    ModelType type;
+    LossType loss;
+    uint32_t negatives;
+  };
+  for (Case k :
+       {Case{ModelType::kSasrec, LossType::kSampledSoftmax, 8},
+        Case{ModelType::kLlama, LossType::kBce, 1}, Case{ModelType::kHstu, LossType::kBce, 1},
+        Case{ModelType::kLlama, LossType::kSampledSoftmax, 8}}) {
+    PointConfig c = SmallPoint();
+    c.model.type = k.type;
+    c.train.loss = k.loss;
+    c.train.negatives = k.negatives;
+    SCOPED_TRACE(std::string(ModelTypeName(k.type)) +
+                 (k.loss == LossType::kBce ? " bce" : " sampled_softmax"));
+    PointResult r = RunPointOnDataset(c, data, {});
+    ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
+    EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+    EXPECT_GT(r.test->Hr(10), 0.3);  // random: 0.125
+  }
+}
+
+TEST(TrainerTest, SameSeedSameRunDifferentSeedDifferentRun) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.train.epochs = 2;
+  PointResult a = RunPointOnDataset(c, data, {}), b = RunPointOnDataset(c, data, {});
+  c.seed = 1;
+  PointResult d = RunPointOnDataset(c, data, {});
+  ASSERT_EQ(a.status, RunStatus::kOk);
+  ASSERT_EQ(d.status, RunStatus::kOk);
+  for (size_t e = 0; e < 2; ++e) {
+    EXPECT_EQ(a.epochs[e].train_loss, b.epochs[e].train_loss);
+    EXPECT_EQ(a.epochs[e].valid.Ndcg(10), b.epochs[e].valid.Ndcg(10));
+  }
+  EXPECT_EQ(a.test->mrr, b.test->mrr);
+  EXPECT_NE(a.epochs[0].train_loss, d.epochs[0].train_loss);
+}
+
+TEST(TrainerTest, PackingDoesNotChangeTheObjective) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.model.dropout = 0.0;
+  c.train.epochs = 1;
+  PointResult packed = RunPointOnDataset(c, data, {});
+  c.train.packing = false;
+  PointResult plain = RunPointOnDataset(c, data, {});
+  ASSERT_EQ(packed.status, RunStatus::kOk);
+  ASSERT_EQ(plain.status, RunStatus::kOk);
+  EXPECT_NEAR(packed.epochs[0].train_loss, plain.epochs[0].train_loss, 1e-4);
+  EXPECT_EQ(packed.tokens_seen, plain.tokens_seen);
+}
+
+TEST(TrainerTest, NonFiniteLossEndsThePointAsDiverged) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.train.lr = 1e30;
+  PointResult r = RunPointOnDataset(c, data, {});
+  EXPECT_EQ(r.status, RunStatus::kDiverged);
+  EXPECT_EQ(r.message.rfind("diverged at step ", 0), 0u) << r.message;
+  EXPECT_FALSE(r.test.has_value());
+}
+
+TEST(TrainerTest, EarlyStoppingWhenValidationStopsImproving) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.train.lr = 1e-20;  // the model stays put: validation NDCG@10 never improves after epoch 1
+  c.train.epochs = 10;
+  c.train.patience = 2;
+  PointResult r = RunPointOnDataset(c, data, {});
+  ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
+  EXPECT_EQ(r.epochs.size(), 3u);
+  EXPECT_EQ(r.best_epoch, 1u);
+  EXPECT_EQ(r.message, "early stopping after epoch 3");
+}
+
+TEST(TrainerTest, InfeasibleProtocolIsAUserError) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.eval.sampled_negatives = 79;
+  PointResult r = RunPointOnDataset(c, data, {});
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_TRUE(r.user_error);
+  EXPECT_NE(r.message.find("eval.protocol sampled:79"), std::string::npos);
+}
+
+TEST(TrainerTest, MissingDatasetIsAFailedResult) {
+  PointConfig c = SmallPoint();
+  c.data.path = "/nonexistent/data.txt";
+  PointResult r = RunPoint(c, {});
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_TRUE(r.user_error);
+  EXPECT_NE(r.message.find("/nonexistent/data.txt"), std::string::npos);
+}
+
+// Stopped mid-epoch (as by SIGTERM), then resumed from the checkpoint: the same result as one run.
+TEST(TrainerTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.train.epochs = 3;
+  c.train.lr_schedule = LrSchedule::kCosine;
+  c.train.warmup = 5;
+  perflaw::testing::TempDir dir;
+  PointResult whole = RunPointOnDataset(c, data, {});
+  ASSERT_EQ(whole.status, RunStatus::kOk);
+
+  RunOptions first;
+  first.checkpoint_dir = dir.File("ckpt");
+  first.stop_before_step = 20;  // mid epoch 2 (11 steps per epoch)
+  PointResult part = RunPointOnDataset(c, data, first);
+  ASSERT_EQ(part.status, RunStatus::kInterrupted) << part.message;
+  EXPECT_EQ(part.steps, 19u);
+  EXPECT_EQ(part.epochs.size(), 1u);
+
+  RunOptions second;
+  second.checkpoint_dir = dir.File("ckpt");
+  PointResult rest = RunPointOnDataset(c, data, second);
+  ASSERT_EQ(rest.status, RunStatus::kOk) << rest.message;
+  ASSERT_EQ(rest.epochs.size(), whole.epochs.size());
+  for (size_t e = 0; e < whole.epochs.size(); ++e) {
+    EXPECT_DOUBLE_EQ(rest.epochs[e].train_loss, whole.epochs[e].train_loss) << e;
+    EXPECT_DOUBLE_EQ(rest.epochs[e].valid.Ndcg(10), whole.epochs[e].valid.Ndcg(10)) << e;
+  }
+  EXPECT_EQ(rest.best_epoch, whole.best_epoch);
+  EXPECT_DOUBLE_EQ(rest.test->Ndcg(10), whole.test->Ndcg(10));
+  EXPECT_DOUBLE_EQ(rest.test->mrr, whole.test->mrr);
+  EXPECT_EQ(rest.steps, whole.steps);
+  EXPECT_EQ(rest.tokens_seen, whole.tokens_seen);
+
+  // A checkpoint of another configuration is refused.
+  c.seed = 9;
+  PointResult other = RunPointOnDataset(c, data, second);
+  EXPECT_EQ(other.status, RunStatus::kFailed);
+  EXPECT_NE(other.message.find("different point configuration"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace perflaw::worker

@@ -1,0 +1,38 @@
+// Collective operations between the data-parallel ranks that train one point. The trainer only sees
+// this interface; implementations: Local (one process), MPI (worker/collective_mpi.h, when built
+// with MPI). Buffers are host memory here; a device-memory implementation (NCCL) would take device
+// pointers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "apen/status.h"
+
+namespace perflaw::worker {
+
+class Collective {
+ public:
+  virtual ~Collective() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // In-place element-wise sums over all ranks.
+  virtual Status AllReduceSum(float* data, size_t n) = 0;
+  virtual Status AllReduceSum(double* data, size_t n) = 0;
+  // Overwrites `data` on every rank with root's.
+  virtual Status Broadcast(float* data, size_t n, int root) = 0;
+  virtual Status Barrier() = 0;
+};
+
+// One rank: every operation is the identity.
+class LocalCollective : public Collective {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  Status AllReduceSum(float*, size_t) override { return Status::Ok(); }
+  Status AllReduceSum(double*, size_t) override { return Status::Ok(); }
+  Status Broadcast(float*, size_t, int) override { return Status::Ok(); }
+  Status Barrier() override { return Status::Ok(); }
+};
+
+}  // namespace perflaw::worker

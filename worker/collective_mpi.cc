@@ -1,0 +1,90 @@
+#include "worker/collective_mpi.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <string>
+
+namespace perflaw::worker {
+namespace {
+
+// MPI counts are int: large buffers go in slices.
+constexpr size_t kMaxCount = INT_MAX / 2;
+
+}  // namespace
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized) {
+    int provided = 0;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    owns_ = true;
+  }
+}
+
+MpiSession::~MpiSession() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (owns_ && !finalized) MPI_Finalize();
+}
+
+MpiCollective::MpiCollective(MPI_Comm comm) {
+  MPI_Comm_dup(comm, &comm_);
+  MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+}
+
+MpiCollective::~MpiCollective() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (comm_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm_);
+}
+
+Status MpiCollective::Check(int code, const char* what) const {
+  if (code == MPI_SUCCESS) return Status::Ok();
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  return Status::Internal(std::string(what) + " failed on rank " + std::to_string(rank_) + ": " +
+                          std::string(text, len));
+}
+
+Status MpiCollective::AllReduceSum(float* data, size_t n) {
+  for (size_t i = 0; i < n; i += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - i));
+    PERFLAW_RETURN_IF_ERROR(Check(
+        MPI_Allreduce(MPI_IN_PLACE, data + i, count, MPI_FLOAT, MPI_SUM, comm_), "MPI_Allreduce"));
+  }
+  return Status::Ok();
+}
+
+Status MpiCollective::AllReduceSum(double* data, size_t n) {
+  for (size_t i = 0; i < n; i += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - i));
+    PERFLAW_RETURN_IF_ERROR(Check(
+        MPI_Allreduce(MPI_IN_PLACE, data + i, count, MPI_DOUBLE, MPI_SUM, comm_), "MPI_Allreduce"));
+  }
+  return Status::Ok();
+}
+
+Status MpiCollective::Broadcast(float* data, size_t n, int root) {
+  for (size_t i = 0; i < n; i += kMaxCount) {
+    const int count = static_cast<int>(std::min(kMaxCount, n - i));
+    PERFLAW_RETURN_IF_ERROR(Check(MPI_Bcast(data + i, count, MPI_FLOAT, root, comm_), "MPI_Bcast"));
+  }
+  return Status::Ok();
+}
+
+Status MpiCollective::Barrier() { return Check(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+bool LaunchedByMpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"}) {
+    const char* v = std::getenv(var);
+    if (v && std::atoi(v) > 1) return true;
+  }
+  return false;
+}
+
+}  // namespace perflaw::worker

@@ -1,0 +1,57 @@
+// MPI implementation of the collective interface (CPU buffers), and RAII for MPI itself.
+#pragma once
+
+// The C API only: keep OpenMPI's/MPICH's deprecated C++ bindings (a separate library) out.
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
+#include <mpi.h>
+
+#include "worker/collective.h"
+
+namespace perflaw::worker {
+
+// Initialises MPI (MPI_THREAD_FUNNELED: only the training thread calls MPI) if nobody has, and
+// finalises it on destruction if it initialised it.
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+
+ private:
+  bool owns_ = false;
+};
+
+// Collectives over a private duplicate of `comm` (so our messages never match the caller's), with
+// MPI_ERRORS_RETURN on it: failures come back as Status instead of aborting the job. The duplicate
+// is freed on destruction.
+class MpiCollective : public Collective {
+ public:
+  explicit MpiCollective(MPI_Comm comm);
+  ~MpiCollective() override;
+  MpiCollective(const MpiCollective&) = delete;
+  MpiCollective& operator=(const MpiCollective&) = delete;
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  Status AllReduceSum(float* data, size_t n) override;
+  Status AllReduceSum(double* data, size_t n) override;
+  Status Broadcast(float* data, size_t n, int root) override;
+  Status Barrier() override;
+
+ private:
+  Status Check(int code, const char* what) const;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1;
+};
+
+// True when this process was started by an MPI launcher (mpirun, srun --mpi) with more than one
+// rank.
+bool LaunchedByMpi();
+
+}  // namespace perflaw::worker

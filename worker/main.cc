@@ -1,0 +1,88 @@
+// perflaw-worker: trains and evaluates one grid point.
+//   perflaw-worker train --point POINT.json --out RESULT.json [--checkpoint-dir DIR]
+// Exit codes: 0 ok; 1 the point failed or diverged (the result file says why); 2 bad input (a
+// malformed point file: nothing written; a bad dataset: a failed result is written); 3 interrupted
+// by SIGTERM or SIGUSR1 (a checkpoint is written when --checkpoint-dir is given; rerun the same
+// command to resume).
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "worker/collective.h"
+#include "worker/point_config.h"
+#include "worker/result.h"
+#include "worker/trainer.h"
+#ifdef PERFLAW_WITH_MPI
+#include "worker/collective_mpi.h"
+#endif
+
+namespace perflaw::worker {
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
+
+int Fail(const std::string& msg, int code) {
+  std::cerr << "perflaw-worker: error: " << msg << "\n";
+  return code;
+}
+
+// Under an MPI launcher every rank trains the point data-parallel; rank 0 writes the result.
+int Train(const std::string& point_path, const std::string& out_path, RunOptions options) {
+  StatusOr<PointConfig> config = LoadPointConfig(point_path);
+  if (!config.ok()) return Fail(config.status().message(), 2);
+  std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGUSR1, OnStopSignal);
+  options.stop = &g_stop;
+  PointResult result = RunPoint(*config, options);
+  const int rank = options.collective ? options.collective->rank() : 0;
+  if (rank == 0) {
+    Status written = WriteResultFile(result, out_path);
+    if (!written.ok()) return Fail(written.message(), 1);
+  }
+  switch (result.status) {
+    case RunStatus::kOk:
+      return 0;
+    case RunStatus::kInterrupted:
+      return Fail(result.message, 3);
+    default:
+      return Fail(std::string(RunStatusName(result.status)) + ": " + result.message,
+                  result.user_error ? 2 : 1);
+  }
+}
+
+}  // namespace
+}  // namespace perflaw::worker
+
+int main(int argc, char** argv) {
+  CLI::App app{"perflaw-worker: trains and evaluates one grid point (a model on a dataset)"};
+  app.require_subcommand(1);
+  CLI::App* train =
+      app.add_subcommand("train", "Run one point standalone and write its result JSON");
+  std::string point, out;
+  perflaw::worker::RunOptions options;
+  train->add_option("--point", point, "The point configuration (JSON)")->required();
+  train->add_option("--out", out, "Where to write the result JSON")->required();
+  train->add_option(
+      "--checkpoint-dir", options.checkpoint_dir,
+      "Checkpoint at epoch ends and on SIGTERM/SIGUSR1; resume from a checkpoint found there");
+  train->add_option("--cache-dir", options.cache_dir, "Dataset cache directory (default: apen's)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "perflaw-worker: error: " << e.what() << "\n";
+    return 2;
+  }
+#ifdef PERFLAW_WITH_MPI
+  if (perflaw::worker::LaunchedByMpi()) {
+    perflaw::worker::MpiSession mpi(&argc, &argv);
+    perflaw::worker::MpiCollective world(MPI_COMM_WORLD);
+    options.collective = &world;
+    return perflaw::worker::Train(point, out, options);
+  }
+#endif
+  return perflaw::worker::Train(point, out, options);
+}

@@ -1,0 +1,424 @@
+#include "worker/model.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace perflaw::worker {
+namespace {
+
+namespace F = torch::nn::functional;
+
+// Fills `mask` (float, contiguous, CPU) with 0 or 1/keep: 16 random bits per element.
+void FillDropoutMask(Rng& rng, double p, torch::Tensor& mask) {
+  const uint32_t threshold = static_cast<uint32_t>(std::lround(p * 65536.0));
+  const float scale = static_cast<float>(65536.0 / (65536.0 - threshold));
+  float* out = mask.data_ptr<float>();
+  const int64_t n = mask.numel();
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    uint64_t r = rng.Next();
+    for (int k = 0; k < 4; ++k, r >>= 16) out[i + k] = (r & 0xffff) >= threshold ? scale : 0.0f;
+  }
+  uint64_t r = rng.Next();
+  for (; i < n; ++i, r >>= 16) out[i] = (r & 0xffff) >= threshold ? scale : 0.0f;
+}
+
+// Xavier-normal weights (what the public PyTorch SASRec applies to every matrix).
+void XavierNormal(torch::Tensor w) {
+  torch::NoGradGuard guard;
+  torch::nn::init::xavier_normal_(w);
+}
+
+// Multi-head causal self-attention with fused q/k/v projection; attention-weight dropout.
+class SelfAttention : public torch::nn::Module {
+ public:
+  SelfAttention(int64_t d, int64_t heads, double dropout)
+      : d_(d), heads_(heads), dropout_(dropout) {
+    in_ = register_module("in_proj", torch::nn::Linear(d, 3 * d));
+    out_ = register_module("out_proj", torch::nn::Linear(d, d));
+    XavierNormal(in_->weight);
+    XavierNormal(out_->weight);
+    torch::NoGradGuard guard;
+    in_->bias.zero_();
+    out_->bias.zero_();
+  }
+  // x [R, L, d], mask [R, L, L] additive; `dropout` applies to the attention weights.
+  template <typename DropFn>
+  torch::Tensor Forward(const torch::Tensor& x, const torch::Tensor& mask, DropFn&& drop) {
+    const int64_t r = x.size(0), l = x.size(1), dh = d_ / heads_;
+    torch::Tensor qkv = in_->forward(x);
+    torch::Tensor q = qkv.narrow(2, 0, d_), k = qkv.narrow(2, d_, d_),
+                  v = qkv.narrow(2, 2 * d_, d_);
+    torch::Tensor m = mask;
+    if (heads_ > 1) {
+      auto split = [&](const torch::Tensor& t) {
+        return t.reshape({r, l, heads_, dh}).transpose(1, 2).reshape({r * heads_, l, dh});
+      };
+      q = split(q), k = split(k), v = split(v);
+      m = mask.unsqueeze(1).expand({r, heads_, l, l}).reshape({r * heads_, l, l});
+    }
+    torch::Tensor scores =
+        torch::baddbmm(m, q, k.transpose(1, 2), 1.0, 1.0 / std::sqrt(static_cast<double>(dh)));
+    torch::Tensor attn = drop(torch::softmax(scores, -1), dropout_);
+    torch::Tensor out = torch::bmm(attn, v);
+    if (heads_ > 1) out = out.reshape({r, heads_, l, dh}).transpose(1, 2).reshape({r, l, d_});
+    return out_->forward(out);
+  }
+  std::vector<torch::Tensor> Weights() { return {in_->weight, out_->weight}; }
+  std::vector<torch::Tensor> Biases() { return {in_->bias, out_->bias}; }
+
+ private:
+  int64_t d_, heads_;
+  double dropout_;
+  torch::nn::Linear in_{nullptr}, out_{nullptr};
+};
+
+// SASRec (Kang & McAuley 2018) as in the public PyTorch implementation: item embeddings scaled by
+// sqrt(d) plus learned positions, dropout, blocks of [attention, point-wise FFN] with LayerNorm
+// (post-LN: x = LN(x + sublayer(x)); pre-LN: x = x + sublayer(LN(x))), a final LayerNorm, and the
+// item embeddings shared with the output scoring.
+class Sasrec : public SequenceModel {
+ public:
+  Sasrec(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
+      : d_(c.d_model), dropout_(c.dropout), pre_ln_(c.norm == NormPlacement::kPre) {
+    const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
+    item_emb_ = register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d_}));
+    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
+    XavierNormal(item_emb_);
+    XavierNormal(pos_emb_);
+    {
+      torch::NoGradGuard guard;
+      item_emb_[0].zero_();
+    }
+    embedding_params = {item_emb_, pos_emb_};
+    for (uint32_t i = 0; i < c.layers; ++i) {
+      const std::string n = std::to_string(i);
+      Block b;
+      b.attn = register_module("attn" + n, std::make_shared<SelfAttention>(d_, c.heads, c.dropout));
+      b.ln1 = register_module("ln1_" + n, torch::nn::LayerNorm(LnOptions()));
+      b.ln2 = register_module("ln2_" + n, torch::nn::LayerNorm(LnOptions()));
+      b.fc1 = register_module("fc1_" + n, torch::nn::Linear(d_, hidden));
+      b.fc2 = register_module("fc2_" + n, torch::nn::Linear(hidden, d_));
+      XavierNormal(b.fc1->weight);
+      XavierNormal(b.fc2->weight);
+      for (auto& w : b.attn->Weights()) decay_params.push_back(w);
+      for (auto& w : b.attn->Biases()) no_decay_params.push_back(w);
+      decay_params.insert(decay_params.end(), {b.fc1->weight, b.fc2->weight});
+      no_decay_params.insert(no_decay_params.end(), {b.fc1->bias, b.fc2->bias, b.ln1->weight,
+                                                     b.ln1->bias, b.ln2->weight, b.ln2->bias});
+      blocks_.push_back(b);
+    }
+    last_ln_ = register_module("last_ln", torch::nn::LayerNorm(LnOptions()));
+    no_decay_params.insert(no_decay_params.end(), {last_ln_->weight, last_ln_->bias});
+  }
+
+  torch::Tensor Encode(const ModelInput& in) override {
+    torch::Tensor x = torch::embedding(item_emb_, in.items, /*padding_idx=*/0) *
+                          std::sqrt(static_cast<double>(d_)) +
+                      torch::embedding(pos_emb_, in.positions);
+    x = Dropout(x, dropout_);
+    const torch::Tensor mask = AttentionMask(in.segments);
+    auto drop = [this](const torch::Tensor& t, double p) { return Dropout(t, p); };
+    for (Block& b : blocks_) {
+      if (pre_ln_) {
+        x = x + b.attn->Forward(b.ln1->forward(x), mask, drop);
+        x = x + Ffn(b, b.ln2->forward(x));
+      } else {
+        x = b.ln1->forward(x + b.attn->Forward(x, mask, drop));
+        x = b.ln2->forward(x + Ffn(b, x));
+      }
+    }
+    return last_ln_->forward(x);
+  }
+
+  torch::Tensor ItemTable() override { return item_emb_; }
+
+ private:
+  struct Block {
+    std::shared_ptr<SelfAttention> attn;
+    torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+    torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  };
+  torch::nn::LayerNormOptions LnOptions() const {
+    return torch::nn::LayerNormOptions({d_}).eps(1e-8);  // the public SASRec's epsilon
+  }
+  torch::Tensor Ffn(Block& b, const torch::Tensor& x) {
+    return Dropout(b.fc2->forward(torch::relu(Dropout(b.fc1->forward(x), dropout_))), dropout_);
+  }
+
+  int64_t d_;
+  double dropout_;
+  bool pre_ln_;
+  torch::Tensor item_emb_, pos_emb_;
+  std::vector<Block> blocks_;
+  torch::nn::LayerNorm last_ln_{nullptr};
+};
+
+// Root-mean-square LayerNorm (no centring, no bias).
+class RmsNorm : public torch::nn::Module {
+ public:
+  explicit RmsNorm(int64_t d, double eps = 1e-6) : eps_(eps) {
+    weight = register_parameter("weight", torch::ones({d}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight;
+  }
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+
+void NormalInit(torch::Tensor w, double std) {
+  torch::NoGradGuard guard;
+  w.normal_(0.0, std);
+}
+
+// Rotary position embedding on the first 2*floor(dh/2) features of each head (an odd head size, as
+// with d_model 25 and 1 or 5 heads, leaves its last feature unrotated). x: [R*h, L, dh]; positions
+// [R, L].
+torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& positions, int64_t heads) {
+  const int64_t dh = x.size(2), half = dh / 2;
+  if (half == 0) return x;
+  torch::Tensor inv_freq = torch::pow(
+      10000.0, -torch::arange(0, half, x.options()) * 2.0 / static_cast<double>(2 * half));
+  torch::Tensor pos = positions.to(x.scalar_type()).repeat_interleave(heads, 0);  // [R*h, L]
+  torch::Tensor angle = pos.unsqueeze(2) * inv_freq;                              // [R*h, L, half]
+  torch::Tensor cos = angle.cos(), sin = angle.sin();
+  torch::Tensor x1 = x.narrow(2, 0, half), x2 = x.narrow(2, half, half);
+  std::vector<torch::Tensor> parts = {x1 * cos - x2 * sin, x1 * sin + x2 * cos};
+  if (dh > 2 * half) parts.push_back(x.narrow(2, 2 * half, dh - 2 * half));
+  return torch::cat(parts, 2);
+}
+
+// [R, L, d] -> [R*h, L, dh] and back.
+torch::Tensor SplitHeads(const torch::Tensor& t, int64_t heads) {
+  const int64_t r = t.size(0), l = t.size(1), dh = t.size(2) / heads;
+  if (heads == 1) return t;
+  return t.reshape({r, l, heads, dh}).transpose(1, 2).reshape({r * heads, l, dh});
+}
+torch::Tensor MergeHeads(const torch::Tensor& t, int64_t heads) {
+  if (heads == 1) return t;
+  const int64_t rh = t.size(0), l = t.size(1), dh = t.size(2), r = rh / heads;
+  return t.reshape({r, heads, l, dh}).transpose(1, 2).reshape({r, l, heads * dh});
+}
+
+// The Performance Law code's backbone (a LLaMA decoder): pre-norm RMSNorm blocks, rotary positions
+// on q/k, SwiGLU feed-forward, no biases, item embeddings tied with the output scoring; weights
+// N(0, 0.02) with the residual output projections scaled by 1/sqrt(2 * layers).
+class Llama : public SequenceModel {
+ public:
+  Llama(const ModelConfig& c, uint32_t num_items)
+      : d_(c.d_model), heads_(c.heads), dropout_(c.dropout) {
+    const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
+    const double std = 0.02, residual_std = 0.02 / std::sqrt(2.0 * c.layers);
+    item_emb_ = register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d_}));
+    NormalInit(item_emb_, std);
+    {
+      torch::NoGradGuard guard;
+      item_emb_[0].zero_();
+    }
+    embedding_params = {item_emb_};
+    auto linear = [&](const std::string& name, int64_t in, int64_t out, double init_std) {
+      auto l =
+          register_module(name, torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false)));
+      NormalInit(l->weight, init_std);
+      decay_params.push_back(l->weight);
+      return l;
+    };
+    for (uint32_t i = 0; i < c.layers; ++i) {
+      const std::string n = std::to_string(i);
+      Block b;
+      b.norm1 = register_module("norm1_" + n, std::make_shared<RmsNorm>(d_));
+      b.norm2 = register_module("norm2_" + n, std::make_shared<RmsNorm>(d_));
+      b.qkv = linear("qkv" + n, d_, 3 * d_, std);
+      b.out = linear("out" + n, d_, d_, residual_std);
+      b.gate = linear("gate" + n, d_, hidden, std);
+      b.up = linear("up" + n, d_, hidden, std);
+      b.down = linear("down" + n, hidden, d_, residual_std);
+      no_decay_params.insert(no_decay_params.end(), {b.norm1->weight, b.norm2->weight});
+      blocks_.push_back(b);
+    }
+    final_norm_ = register_module("final_norm", std::make_shared<RmsNorm>(d_));
+    no_decay_params.push_back(final_norm_->weight);
+  }
+
+  torch::Tensor Encode(const ModelInput& in) override {
+    torch::Tensor x = Dropout(torch::embedding(item_emb_, in.items, /*padding_idx=*/0), dropout_);
+    const torch::Tensor mask = AttentionMask(in.segments);
+    torch::Tensor m = mask;
+    if (heads_ > 1) {
+      const int64_t r = mask.size(0), l = mask.size(1);
+      m = mask.unsqueeze(1).expand({r, heads_, l, l}).reshape({r * heads_, l, l});
+    }
+    for (Block& b : blocks_) {
+      x = x + Dropout(Attention(b, b.norm1->forward(x), in.positions, m), dropout_);
+      torch::Tensor h = b.norm2->forward(x);
+      x = x +
+          Dropout(b.down->forward(torch::silu(b.gate->forward(h)) * b.up->forward(h)), dropout_);
+    }
+    return final_norm_->forward(x);
+  }
+
+  torch::Tensor ItemTable() override { return item_emb_; }
+
+ private:
+  struct Block {
+    std::shared_ptr<RmsNorm> norm1, norm2;
+    torch::nn::Linear qkv{nullptr}, out{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
+  };
+  torch::Tensor Attention(Block& b, const torch::Tensor& x, const torch::Tensor& positions,
+                          const torch::Tensor& mask) {
+    torch::Tensor qkv = b.qkv->forward(x);
+    torch::Tensor q = SplitHeads(qkv.narrow(2, 0, d_), heads_),
+                  k = SplitHeads(qkv.narrow(2, d_, d_), heads_),
+                  v = SplitHeads(qkv.narrow(2, 2 * d_, d_), heads_);
+    q = Rope(q, positions, heads_);
+    k = Rope(k, positions, heads_);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+    torch::Tensor attn = Dropout(
+        torch::softmax(torch::baddbmm(mask, q, k.transpose(1, 2), 1.0, scale), -1), dropout_);
+    return b.out->forward(MergeHeads(torch::bmm(attn, v), heads_));
+  }
+
+  int64_t d_, heads_;
+  double dropout_;
+  torch::Tensor item_emb_;
+  std::vector<Block> blocks_;
+  std::shared_ptr<RmsNorm> final_norm_;
+};
+
+// HSTU (Zhai et al. 2024): per layer U, V, Q, K = split(SiLU(f1(LN(x)))); attention weights
+// SiLU(q.k + rab(j - i)) / L (pointwise, no softmax; L = max_seq_len, as in the reference code's
+// normalisation by the padded length), masked to earlier tokens of the same sequence; the output
+// f2(dropout(LN(A V) * U)) is added to x. Relative position bias rab: one learned scalar per
+// distance, shared by the heads. No feed-forward network. Input: item embeddings scaled by sqrt(d)
+// plus learned positions (as sasrec); output: a final LayerNorm, scored against the item table.
+class Hstu : public SequenceModel {
+ public:
+  Hstu(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
+      : d_(c.d_model), heads_(c.heads), max_len_(max_len), dropout_(c.dropout) {
+    item_emb_ = register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d_}));
+    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
+    XavierNormal(item_emb_);
+    XavierNormal(pos_emb_);
+    {
+      torch::NoGradGuard guard;
+      item_emb_[0].zero_();
+    }
+    embedding_params = {item_emb_, pos_emb_};
+    for (uint32_t i = 0; i < c.layers; ++i) {
+      const std::string n = std::to_string(i);
+      Layer layer;
+      layer.norm_in =
+          register_module("norm_in" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_})));
+      layer.norm_attn =
+          register_module("norm_attn" + n, torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_})));
+      layer.f1 = register_module("f1_" + n, torch::nn::Linear(d_, 4 * d_));
+      layer.f2 = register_module("f2_" + n, torch::nn::Linear(d_, d_));
+      layer.rab = register_parameter("rab" + n, torch::zeros({2 * int64_t{max_len} - 1}));
+      XavierNormal(layer.f1->weight);
+      XavierNormal(layer.f2->weight);
+      decay_params.insert(decay_params.end(), {layer.f1->weight, layer.f2->weight});
+      no_decay_params.insert(
+          no_decay_params.end(),
+          {layer.f1->bias, layer.f2->bias, layer.norm_in->weight, layer.norm_in->bias,
+           layer.norm_attn->weight, layer.norm_attn->bias, layer.rab});
+      layers_.push_back(layer);
+    }
+    final_norm_ =
+        register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_})));
+    no_decay_params.insert(no_decay_params.end(), {final_norm_->weight, final_norm_->bias});
+  }
+
+  torch::Tensor Encode(const ModelInput& in) override {
+    torch::Tensor x = torch::embedding(item_emb_, in.items, /*padding_idx=*/0) *
+                          std::sqrt(static_cast<double>(d_)) +
+                      torch::embedding(pos_emb_, in.positions);
+    x = Dropout(x, dropout_);
+    const int64_t r = in.items.size(0), l = in.items.size(1);
+    // 0/1 mask (no softmax to absorb -inf) and relative distances j - i, shifted to index rab.
+    torch::Tensor allowed = AttentionMask(in.segments).isfinite().to(x.scalar_type());  // [R, L, L]
+    torch::Tensor rel = in.positions.unsqueeze(1) - in.positions.unsqueeze(2) +
+                        (int64_t{max_len_} - 1);  // [R, L, L]
+    rel = rel.clamp(0, 2 * int64_t{max_len_} - 2);
+    if (heads_ > 1) {
+      allowed = allowed.unsqueeze(1).expand({r, heads_, l, l}).reshape({r * heads_, l, l});
+      rel = rel.unsqueeze(1).expand({r, heads_, l, l}).reshape({r * heads_, l, l});
+    }
+    for (Layer& layer : layers_) {
+      torch::Tensor uvqk = torch::silu(layer.f1->forward(layer.norm_in->forward(x)));
+      torch::Tensor u = uvqk.narrow(2, 0, d_), v = SplitHeads(uvqk.narrow(2, d_, d_), heads_),
+                    q = SplitHeads(uvqk.narrow(2, 2 * d_, d_), heads_),
+                    k = SplitHeads(uvqk.narrow(2, 3 * d_, d_), heads_);
+      torch::Tensor scores = torch::bmm(q, k.transpose(1, 2)) +
+                             layer.rab.index_select(0, rel.reshape({-1})).view(rel.sizes());
+      torch::Tensor attn = torch::silu(scores) * allowed / static_cast<double>(max_len_);
+      torch::Tensor av = MergeHeads(torch::bmm(Dropout(attn, dropout_), v), heads_);
+      x = x + layer.f2->forward(Dropout(layer.norm_attn->forward(av) * u, dropout_));
+    }
+    return final_norm_->forward(x);
+  }
+
+  torch::Tensor ItemTable() override { return item_emb_; }
+
+ private:
+  struct Layer {
+    torch::nn::LayerNorm norm_in{nullptr}, norm_attn{nullptr};
+    torch::nn::Linear f1{nullptr}, f2{nullptr};
+    torch::Tensor rab;
+  };
+  int64_t d_, heads_;
+  uint32_t max_len_;
+  double dropout_;
+  torch::Tensor item_emb_, pos_emb_;
+  std::vector<Layer> layers_;
+  torch::nn::LayerNorm final_norm_{nullptr};
+};
+
+}  // namespace
+
+torch::Tensor MaskDropout::Apply(const torch::Tensor& x, double p, bool training) {
+  if (!training || p <= 0.0) return x;
+  if (!x.device().is_cpu()) return torch::dropout(x, p, true);
+  torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
+  FillDropoutMask(rng_, p, mask);
+  return x * mask;
+}
+
+torch::Tensor SequenceModel::AttentionMask(const torch::Tensor& segments) {
+  const int64_t l = segments.size(1);
+  torch::Tensor same = segments.unsqueeze(2) == segments.unsqueeze(1);  // [R, L, L]
+  torch::Tensor causal = torch::ones({l, l}, segments.options().dtype(torch::kBool)).tril();
+  torch::Tensor allowed = same.logical_and(causal);
+  torch::Tensor mask = torch::zeros(allowed.sizes(), segments.options().dtype(torch::kFloat));
+  return mask.masked_fill_(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+}
+
+ParamCounts SequenceModel::CountParams() const {
+  ParamCounts c;
+  for (const auto& p : embedding_params) c.embedding += p.numel();
+  for (const auto& p : decay_params) c.non_embedding += p.numel();
+  for (const auto& p : no_decay_params) c.non_embedding += p.numel();
+  return c;
+}
+
+std::shared_ptr<SequenceModel> MakeModel(const ModelConfig& config, uint32_t num_items,
+                                         uint32_t max_len, uint64_t seed) {
+  std::string why;
+  if (!config.IsValid(&why)) throw std::invalid_argument(why);
+  torch::manual_seed(seed);
+  switch (config.type) {
+    case ModelType::kSasrec:
+      return std::make_shared<Sasrec>(config, num_items, max_len);
+    case ModelType::kLlama:
+      return std::make_shared<Llama>(config, num_items);
+    case ModelType::kHstu:
+      return std::make_shared<Hstu>(config, num_items, max_len);
+  }
+  throw std::invalid_argument(std::string("model.type ") + ModelTypeName(config.type) +
+                              " is not implemented");
+}
+
+}  // namespace perflaw::worker

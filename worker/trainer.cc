@@ -1,0 +1,560 @@
+#include "worker/trainer.h"
+
+#include <dlfcn.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "worker/batches.h"
+#include "worker/evaluator.h"
+#include "worker/model.h"
+#include "worker/rng.h"
+
+namespace perflaw::worker {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kDropoutTag = 0x64726f70ULL;    // "drop"
+constexpr size_t kBucketFloats = size_t{4} << 20;  // 16 MiB gradient buckets for all-reduce
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Where the run stands; saved in checkpoints so a resumed run continues exactly.
+struct Progress {
+  uint64_t epoch = 0;  // the current epoch, 0-based
+  uint64_t batch = 0;  // the next batch of that epoch
+  uint64_t step = 0;   // optimizer steps done
+  double epoch_loss_sum = 0.0;
+  uint64_t epoch_targets = 0;
+  double epoch_seconds = 0.0;
+  double epoch_cpu_seconds = 0.0;
+  uint64_t tokens_seen = 0;
+  double train_seconds = 0.0;
+  double best_ndcg = -1.0;
+  uint32_t best_epoch = 0;
+  uint32_t since_best = 0;
+  bool stopped_early = false;
+  std::vector<EpochRecord> records;
+
+  json ToJson() const {
+    json recs = json::array();
+    for (const auto& r : records) recs.push_back(EpochRecordToJson(r));
+    return {{"epoch", epoch},
+            {"batch", batch},
+            {"step", step},
+            {"epoch_loss_sum", epoch_loss_sum},
+            {"epoch_targets", epoch_targets},
+            {"epoch_seconds", epoch_seconds},
+            {"epoch_cpu_seconds", epoch_cpu_seconds},
+            {"tokens_seen", tokens_seen},
+            {"train_seconds", train_seconds},
+            {"best_ndcg", best_ndcg},
+            {"best_epoch", best_epoch},
+            {"since_best", since_best},
+            {"stopped_early", stopped_early},
+            {"records", recs}};
+  }
+  static Progress FromJson(const json& j) {
+    Progress p;
+    p.epoch = j.at("epoch").get<uint64_t>();
+    p.batch = j.at("batch").get<uint64_t>();
+    p.step = j.at("step").get<uint64_t>();
+    p.epoch_loss_sum = j.at("epoch_loss_sum").get<double>();
+    p.epoch_targets = j.at("epoch_targets").get<uint64_t>();
+    p.epoch_seconds = j.at("epoch_seconds").get<double>();
+    p.epoch_cpu_seconds = j.at("epoch_cpu_seconds").get<double>();
+    p.tokens_seen = j.at("tokens_seen").get<uint64_t>();
+    p.train_seconds = j.at("train_seconds").get<double>();
+    p.best_ndcg = j.at("best_ndcg").get<double>();
+    p.best_epoch = j.at("best_epoch").get<uint32_t>();
+    p.since_best = j.at("since_best").get<uint32_t>();
+    p.stopped_early = j.at("stopped_early").get<bool>();
+    for (const auto& r : j.at("records")) p.records.push_back(EpochRecordFromJson(r));
+    return p;
+  }
+};
+
+// LibTorch's set_num_threads does not reach OpenBLAS's own thread pool (Debian's LibTorch calls the
+// system BLAS); its idle threads spin and doubled the CPU time of a 1-thread run. Set it too when
+// present.
+void SetThreads(uint32_t threads) {
+  if (threads == 0) return;
+  torch::set_num_threads(static_cast<int>(threads));
+  using SetFn = void (*)(int);
+  if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set(static_cast<int>(threads));
+}
+
+Status PickDevice(Device d, torch::Device* out) {
+  const bool cuda = torch::cuda::is_available();
+  if (d == Device::kCuda && !cuda)
+    return Status::FailedPrecondition("device \"cuda\" requested but LibTorch sees no CUDA device");
+  *out = (d == Device::kCuda || (d == Device::kAuto && cuda)) ? torch::Device(torch::kCUDA, 0)
+                                                              : torch::Device(torch::kCPU);
+  return Status::Ok();
+}
+
+torch::Tensor IndexTensor(const std::vector<int64_t>& v, std::vector<int64_t> shape,
+                          const torch::Device& device) {
+  torch::Tensor t = torch::from_blob(const_cast<int64_t*>(v.data()), shape, torch::kInt64);
+  return device.is_cpu() ? t : t.to(device);  // CPU: the batch outlives the step, no copy needed
+}
+
+class Trainer {
+ public:
+  Trainer(const PointConfig& config, const apen::Dataset& data, const RunOptions& options,
+          PointResult* result)
+      : c_(config),
+        data_(data),
+        opt_(options),
+        result_(result),
+        coll_(options.collective ? options.collective : &local_) {}
+
+  Status Setup();
+  Status Run();
+
+ private:
+  enum class EpochEnd { kDone, kDiverged, kStopped };
+  std::unique_ptr<torch::optim::Optimizer> MakeOptimizer();
+  Status BroadcastParams();
+  EpochEnd TrainEpoch();
+  double Step(const Batch& b);  // returns the global loss sum (NaN/Inf on divergence)
+  Status AllReduceGrads();
+  double LearningRate(uint64_t step) const;
+  Status EndEpoch();
+  void Finish();
+  std::string CheckpointPath() const {
+    return (std::filesystem::path(opt_.checkpoint_dir) / "checkpoint.pt").string();
+  }
+  Status SaveCheckpoint();
+  Status LoadCheckpoint();
+  bool StopRequested();
+
+  const PointConfig& c_;
+  const apen::Dataset& data_;
+  const RunOptions& opt_;
+  PointResult* result_;
+  LocalCollective local_;
+  Collective* coll_;
+
+  torch::Device device_{torch::kCPU};
+  std::unique_ptr<TrainSet> train_set_;
+  std::optional<TrainBatcher> batcher_;
+  std::unique_ptr<Evaluator> evaluator_;
+  std::shared_ptr<SequenceModel> model_;
+  std::vector<torch::Tensor> params_;
+  std::vector<torch::Tensor> best_params_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  Progress p_;
+  uint64_t total_steps_ = 0;
+  std::string error_;  // set when a step fails
+};
+
+Status Trainer::Setup() {
+  SetThreads(c_.threads);
+  PERFLAW_RETURN_IF_ERROR(PickDevice(c_.device, &device_));
+  result_->device = device_.str();
+  result_->world_size = coll_->size();
+  const uint32_t max_len = static_cast<uint32_t>(c_.data.max_seq_len);
+  StatusOr<std::unique_ptr<TrainSet>> set =
+      TrainSet::Create(data_.sequences, data_.num_items, max_len);
+  if (!set.ok()) return set.status();
+  train_set_ = std::move(set).value();
+  batcher_.emplace(train_set_.get(), c_.train.batch_size, c_.train.packing, c_.seed, coll_->rank(),
+                   coll_->size(), c_.train.negatives);
+  StatusOr<std::unique_ptr<Evaluator>> ev =
+      Evaluator::Create(train_set_->split(), data_.num_items, max_len, c_.eval);
+  if (!ev.ok()) return ev.status();
+  evaluator_ = std::move(ev).value();
+  if (c_.train.batch_size < static_cast<uint32_t>(coll_->size()))
+    return Status::InvalidArgument("train.batch_size (" + std::to_string(c_.train.batch_size) +
+                                   ") must be at least the number of data-parallel ranks (" +
+                                   std::to_string(coll_->size()) + ")");
+
+  model_ = MakeModel(c_.model, data_.num_items, max_len, c_.seed);
+  model_->to(device_);
+  params_ = model_->parameters();
+  optimizer_ = MakeOptimizer();
+  PERFLAW_RETURN_IF_ERROR(BroadcastParams());
+  total_steps_ = uint64_t{c_.train.epochs} * batcher_->BatchesPerEpoch();
+  result_->num_users = data_.num_users();
+  result_->num_items = data_.num_items;
+  result_->num_train_interactions = train_set_->split().NumTrainInteractions();
+  result_->params = model_->CountParams();
+  if (!opt_.checkpoint_dir.empty() && std::filesystem::exists(CheckpointPath()))
+    PERFLAW_RETURN_IF_ERROR(LoadCheckpoint());
+  return Status::Ok();
+}
+
+std::unique_ptr<torch::optim::Optimizer> Trainer::MakeOptimizer() {
+  const TrainConfig& t = c_.train;
+  std::vector<std::pair<std::vector<torch::Tensor>, double>> groups = {
+      {model_->decay_params, t.weight_decay},
+      {model_->no_decay_params, 0.0},
+      {model_->embedding_params, t.embedding_weight_decay}};
+  if (t.optimizer == OptimizerType::kAdamW) {
+    std::vector<torch::optim::OptimizerParamGroup> pg;
+    for (auto& [params, wd] : groups) {
+      if (params.empty()) continue;
+      auto o = std::make_unique<torch::optim::AdamWOptions>(t.lr);
+      o->betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(wd);
+      pg.emplace_back(params, std::move(o));
+    }
+    return std::make_unique<torch::optim::AdamW>(pg, torch::optim::AdamWOptions(t.lr));
+  }
+  std::vector<torch::optim::OptimizerParamGroup> pg;
+  for (auto& [params, wd] : groups) {
+    if (params.empty()) continue;
+    auto o = std::make_unique<torch::optim::AdamOptions>(t.lr);
+    o->betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(wd);
+    pg.emplace_back(params, std::move(o));
+  }
+  return std::make_unique<torch::optim::Adam>(pg, torch::optim::AdamOptions(t.lr));
+}
+
+// Every rank starts from rank 0's parameters.
+Status Trainer::BroadcastParams() {
+  if (coll_->size() == 1) return Status::Ok();
+  torch::NoGradGuard guard;
+  for (torch::Tensor& p : params_) {
+    torch::Tensor host = p.detach().to(torch::kCPU).contiguous();
+    PERFLAW_RETURN_IF_ERROR(coll_->Broadcast(host.data_ptr<float>(), host.numel(), 0));
+    p.copy_(host);
+  }
+  return Status::Ok();
+}
+
+double Trainer::LearningRate(uint64_t step) const {
+  const TrainConfig& t = c_.train;
+  if (step < t.warmup) return t.lr * static_cast<double>(step + 1) / t.warmup;
+  if (t.lr_schedule == LrSchedule::kConstant) return t.lr;
+  const double span = static_cast<double>(
+      std::max<uint64_t>(1, total_steps_ - std::min<uint64_t>(total_steps_, t.warmup)));
+  const double progress = std::min(1.0, static_cast<double>(step - t.warmup) / span);
+  return t.lr * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+// Whether to stop before the next step. Ranks may see a signal at different steps, so they agree on
+// it (any rank's request stops all of them at the same step).
+bool Trainer::StopRequested() {
+  bool local = (opt_.stop && opt_.stop->load()) ||
+               (opt_.stop_before_step > 0 && p_.step + 1 >= opt_.stop_before_step);
+  if (coll_->size() == 1) return local;
+  double any = local ? 1.0 : 0.0;
+  if (!coll_->AllReduceSum(&any, 1).ok()) return true;
+  return any > 0.0;
+}
+
+// Sums the gradients over ranks in flat buckets (undefined gradients count as zeros).
+Status Trainer::AllReduceGrads() {
+  if (coll_->size() == 1) return Status::Ok();
+  torch::NoGradGuard guard;
+  size_t i = 0;
+  while (i < params_.size()) {
+    size_t j = i, n = 0;
+    std::vector<torch::Tensor> flat;
+    while (j < params_.size() && (j == i || n + params_[j].numel() <= kBucketFloats)) {
+      torch::Tensor g = params_[j].grad();
+      flat.push_back(g.defined() ? g.reshape({-1})
+                                 : torch::zeros({params_[j].numel()}, params_[j].options()));
+      n += params_[j].numel();
+      ++j;
+    }
+    torch::Tensor bucket = torch::cat(flat).to(torch::kCPU).contiguous();
+    PERFLAW_RETURN_IF_ERROR(coll_->AllReduceSum(bucket.data_ptr<float>(), bucket.numel()));
+    bucket = bucket.to(device_);
+    int64_t offset = 0;
+    for (size_t k = i; k < j; ++k) {
+      const int64_t m = params_[k].numel();
+      params_[k].mutable_grad() = bucket.narrow(0, offset, m).view(params_[k].sizes()).clone();
+      offset += m;
+    }
+    i = j;
+  }
+  return Status::Ok();
+}
+
+double Trainer::Step(const Batch& b) {
+  model_->train();
+  model_->ReseedDropout(
+      Seed({c_.seed, kDropoutTag, p_.step, static_cast<uint64_t>(coll_->rank())}));
+  const int64_t t = static_cast<int64_t>(b.target_index.size());
+  ModelInput in{IndexTensor(b.items, {b.rows, b.len}, device_),
+                IndexTensor(b.positions, {b.rows, b.len}, device_),
+                IndexTensor(b.segments, {b.rows, b.len}, device_)};
+  torch::Tensor h = model_->Encode(in);
+  const int64_t d = h.size(2);
+  torch::Tensor hidden =
+      h.reshape({-1, d}).index_select(0, IndexTensor(b.target_index, {t}, device_));
+  const int64_t k = c_.train.negatives;
+  torch::Tensor ids = torch::cat(
+      {IndexTensor(b.positives, {t}, device_), IndexTensor(b.negatives, {t * k}, device_)});
+  torch::Tensor w = model_->ItemTable().index_select(0, ids);
+  torch::Tensor pos = (w.narrow(0, 0, t) * hidden).sum(-1);  // [T]
+  torch::Tensor neg =
+      torch::bmm(w.narrow(0, t, t * k).view({t, k, d}), hidden.unsqueeze(2)).squeeze(2);  // [T, K]
+  torch::Tensor loss_sum;
+  if (c_.train.loss == LossType::kBce) {
+    // -log sigmoid(pos) - log(1 - sigmoid(neg))
+    loss_sum = torch::softplus(-pos).sum() + torch::softplus(neg).sum();
+  } else {
+    // Cross-entropy of the positive against itself and its K negatives.
+    loss_sum = (torch::logsumexp(torch::cat({pos.unsqueeze(1), neg}, 1), 1) - pos).sum();
+  }
+  (loss_sum / static_cast<double>(b.global_targets)).backward();
+  double sums[2] = {loss_sum.item<double>(), 0.0};
+  Status st = coll_->AllReduceSum(sums, 1);
+  if (st.ok()) st = AllReduceGrads();
+  if (!st.ok()) {
+    error_ = st.message();
+    return std::nan("");
+  }
+  if (!std::isfinite(sums[0])) return sums[0];
+  if (c_.train.clip_norm > 0) torch::nn::utils::clip_grad_norm_(params_, c_.train.clip_norm);
+  const double lr = LearningRate(p_.step);
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  optimizer_->step();
+  model_->zero_grad(/*set_to_none=*/true);
+  return sums[0];
+}
+
+Trainer::EpochEnd Trainer::TrainEpoch() {
+  const double cpu_start = ProcessCpuSeconds();
+  struct CpuTimer {  // adds this call's CPU time on every exit path
+    double start;
+    double* total;
+    ~CpuTimer() { *total += ProcessCpuSeconds() - start; }
+  } cpu_timer{cpu_start, &p_.epoch_cpu_seconds};
+  BatchPrefetcher prefetch(&*batcher_, p_.epoch, p_.batch);
+  while (std::optional<Batch> b = prefetch.Next()) {
+    if (StopRequested()) return EpochEnd::kStopped;
+    const auto start = Clock::now();
+    const double loss_sum = Step(*b);
+    const double secs = Seconds(start);
+    if (!error_.empty()) return EpochEnd::kDiverged;
+    if (!std::isfinite(loss_sum)) {
+      error_ = "diverged at step " + std::to_string(p_.step + 1) + " (loss " +
+               std::to_string(loss_sum) + ")";
+      return EpochEnd::kDiverged;
+    }
+    p_.step += 1;
+    p_.batch += 1;
+    p_.epoch_loss_sum += loss_sum;
+    p_.epoch_targets += b->global_targets;
+    p_.tokens_seen += b->global_targets;
+    p_.epoch_seconds += secs;
+    p_.train_seconds += secs;
+  }
+  return EpochEnd::kDone;
+}
+
+Status Trainer::EndEpoch() {
+  EpochRecord rec;
+  rec.epoch = static_cast<uint32_t>(p_.epoch + 1);
+  rec.steps = p_.step;
+  rec.train_loss = p_.epoch_targets ? p_.epoch_loss_sum / p_.epoch_targets : 0.0;
+  rec.seconds = p_.epoch_seconds;
+  rec.cpu_seconds = p_.epoch_cpu_seconds;
+  const auto start = Clock::now();
+  rec.valid = evaluator_->Evaluate(*model_, Split::kValid, device_);
+  rec.eval_seconds = Seconds(start);
+  const double ndcg = rec.valid.Ndcg(10);
+  if (ndcg > p_.best_ndcg) {
+    p_.best_ndcg = ndcg;
+    p_.best_epoch = rec.epoch;
+    p_.since_best = 0;
+    torch::NoGradGuard guard;
+    if (best_params_.empty())
+      for (const auto& p : params_) best_params_.push_back(p.detach().clone());
+    else
+      for (size_t i = 0; i < params_.size(); ++i) best_params_[i].copy_(params_[i]);
+  } else {
+    p_.since_best += 1;
+  }
+  p_.records.push_back(rec);
+  p_.epoch += 1;
+  p_.batch = 0;
+  p_.epoch_loss_sum = 0.0;
+  p_.epoch_targets = 0;
+  p_.epoch_seconds = 0.0;
+  p_.epoch_cpu_seconds = 0.0;
+  if (c_.train.patience > 0 && p_.since_best >= c_.train.patience) p_.stopped_early = true;
+  if (!opt_.checkpoint_dir.empty()) PERFLAW_RETURN_IF_ERROR(SaveCheckpoint());
+  return Status::Ok();
+}
+
+Status Trainer::Run() {
+  while (p_.epoch < c_.train.epochs && !p_.stopped_early) {
+    const EpochEnd end = TrainEpoch();
+    if (end == EpochEnd::kDiverged) {
+      result_->status = RunStatus::kDiverged;
+      result_->message = error_;
+      Finish();
+      return Status::Ok();
+    }
+    if (end == EpochEnd::kStopped) {
+      result_->status = RunStatus::kInterrupted;
+      if (opt_.checkpoint_dir.empty()) {
+        result_->message =
+            "interrupted before step " + std::to_string(p_.step + 1) + "; no checkpoint directory";
+      } else {
+        PERFLAW_RETURN_IF_ERROR(SaveCheckpoint());
+        result_->message = "interrupted before step " + std::to_string(p_.step + 1) +
+                           "; checkpoint written to " + CheckpointPath();
+      }
+      Finish();
+      return Status::Ok();
+    }
+    PERFLAW_RETURN_IF_ERROR(EndEpoch());
+  }
+  // The test metrics are for the model that validation picked.
+  if (!best_params_.empty()) {
+    torch::NoGradGuard guard;
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].copy_(best_params_[i]);
+  }
+  result_->test = evaluator_->Evaluate(*model_, Split::kTest, device_);
+  result_->status = RunStatus::kOk;
+  result_->message =
+      p_.stopped_early ? "early stopping after epoch " + std::to_string(p_.epoch) : "ok";
+  Finish();
+  return Status::Ok();
+}
+
+void Trainer::Finish() {
+  result_->epochs = p_.records;
+  result_->best_epoch = p_.best_epoch;
+  for (const auto& r : p_.records)
+    if (r.epoch == p_.best_epoch) result_->best_valid = r.valid;
+  result_->steps = p_.step;
+  result_->tokens_seen = p_.tokens_seen;
+  result_->train_seconds = p_.train_seconds;
+  result_->tokens_per_second = p_.train_seconds > 0 ? p_.tokens_seen / p_.train_seconds : 0.0;
+}
+
+// Rank 0 writes DIR/checkpoint.pt via a temporary file and a rename, so a crash mid-write leaves
+// the previous checkpoint intact.
+Status Trainer::SaveCheckpoint() {
+  if (coll_->rank() != 0) return coll_->Barrier();
+  try {
+    std::filesystem::create_directories(opt_.checkpoint_dir);
+    torch::serialize::OutputArchive archive;
+    json state = {{"config", PointConfigToJson(c_)},
+                  {"progress", p_.ToJson()},
+                  {"world_size", coll_->size()}};
+    archive.write("state", c10::IValue(state.dump()));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      archive.write("param/" + std::to_string(i), params_[i].detach().to(torch::kCPU));
+      if (!best_params_.empty())
+        archive.write("best/" + std::to_string(i), best_params_[i].to(torch::kCPU));
+    }
+    torch::serialize::OutputArchive opt_archive;
+    optimizer_->save(opt_archive);
+    archive.write("optimizer", opt_archive);
+    const std::string path = CheckpointPath(), tmp = path + ".tmp";
+    archive.save_to(tmp);
+    std::filesystem::rename(tmp, path);
+  } catch (const std::exception& e) {
+    return Status::IoError("writing checkpoint " + CheckpointPath() + ": " + e.what());
+  }
+  if (coll_->size() > 1) return coll_->Barrier();
+  return Status::Ok();
+}
+
+Status Trainer::LoadCheckpoint() {
+  const std::string path = CheckpointPath();
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, device_);
+    c10::IValue state_value;
+    archive.read("state", state_value);
+    json state = json::parse(state_value.toStringRef());
+    if (state.at("config") != PointConfigToJson(c_))
+      return Status::FailedPrecondition(path +
+                                        ": the checkpoint is for a different point configuration");
+    if (state.at("world_size").get<int>() != coll_->size())
+      return Status::FailedPrecondition(path + ": the checkpoint was written by " +
+                                        std::to_string(state.at("world_size").get<int>()) +
+                                        " ranks, not " + std::to_string(coll_->size()));
+    p_ = Progress::FromJson(state.at("progress"));
+    torch::NoGradGuard guard;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      torch::Tensor t;
+      archive.read("param/" + std::to_string(i), t);
+      params_[i].copy_(t);
+      if (p_.best_epoch > 0) {
+        torch::Tensor b;
+        archive.read("best/" + std::to_string(i), b);
+        best_params_.push_back(b.to(device_).clone());
+      }
+    }
+    torch::serialize::InputArchive opt_archive;
+    archive.read("optimizer", opt_archive);
+    optimizer_->load(opt_archive);
+  } catch (const std::exception& e) {
+    return Status::Corruption(path + ": cannot read the checkpoint: " + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+PointResult RunPointOnDataset(const PointConfig& config, const apen::Dataset& dataset,
+                              const RunOptions& options) {
+  const auto start = Clock::now();
+  PointResult result;
+  result.config = config;
+  try {
+    Trainer trainer(config, dataset, options, &result);
+    Status st = trainer.Setup();
+    if (st.ok()) st = trainer.Run();
+    if (!st.ok()) {
+      result.status = RunStatus::kFailed;
+      result.message = st.message();
+      result.user_error = st.IsUserError();
+    }
+  } catch (const std::exception& e) {
+    result.status = RunStatus::kFailed;
+    result.message = std::string("exception: ") + e.what();
+  }
+  result.wall_seconds = Seconds(start);
+  return result;
+}
+
+PointResult RunPoint(const PointConfig& config, const RunOptions& options) {
+  const auto start = Clock::now();
+  apen::CacheOptions cache;
+  cache.dir = options.cache_dir;
+  StatusOr<apen::Dataset> data = apen::LoadDataset(config.data, cache);
+  if (!data.ok()) {
+    PointResult result;
+    result.config = config;
+    result.status = RunStatus::kFailed;
+    result.message = data.status().message();
+    result.user_error = data.status().IsUserError();
+    result.wall_seconds = Seconds(start);
+    return result;
+  }
+  PointResult result = RunPointOnDataset(config, *data, options);
+  result.wall_seconds = Seconds(start);
+  return result;
+}
+
+}  // namespace perflaw::worker
