@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "apen/cache.h"
+#include "apen/did_you_mean.h"
 #include "apen/hash.h"
 #include "law/forms.h"
 #include "worker/point_config.h"
@@ -27,35 +28,10 @@ using nlohmann::json;
 // ParsePointConfig prefixes its messages with the source name; this one is stripped again.
 const char kPointSource[] = "<point>";
 
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] =
-          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
-  return out;
-}
-
 // " (did you mean X?)" for a close match, else the list of known keys.
 std::string Suggest(const std::string& key, const std::vector<std::string>& known) {
-  const std::string* best = nullptr;
-  size_t best_d = std::max<size_t>(3, key.size() / 4 + 1);
-  for (const auto& k : known) {
-    size_t d = EditDistance(key, k);
-    if (d < best_d) best_d = d, best = &k;
-  }
-  if (best) return " (did you mean " + *best + "?)";
-  return " (known keys: " + Join(known) + ")";
+  if (const std::string* best = ClosestMatch(key, known)) return " (did you mean " + *best + "?)";
+  return " (known keys: " + JoinWords(known) + ")";
 }
 
 YamlLocation LocationOf(const YAML::Node& node) {
@@ -830,9 +806,10 @@ class SweepParser {
     for (const auto& s : c.settings) values.push_back(s.key + "=" + Display(s.value));
     std::string context;
     if (c.included)
-      context = " (include entry" + std::string(values.empty() ? "" : ": ") + Join(values) + ")";
+      context =
+          " (include entry" + std::string(values.empty() ? "" : ": ") + JoinWords(values) + ")";
     else if (!values.empty())
-      context = " (grid point " + Join(values) + ")";
+      context = " (grid point " + JoinWords(values) + ")";
     return ErrorAt(where, msg + context);
   }
 

@@ -7,31 +7,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "apen/did_you_mean.h"
+
 namespace perflaw::worker {
 namespace {
 
 using nlohmann::json;
-
-// Edit distance, for "did you mean" hints on unknown keys.
-size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string Join(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& w : words) out += (out.empty() ? "" : ", ") + w;
-  return out;
-}
 
 // Reads one JSON object, remembering its dotted path for error messages.
 class ObjectReader {
@@ -45,16 +26,10 @@ class ObjectReader {
     for (const auto& item : obj_->items()) {
       if (std::find(allowed.begin(), allowed.end(), item.key()) != allowed.end()) continue;
       std::string msg = "unknown key " + Name(item.key());
-      const std::string* best = nullptr;
-      size_t best_d = 3;  // suggest only close matches
-      for (const auto& a : allowed) {
-        size_t d = EditDistance(item.key(), a);
-        if (d < best_d) best_d = d, best = &a;
-      }
-      if (best)
+      if (const std::string* best = ClosestMatch(item.key(), allowed))
         msg += " (did you mean " + Name(*best) + "?)";
       else
-        msg += " (known keys: " + Join(allowed) + ")";
+        msg += " (known keys: " + JoinWords(allowed) + ")";
       return Error(msg);
     }
     return Status::Ok();
@@ -121,7 +96,7 @@ class ObjectReader {
       }
       accepted.push_back(name);
     }
-    return Error(Name(key) + " must be one of " + Join(accepted) + ", got \"" + s + "\"");
+    return Error(Name(key) + " must be one of " + JoinWords(accepted) + ", got \"" + s + "\"");
   }
   // A nested object (absent: an empty one).
   StatusOr<ObjectReader> Object(const std::string& key, const json& empty) const {
