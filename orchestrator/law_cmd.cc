@@ -1,5 +1,5 @@
-// perflaw fit / predict / report: the law commands. Input is a CSV today (law/data.h); a results
-// database reader only has to produce the same std::vector<law::Observation>.
+// perflaw fit / predict / report: the law commands. Input is a CSV (law/data.h) or a results
+// database (orchestrator/law_db.h); both give the same std::vector<law::Observation>.
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include "law/pipeline.h"
 #include "law/report.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/law_db.h"
 
 namespace perflaw::cli {
 namespace {
@@ -20,6 +21,9 @@ using json = nlohmann::json;
 
 struct LawArgs {
   std::string csv;
+  std::string db;  // results database (positional), the alternative to --csv
+  orchestrator::LawDbOptions db_options;
+  std::string protocol_used;  // of the rows read from db
   std::string format = "table";
   std::string loss = "squared";
   std::string p_mode = "continuous";
@@ -32,9 +36,14 @@ struct LawArgs {
 
 void AddStudyOptions(CLI::App* sub, LawArgs* a) {
   law::StudyOptions& s = a->study;
+  sub->add_option("db", a->db, "results database to read the completed points of (or --csv)");
   sub->add_option("--csv", a->csv,
-                  "CSV: dataset,max_seq_len,layers,d_model,metric,value[,tokens,apen]")
-      ->required();
+                  "CSV: dataset,max_seq_len,layers,d_model,metric,value[,tokens,apen]");
+  sub->add_option("--split", a->db_options.split, "DB: metrics of this split (test | valid)")
+      ->check(CLI::IsMember({"test", "valid"}))
+      ->capture_default_str();
+  sub->add_option("--protocol", a->db_options.protocol,
+                  "DB: only metrics of this evaluation protocol (full, sampled:K)");
   sub->add_option("--form", s.form, "performance | performance-data | scaling | chinchilla")
       ->check(CLI::IsMember(law::FormNames()))
       ->capture_default_str();
@@ -85,6 +94,21 @@ Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
   a->study.fit.p_mode = a->p_mode == "integer" ? law::PMode::kIntegerGrid : law::PMode::kContinuous;
   std::string why;
   if (!a->study.IsValid(&why)) return Status::InvalidArgument("option: " + why);
+  if (a->db.empty() == a->csv.empty())
+    return Status::InvalidArgument(
+        a->db.empty() ? "give the input: a results database DB or --csv FILE"
+                      : "give either a results database DB or --csv FILE, not both");
+  if (!a->db.empty()) {
+    a->db_options.metric = a->study.metric;
+    StatusOr<orchestrator::LawDbInput> in = orchestrator::ReadObservations(a->db, a->db_options);
+    if (!in.ok()) return in.status();
+    a->protocol_used = in->protocol;
+    *rows = std::move(in->rows);
+    return Status::Ok();
+  }
+  if (!a->db_options.protocol.empty() || a->db_options.split != "test")
+    return Status::InvalidArgument(
+        "--split and --protocol select from a results database, not --csv");
   StatusOr<std::vector<law::Observation>> read = law::ReadCsv(a->csv);
   if (!read.ok()) return read.status();
   *rows = std::move(read).value();
@@ -255,6 +279,47 @@ Status FailedGroups(const law::Study& s) {
   return Status::Internal(std::to_string(failed) + " group fit(s) failed; see their summaries");
 }
 
+// The data selection a stored fit used, so that it can be redone.
+json Selection(const LawArgs& a, const law::Study& s) {
+  return {{"db", a.db},
+          {"split", a.db_options.split},
+          {"protocol", a.protocol_used},
+          {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
+          {"group_by", s.group_by},
+          {"train_where", a.study.train_where.empty() ? json(nullptr) : json(a.study.train_where)},
+          {"points", "state = COMPLETED"}};
+}
+
+// Stores each fitted group in the database's fits table (opened for writing only now).
+Status StoreFits(const LawArgs& a, const law::Study& s) {
+  std::vector<orchestrator::FitRecord> records;
+  for (const law::GroupFit& g : s.groups) {
+    if (g.fit.params.empty()) continue;  // failed: nothing to store
+    json j = GroupJson(s, g);
+    orchestrator::FitRecord f;
+    f.form = s.form;
+    f.metric = g.key.metric;
+    f.group_keys = j["keys"];
+    f.selection = Selection(a, s);
+    f.params = j["params"];
+    f.n_points = static_cast<int64_t>(g.rows.size());
+    f.converged = g.fit.converged;
+    f.r2 = g.fit.in_sample.r2;
+    f.rmse = g.fit.in_sample.rmse;
+    f.loo_rmse = g.fit.loo.rmse;
+    f.loo_r2 = g.fit.loo.r2;
+    f.optimum = j["optimum"];
+    records.push_back(std::move(f));
+  }
+  if (records.empty()) return Status::Ok();
+  StatusOr<std::vector<int64_t>> ids = orchestrator::StoreFits(a.db, records);
+  if (!ids.ok()) return ids.status();
+  if (a.format != "json")
+    std::cout << "\nstored " << ids->size() << " fit(s) in " << a.db << " (fits ids "
+              << ids->front() << ".." << ids->back() << ")\n";
+  return Status::Ok();
+}
+
 // ---- commands ----
 Status RunFit(LawArgs* a) {
   std::vector<law::Observation> rows;
@@ -268,6 +333,7 @@ Status RunFit(LawArgs* a) {
   } else {
     PrintTable(*study, std::cout);
   }
+  if (!a->db.empty()) PERFLAW_RETURN_IF_ERROR(StoreFits(*a, *study));
   return FailedGroups(*study);
 }
 

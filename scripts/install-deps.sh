@@ -15,7 +15,7 @@ PACKAGES=(
   gnuplot-nox
   slurm-wlm munge
   python3 python3-numpy python3-torch
-  procps psmisc time
+  procps psmisc time bc
 )
 
 SUDO=""

@@ -1,0 +1,239 @@
+#include "orchestrator/law_db.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "orchestrator/sqlite_util.h"
+
+namespace perflaw::orchestrator {
+namespace {
+
+using json = nlohmann::json;
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// hr/10 -> HR@10, mrr/0 -> MRR: the names law/ and the sweep's law.metrics use.
+std::string MetricName(const std::string& metric, int64_t k) {
+  return k > 0 ? Upper(metric) + "@" + std::to_string(k) : Upper(metric);
+}
+
+std::string Join(const std::set<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// One result_metrics row of a completed point.
+struct MetricRow {
+  std::string point;
+  json config;
+  std::string metric;  // law name, e.g. HR@10
+  std::string protocol;
+  std::optional<double> value;
+};
+
+StatusOr<int64_t> CountCompleted(const SqliteDb& db) {
+  StatusOr<Statement> st =
+      Statement::Prepare(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'");
+  if (!st.ok()) return st.status();
+  StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->Int64(0) : 0;
+}
+
+StatusOr<std::vector<MetricRow>> LoadMetricRows(const SqliteDb& db, const std::string& split) {
+  StatusOr<Statement> st = Statement::Prepare(
+      db,
+      "SELECT p.id, p.config, m.metric, m.k, m.protocol, m.value FROM points p "
+      "JOIN result_metrics m ON m.point = p.id WHERE p.state = 'COMPLETED' AND m.split = ? "
+      "AND m.metric IN ('hr', 'ndcg', 'mrr') ORDER BY p.id, m.metric, m.k, m.protocol");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(split));
+  std::vector<MetricRow> rows;
+  std::map<std::string, json> configs;
+  while (true) {
+    StatusOr<bool> more = st->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    MetricRow r;
+    r.point = st->Text(0);
+    auto it = configs.find(r.point);
+    if (it == configs.end()) {
+      json c = json::parse(st->Text(1), nullptr, /*allow_exceptions=*/false);
+      if (c.is_discarded())
+        return Status::InvalidArgument("point " + r.point + ": config is not JSON");
+      it = configs.emplace(r.point, std::move(c)).first;
+    }
+    r.config = it->second;
+    r.metric = MetricName(st->Text(2), st->Int64(3));
+    r.protocol = st->Text(4);
+    r.value = st->OptionalDouble(5);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+// Keeps the rows of one metric (if given) and one protocol; refuses to mix protocols.
+Status SelectRows(const LawDbOptions& o, const std::string& where, std::vector<MetricRow>* rows,
+                  std::string* protocol) {
+  std::set<std::string> metrics;
+  for (const MetricRow& r : *rows) metrics.insert(r.metric);
+  if (!o.metric.empty()) {
+    const std::string want = Upper(o.metric);
+    rows->erase(std::remove_if(rows->begin(), rows->end(),
+                               [&](const MetricRow& r) { return r.metric != want; }),
+                rows->end());
+    if (rows->empty())
+      return Status::InvalidArgument("--metric " + o.metric + ": not measured on split " + o.split +
+                                     " in " + where + " (present: " + Join(metrics) + ")");
+  }
+  std::set<std::string> protocols;
+  for (const MetricRow& r : *rows) protocols.insert(r.protocol);
+  if (!o.protocol.empty()) {
+    rows->erase(std::remove_if(rows->begin(), rows->end(),
+                               [&](const MetricRow& r) { return r.protocol != o.protocol; }),
+                rows->end());
+    if (rows->empty())
+      return Status::InvalidArgument("--protocol " + o.protocol + ": no " + o.split +
+                                     " metrics with it in " + where +
+                                     " (present: " + Join(protocols) + ")");
+    *protocol = o.protocol;
+    return Status::Ok();
+  }
+  if (protocols.size() > 1)
+    return Status::InvalidArgument(where + ": the " + o.split +
+                                   " metrics mix evaluation protocols (" + Join(protocols) +
+                                   "), which are not comparable; choose one with --protocol");
+  *protocol = *protocols.begin();
+  return Status::Ok();
+}
+
+StatusOr<double> ConfigNumber(const MetricRow& r, const char* pointer) {
+  const json::json_pointer p(pointer);
+  if (!r.config.contains(p) || !r.config[p].is_number())
+    return Status::InvalidArgument("point " + r.point + ": config has no number at " +
+                                   std::string(pointer + 1));
+  return r.config[p].get<double>();
+}
+
+// The sweep's default dataset name is the file's stem; two paths with one stem keep their paths.
+std::map<std::string, std::string> DatasetNames(const std::set<std::string>& paths) {
+  std::map<std::string, int> stems;
+  for (const std::string& p : paths) ++stems[std::filesystem::path(p).stem().string()];
+  std::map<std::string, std::string> names;
+  for (const std::string& p : paths) {
+    std::string stem = std::filesystem::path(p).stem().string();
+    names[p] = stems[stem] == 1 && !stem.empty() ? stem : p;
+  }
+  return names;
+}
+
+// tokens and apen of (dataset path, max_seq_len) when dataset_stats holds exactly one value for
+// them (several rows with different values, e.g. other ApEn m/r, leave them missing).
+Status LookUpStats(const SqliteDb& db, const std::string& path, double max_seq_len,
+                   law::Observation* o) {
+  StatusOr<Statement> st = Statement::Prepare(
+      db, "SELECT DISTINCT tokens, apen FROM dataset_stats WHERE dataset = ? AND max_seq_len = ?");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(path, static_cast<int64_t>(max_seq_len)));
+  int n = 0;
+  double tokens = law::kMissing, apen = law::kMissing;
+  while (true) {
+    StatusOr<bool> more = st->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++n;
+    tokens = st->IsNull(0) ? law::kMissing : st->Double(0);
+    apen = st->Double(1);  // NULL reads as NaN = missing
+  }
+  if (n == 1) {
+    o->tokens = tokens;
+    o->apen = apen;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool LawDbOptions::IsValid(std::string* why) const {
+  if (split != "test" && split != "valid") {
+    *why = "--split must be test or valid, not \"" + split + "\"";
+    return false;
+  }
+  return true;
+}
+
+StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOptions& options) {
+  std::string why;
+  if (!options.IsValid(&why)) return Status::InvalidArgument(why);
+  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
+  if (!db.ok()) return db.status();
+  const SqliteDb& conn = (*db)->connection();
+  LawDbInput in;
+  StatusOr<int64_t> completed = CountCompleted(conn);
+  if (!completed.ok()) return completed.status();
+  if (*completed == 0)
+    return Status::FailedPrecondition(db_path +
+                                      ": no completed points to fit (run the sweep first)");
+  in.points = *completed;
+  StatusOr<std::vector<MetricRow>> rows = LoadMetricRows(conn, options.split);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty())
+    return Status::InvalidArgument(db_path + ": the completed points have no " + options.split +
+                                   " ranking metrics");
+  PERFLAW_RETURN_IF_ERROR(SelectRows(options, db_path, &*rows, &in.protocol));
+
+  std::set<std::string> paths;
+  for (const MetricRow& r : *rows) {
+    if (!r.config.contains(json::json_pointer("/data/path")) ||
+        !r.config["data"]["path"].is_string())
+      return Status::InvalidArgument("point " + r.point + ": config has no data.path");
+    paths.insert(r.config["data"]["path"].get<std::string>());
+  }
+  const std::map<std::string, std::string> names = DatasetNames(paths);
+  for (const MetricRow& r : *rows) {
+    law::Observation o;
+    o.origin = db_path + ": point " + r.point;
+    if (!r.value)
+      return Status::InvalidArgument(o.origin + ": " + options.split + " " + r.metric +
+                                     " is not a finite number");
+    const std::string path = r.config["data"]["path"].get<std::string>();
+    StatusOr<double> l = ConfigNumber(r, "/data/max_seq_len");
+    StatusOr<double> n = ConfigNumber(r, "/model/layers");
+    StatusOr<double> d = ConfigNumber(r, "/model/d_model");
+    for (const auto* s : {&l, &n, &d})
+      if (!s->ok()) return s->status();
+    o.dataset = names.at(path);
+    o.max_seq_len = *l;
+    o.layers = *n;
+    o.d_model = *d;
+    o.metric = r.metric;
+    o.value = *r.value;
+    PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, path, o.max_seq_len, &o));
+    in.rows.push_back(std::move(o));
+  }
+  in.read = true;
+  return in;
+}
+
+StatusOr<std::vector<int64_t>> StoreFits(const std::string& db_path,
+                                         const std::vector<FitRecord>& fits) {
+  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenForWriting(db_path);
+  if (!db.ok()) return db.status();
+  std::vector<int64_t> ids;
+  for (const FitRecord& f : fits) {
+    StatusOr<int64_t> id = (*db)->StoreFit(f);
+    if (!id.ok()) return id.status();
+    ids.push_back(*id);
+  }
+  return ids;
+}
+
+}  // namespace perflaw::orchestrator
