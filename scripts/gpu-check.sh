@@ -20,6 +20,13 @@ EXTRA=()
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$Torch_DIR" \
   -DPERFLAW_BUILD_ORCHESTRATOR=OFF -DPERFLAW_BUILD_TESTS=OFF "${EXTRA[@]}"
 cmake --build "$BUILD_DIR" --target perflaw-worker -j "$(nproc)"
+# worker/collective_nccl.cc is built only with a CUDA LibTorch, MPI and NCCL (see worker/CMakeLists.txt);
+# the trainer does not use it yet, so this only shows that it compiles and links there.
+if [[ -f "$BUILD_DIR/worker/CMakeFiles/perflaw_worker_lib.dir/collective_nccl.cc.o" ]]; then
+  echo "NCCL collectives (worker/collective_nccl.cc): compiled"
+else
+  echo "NCCL collectives (worker/collective_nccl.cc): not compiled (no CUDA LibTorch, MPI or NCCL found)"
+fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT

@@ -1,7 +1,9 @@
 #include "worker/evaluator.h"
 
 #include <algorithm>
+#include <exception>
 #include <limits>
+#include <thread>
 
 #include "worker/rng.h"
 
@@ -75,21 +77,57 @@ RankMetrics Evaluator::Evaluate(SequenceModel& model, Split split, const torch::
   return m;
 }
 
+// On CPU with one intra-op thread (the training setting that is fastest for small models) the user
+// chunks are split over one std::thread per core, each single-threaded: every chunk is computed
+// exactly as on one thread (same metrics), and a busy machine slows it down gracefully, unlike
+// LibTorch/OpenBLAS thread pools whose spinning barriers made full ranking 3.5x slower under load.
 std::vector<uint32_t> Evaluator::Ranks(SequenceModel& model, Split split,
                                        const torch::Device& device, size_t users_per_chunk) const {
-  torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  std::vector<uint32_t> ranks;
-  ranks.reserve(users_.size());
-  for (size_t begin = 0; begin < users_.size(); begin += users_per_chunk) {
-    const size_t end = std::min(users_.size(), begin + users_per_chunk);
-    std::vector<uint32_t> chunk(users_.begin() + begin, users_.begin() + end);
-    std::vector<uint32_t> r = ChunkRanks(model, split, chunk, device);
-    ranks.insert(ranks.end(), r.begin(), r.end());
+  const size_t chunks = (users_.size() + users_per_chunk - 1) / users_per_chunk;
+  std::vector<std::vector<uint32_t>> chunk_ranks(chunks);
+  auto run = [&](size_t first, size_t stride) {
+    torch::NoGradGuard no_grad;  // thread-local
+    for (size_t c = first; c < chunks; c += stride) {
+      const size_t begin = c * users_per_chunk;
+      const size_t end = std::min(users_.size(), begin + users_per_chunk);
+      std::vector<uint32_t> chunk(users_.begin() + begin, users_.begin() + end);
+      chunk_ranks[c] = ChunkRanks(model, split, chunk, device);
+    }
+  };
+  const size_t workers = EvalWorkers(device, chunks);
+  if (workers <= 1) {
+    run(0, 1);
+  } else {
+    std::vector<std::exception_ptr> errors(workers);
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < workers; ++w)
+      threads.emplace_back([&, w] {
+        try {
+          at::set_num_threads(1);  // this thread's OpenMP teams too
+          run(w, workers);
+        } catch (...) {
+          errors[w] = std::current_exception();
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& e : errors)
+      if (e) {
+        model.train(was_training);
+        std::rethrow_exception(e);
+      }
   }
   model.train(was_training);
+  std::vector<uint32_t> ranks;
+  ranks.reserve(users_.size());
+  for (const std::vector<uint32_t>& r : chunk_ranks) ranks.insert(ranks.end(), r.begin(), r.end());
   return ranks;
+}
+
+size_t Evaluator::EvalWorkers(const torch::Device& device, size_t chunks) {
+  if (!device.is_cpu() || at::get_num_threads() != 1) return 1;
+  return std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), chunks));
 }
 
 std::vector<uint32_t> Evaluator::ChunkRanks(SequenceModel& model, Split s,

@@ -56,6 +56,9 @@ class Evaluator {
                                    const torch::Device& device) const;
   torch::Tensor FullScores(SequenceModel& model, Split s, const std::vector<uint32_t>& users,
                            const torch::Tensor& hidden, torch::Tensor* target_scores) const;
+  // std::threads that score user chunks: one per core on CPU when LibTorch runs one intra-op
+  // thread, else 1 (the intra-op pool or the GPU already uses the hardware).
+  static size_t EvalWorkers(const torch::Device& device, size_t chunks);
   static std::vector<uint32_t> CountRanks(const torch::Tensor& scores, const torch::Tensor& target);
   void AppendCandidates(uint32_t u, Split s, std::vector<uint8_t>* taken,
                         std::vector<int64_t>* cands) const;

@@ -6,6 +6,8 @@
 # a full-ranking evaluation of every user.
 #   bash scripts/bench/train.sh                 # everything (about 10 minutes on an idle 2-core machine)
 #   EPOCHS=5 TWIN_EPOCHS=2 bash scripts/bench/train.sh   # shorter
+#   EVAL_ONLY=1 bash scripts/bench/train.sh     # only the full-ranking evaluation (1 training epoch + eval)
+#   WORKER=build-x/bin/perflaw-worker ...        # an existing Release build instead of building build-bench
 # Targets (issue 3): test HR@10 >= 0.674 and NDCG@10 >= 0.441 (the public PyTorch SASRec after 20 epochs);
 # <= 13 s per epoch (2x faster than its 26.7 s); full ranking of all 31,013 users in < 5 s.
 set -euo pipefail
@@ -15,12 +17,15 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 DATA=${DATA:-$ROOT/../shared/data/amazon-video.txt}
 EPOCHS=${EPOCHS:-20}
 TWIN_EPOCHS=${TWIN_EPOCHS:-3}
+EVAL_ONLY=${EVAL_ONLY:-0}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DPERFLAW_BUILD_ORCHESTRATOR=OFF > /dev/null
-cmake --build "$BUILD_DIR" --target perflaw-worker -j "$(nproc)" > /dev/null
-WORKER=$BUILD_DIR/bin/perflaw-worker
+if [[ -z "${WORKER:-}" ]]; then  # WORKER=path/to/perflaw-worker: use that Release build as it is
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DPERFLAW_BUILD_ORCHESTRATOR=OFF > /dev/null
+  cmake --build "$BUILD_DIR" --target perflaw-worker -j "$(nproc)" > /dev/null
+  WORKER=$BUILD_DIR/bin/perflaw-worker
+fi
 
 python3 - "$ROOT/configs/points/sasrec-amazon-video.json" "$DATA" "$EPOCHS" "$OUT" <<'PY'
 import json, sys
@@ -35,19 +40,30 @@ full["eval"] = {"protocol": "full", "users": 0}
 json.dump(full, open(out + "/full.json", "w"))
 PY
 
-echo "== perflaw-worker: reference configuration, $EPOCHS epochs"
-"$WORKER" train --point "$OUT/point.json" --out "$OUT/result.json" --cache-dir "$OUT/cache"
-echo "== Python twin (same model, python3-torch), $TWIN_EPOCHS epochs"
-/usr/bin/python3 "$ROOT/scripts/bench/train_twin.py" "$DATA" --epochs "$TWIN_EPOCHS" > "$OUT/twin.json" 2> "$OUT/twin.log"
+if [[ "$EVAL_ONLY" != 1 ]]; then
+  echo "== perflaw-worker: reference configuration, $EPOCHS epochs"
+  "$WORKER" train --point "$OUT/point.json" --out "$OUT/result.json" --cache-dir "$OUT/cache"
+  echo "== Python twin (same model, python3-torch), $TWIN_EPOCHS epochs"
+  /usr/bin/python3 "$ROOT/scripts/bench/train_twin.py" "$DATA" --epochs "$TWIN_EPOCHS" > "$OUT/twin.json" 2> "$OUT/twin.log"
+fi
 echo "== full-ranking evaluation of every user (1 epoch run; its validation is the full ranking)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load averages) on $(nproc) cores"
 "$WORKER" train --point "$OUT/full.json" --out "$OUT/full_result.json" --cache-dir "$OUT/cache"
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load averages)"
 
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" "$EVAL_ONLY" <<'PY'
 import json, sys
 out = sys.argv[1]
+f = json.load(open(out + "/full_result.json"))
+fe = f["epochs"][0]
+def print_full():
+    print(f"full-ranking evaluation: {fe['valid']['users']} users x {f['dataset']['items']} items in "
+          f"{fe['eval_seconds']:.2f} s (target < 5 s); valid HR@10 {fe['valid']['hr@10']:.4f} ({fe['valid']['protocol']})")
+if sys.argv[2] == "1":
+    print_full()
+    sys.exit(0)
 r = json.load(open(out + "/result.json"))
 t = json.load(open(out + "/twin.json"))
-f = json.load(open(out + "/full_result.json"))
 ep = r["epochs"]
 def mean(xs): return sum(xs) / len(xs)
 print()
@@ -62,7 +78,5 @@ print(f"  perflaw-worker  wall {w:.2f} s/epoch (fastest epoch {wmin:.2f} s), CPU
 tw, tc = t["wall_seconds_per_epoch"], t["cpu_seconds_per_epoch"]
 print(f"  Python twin     wall {tw:.2f} s/epoch, CPU {tc:.2f} s/epoch")
 print(f"  ratio twin/worker: wall {tw / w:.2f}x, CPU {tc / c:.2f}x  (public PyTorch SASRec: 26.7 s/epoch -> {26.7 / w:.2f}x)")
-fe = f["epochs"][0]
-print(f"full-ranking evaluation: {fe['valid']['users']} users x {f['dataset']['items']} items in "
-      f"{fe['eval_seconds']:.2f} s (target < 5 s); valid HR@10 {fe['valid']['hr@10']:.4f} ({fe['valid']['protocol']})")
+print_full()
 PY

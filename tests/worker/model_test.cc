@@ -200,27 +200,33 @@ TEST(EvaluatorTest, FullRankingMatchesBruteForce) {
   torch::Tensor score =
       torch::arange(0, int64_t{n} + 1, torch::kFloat).remainder(7.0);  // ties on purpose
   FixedScores model(score);
-  for (bool exclude : {true, false}) {
-    auto ev = Evaluator::Create(split, n, 50, Eval(0, exclude));
-    ASSERT_TRUE(ev.ok());
-    EXPECT_EQ((*ev)->users(), (std::vector<uint32_t>{0, 1, 2, 4}));  // user 3 has < 3 items
-    for (Split s : {Split::kValid, Split::kTest}) {
-      std::vector<uint32_t> ranks = (*ev)->Ranks(model, s, torch::kCPU, /*users_per_chunk=*/3);
-      for (size_t i = 0; i < ranks.size(); ++i) {
-        const uint32_t u = (*ev)->users()[i];
-        const uint32_t target = s == Split::kValid ? split.ValidTarget(u) : split.TestTarget(u);
-        apen::ItemSpan h = s == Split::kValid ? split.ValidHistory(u) : split.TestHistory(u);
-        std::set<uint32_t> hist(h.begin(), h.end());
-        uint32_t expected = 1;
-        for (uint32_t item = 1; item <= n; ++item) {
-          if (item == target || (exclude && hist.count(item))) continue;
-          if (score[item].item<float>() >= score[target].item<float>())
-            ++expected;  // ties count against
+  // With 1 intra-op thread the chunks are scored by one std::thread per core (EvalWorkers).
+  const int default_threads = at::get_num_threads();
+  for (int threads : {default_threads, 1}) {
+    at::set_num_threads(threads);
+    for (bool exclude : {true, false}) {
+      auto ev = Evaluator::Create(split, n, 50, Eval(0, exclude));
+      ASSERT_TRUE(ev.ok());
+      EXPECT_EQ((*ev)->users(), (std::vector<uint32_t>{0, 1, 2, 4}));  // user 3 has < 3 items
+      for (Split s : {Split::kValid, Split::kTest}) {
+        std::vector<uint32_t> ranks = (*ev)->Ranks(model, s, torch::kCPU, /*users_per_chunk=*/3);
+        for (size_t i = 0; i < ranks.size(); ++i) {
+          const uint32_t u = (*ev)->users()[i];
+          const uint32_t target = s == Split::kValid ? split.ValidTarget(u) : split.TestTarget(u);
+          apen::ItemSpan h = s == Split::kValid ? split.ValidHistory(u) : split.TestHistory(u);
+          std::set<uint32_t> hist(h.begin(), h.end());
+          uint32_t expected = 1;
+          for (uint32_t item = 1; item <= n; ++item) {
+            if (item == target || (exclude && hist.count(item))) continue;
+            if (score[item].item<float>() >= score[target].item<float>())
+              ++expected;  // ties count against
+          }
+          EXPECT_EQ(ranks[i], expected) << "user " << u << " exclude " << exclude;
         }
-        EXPECT_EQ(ranks[i], expected) << "user " << u << " exclude " << exclude;
       }
     }
   }
+  at::set_num_threads(default_threads);
 }
 
 TEST(EvaluatorTest, SampledCandidatesAreDistinctOutsideHistoryAndSeeded) {
