@@ -1,6 +1,7 @@
 // `perflaw sweep check SWEEP.yaml [--format table|json]`: validates a sweep and lists its points
 // (id, axes, size and cost estimates) without writing anything but apen's dataset cache.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -43,14 +44,24 @@ void PrintTable(const Sweep& sweep) {
       sweep.resources.ranks_per_point, sweep.resources.workers, sweep.policy.max_attempts,
       sweep.policy.point_timeout, sweep.policy.heartbeat_interval, sweep.policy.heartbeat_timeout);
   const std::vector<std::string>& axes = sweep.axis_names;
+  // Each axis column is as wide as its name or its widest value, so long names stay aligned.
+  std::vector<int> width;
+  for (const auto& a : axes) {
+    size_t w = a.size();
+    for (const GridPoint& p : sweep.points) {
+      auto it = p.axes.find(a);
+      if (it != p.axes.end()) w = std::max(w, it->second.size());
+    }
+    width.push_back(static_cast<int>(w));
+  }
   std::printf("%-12s", "id");
-  for (const auto& a : axes) std::printf("  %-14s", a.c_str());
+  for (size_t i = 0; i < axes.size(); ++i) std::printf("  %-*s", width[i], axes[i].c_str());
   std::printf("  %-12s  %-12s  %-12s\n", "params(n-e)", "train_tokens", "cost");
   for (const GridPoint& p : sweep.points) {
     std::printf("%-12s", p.id.substr(0, 12).c_str());
-    for (const auto& a : axes) {
-      auto it = p.axes.find(a);
-      std::printf("  %-14s", it == p.axes.end() ? "-" : it->second.c_str());
+    for (size_t i = 0; i < axes.size(); ++i) {
+      auto it = p.axes.find(axes[i]);
+      std::printf("  %-*s", width[i], it == p.axes.end() ? "-" : it->second.c_str());
     }
     std::printf("  %-12s  %-12s  %-12s\n", Sci(p.non_embedding_params).c_str(),
                 Sci(p.tokens).c_str(), Sci(p.cost).c_str());
