@@ -504,12 +504,7 @@ StatusOr<std::vector<PointRecord>> ResultsDb::PendingPoints(int64_t sweep) const
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   std::vector<PointRecord> points;
-  while (true) {
-    StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    points.push_back(ReadPointRow(*st));
-  }
+  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) { points.push_back(ReadPointRow(r)); }));
   return points;
 }
 
@@ -747,17 +742,14 @@ StatusOr<StateCounts> ResultsDb::Counts(std::optional<int64_t> sweep) const {
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   StateCounts counts;
-  while (true) {
-    StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    std::optional<PointState> s = ParsePointState(st->Text(0));
-    int64_t n = st->Int64(1);
+  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
+    std::optional<PointState> s = ParsePointState(r.Text(0));
+    int64_t n = r.Int64(1);
     if (s == PointState::kPending) counts.pending = n;
     if (s == PointState::kRunning) counts.running = n;
     if (s == PointState::kCompleted) counts.completed = n;
     if (s == PointState::kFailed) counts.failed = n;
-  }
+  }));
   return counts;
 }
 
@@ -771,12 +763,9 @@ StatusOr<std::vector<RunningAttempt>> ResultsDb::RunningAttempts(
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   std::vector<RunningAttempt> out;
-  while (true) {
-    StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({st->Int64(0), st->Text(1), st->Int64(2), st->Text(3), st->Double(4)});
-  }
+  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
+    out.push_back({r.Int64(0), r.Text(1), r.Int64(2), r.Text(3), r.Double(4)});
+  }));
   return out;
 }
 
@@ -789,12 +778,7 @@ StatusOr<std::vector<double>> ResultsDb::CompletedDurations(std::optional<int64_
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   std::vector<double> out;
-  while (true) {
-    StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(st->Double(0));
-  }
+  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) { out.push_back(r.Double(0)); }));
   return out;
 }
 
@@ -836,24 +820,18 @@ StatusOr<std::vector<FailedPoint>> ResultsDb::FailedPoints(std::optional<int64_t
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   std::vector<FailedPoint> out;
-  while (true) {
-    StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({st->Text(0), st->Int64(1), st->Text(2), st->Text(3)});
-  }
+  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
+    out.push_back({r.Text(0), r.Int64(1), r.Text(2), r.Text(3)});
+  }));
   return out;
 }
 
 namespace {
 StatusOr<std::vector<MetricValue>> ReadMetrics(Statement& st) {
   std::vector<MetricValue> out;
-  while (true) {
-    StatusOr<bool> row = st.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({st.Text(0), st.Text(1), st.Int64(2), st.Double(3), st.Text(4)});
-  }
+  PERFLAW_RETURN_IF_ERROR(st.ForEachRow([&](Statement& r) {
+    out.push_back({r.Text(0), r.Text(1), r.Int64(2), r.Double(3), r.Text(4)});
+  }));
   return out;
 }
 }  // namespace
@@ -921,12 +899,8 @@ Status ResultsDb::IntegrityCheck() const {
   StatusOr<Statement> st = Statement::Prepare(db_, "PRAGMA integrity_check");
   if (!st.ok()) return st.status();
   std::string report;
-  while (true) {
-    StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    report += (report.empty() ? "" : "; ") + st->Text(0);
-  }
+  PERFLAW_RETURN_IF_ERROR(
+      st->ForEachRow([&](Statement& r) { report += (report.empty() ? "" : "; ") + r.Text(0); }));
   if (report == "ok") return Status::Ok();
   return Status::Corruption(db_.path() + ": integrity_check: " + report);
 }

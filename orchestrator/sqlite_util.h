@@ -100,6 +100,16 @@ class Statement {
   Status Run();
   // Ready to run again with new bindings.
   Status Reset();
+  // Steps through every row, calling fn(*this) on each; stops at the first error.
+  template <typename F>
+  Status ForEachRow(F&& fn) {
+    while (true) {
+      StatusOr<bool> row = Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return Status::Ok();
+      fn(*this);
+    }
+  }
 
   int ColumnCount() const;
   std::string ColumnName(int col) const;
