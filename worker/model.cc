@@ -30,6 +30,18 @@ void XavierNormal(torch::Tensor w) {
   torch::nn::init::xavier_normal_(w);
 }
 
+// The item table: row 0 is the padding item, rows 1..num_items the items. Initialise it, then
+// call ZeroPaddingRow.
+torch::Tensor RegisterItemEmbeddings(torch::nn::Module& m, uint32_t num_items, int64_t d) {
+  return m.register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d}));
+}
+
+// Padding (item 0) must score and embed as zero.
+void ZeroPaddingRow(torch::Tensor item_emb) {
+  torch::NoGradGuard guard;
+  item_emb[0].zero_();
+}
+
 // Multi-head causal self-attention with fused q/k/v projection; attention-weight dropout.
 class SelfAttention : public torch::nn::Module {
  public:
@@ -83,14 +95,11 @@ class Sasrec : public SequenceModel {
   Sasrec(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
       : d_(c.d_model), dropout_(c.dropout), pre_ln_(c.norm == NormPlacement::kPre) {
     const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
-    item_emb_ = register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d_}));
-    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
+    item_emb_ = RegisterItemEmbeddings(*this, num_items, d_);
     XavierNormal(item_emb_);
+    ZeroPaddingRow(item_emb_);
+    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
     XavierNormal(pos_emb_);
-    {
-      torch::NoGradGuard guard;
-      item_emb_[0].zero_();
-    }
     embedding_params = {item_emb_, pos_emb_};
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
@@ -213,12 +222,9 @@ class Llama : public SequenceModel {
       : d_(c.d_model), heads_(c.heads), dropout_(c.dropout) {
     const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
     const double std = 0.02, residual_std = 0.02 / std::sqrt(2.0 * c.layers);
-    item_emb_ = register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d_}));
+    item_emb_ = RegisterItemEmbeddings(*this, num_items, d_);
     NormalInit(item_emb_, std);
-    {
-      torch::NoGradGuard guard;
-      item_emb_[0].zero_();
-    }
+    ZeroPaddingRow(item_emb_);
     embedding_params = {item_emb_};
     auto linear = [&](const std::string& name, int64_t in, int64_t out, double init_std) {
       auto l =
@@ -299,14 +305,11 @@ class Hstu : public SequenceModel {
  public:
   Hstu(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
       : d_(c.d_model), heads_(c.heads), max_len_(max_len), dropout_(c.dropout) {
-    item_emb_ = register_parameter("item_emb", torch::empty({int64_t{num_items} + 1, d_}));
-    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
+    item_emb_ = RegisterItemEmbeddings(*this, num_items, d_);
     XavierNormal(item_emb_);
+    ZeroPaddingRow(item_emb_);
+    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
     XavierNormal(pos_emb_);
-    {
-      torch::NoGradGuard guard;
-      item_emb_[0].zero_();
-    }
     embedding_params = {item_emb_, pos_emb_};
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
