@@ -13,13 +13,14 @@ constexpr size_t kMaxCount = INT_MAX / 2;
 
 }  // namespace
 
-MpiSession::MpiSession(int* argc, char*** argv) {
+MpiSession::MpiSession(int* argc, char*** argv, int required) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
-    int provided = 0;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Init_thread(argc, argv, required, &provided_);
     owns_ = true;
+  } else {
+    MPI_Query_thread(&provided_);
   }
 }
 

@@ -14,17 +14,21 @@
 
 namespace perflaw::worker {
 
-// Initialises MPI (MPI_THREAD_FUNNELED: only the training thread calls MPI) if nobody has, and
-// finalises it on destruction if it initialised it.
+// Initialises MPI if nobody has, and finalises it on destruction if it initialised it. `required`:
+// MPI_THREAD_FUNNELED when only the training thread calls MPI (perflaw-worker train),
+// MPI_THREAD_MULTIPLE when a control thread talks to the orchestrator meanwhile (serve).
 class MpiSession {
  public:
-  MpiSession(int* argc, char*** argv);
+  MpiSession(int* argc, char*** argv, int required = MPI_THREAD_FUNNELED);
+  // The thread level MPI provides (compare with the one required).
+  int provided() const { return provided_; }
   ~MpiSession();
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
 
  private:
   bool owns_ = false;
+  int provided_ = MPI_THREAD_SINGLE;
 };
 
 // Collectives over a private duplicate of `comm` (so our messages never match the caller's), with

@@ -1,5 +1,6 @@
-// perflaw-worker: trains and evaluates one grid point.
+// perflaw-worker: trains and evaluates grid points.
 //   perflaw-worker train --point POINT.json --out RESULT.json [--checkpoint-dir DIR]
+//   perflaw-worker serve [--cache-dir DIR]   (a worker rank of a sweep's MPI job; worker/serve.h)
 // Exit codes: 0 ok; 1 the point failed or diverged (the result file says why); 2 bad input (a
 // malformed point file: nothing written; a bad dataset: a failed result is written); 3 interrupted
 // by SIGTERM or SIGUSR1 (a checkpoint is written when --checkpoint-dir is given; rerun the same
@@ -16,6 +17,7 @@
 #include "worker/trainer.h"
 #ifdef PERFLAW_WITH_MPI
 #include "worker/collective_mpi.h"
+#include "worker/serve.h"
 #endif
 
 namespace perflaw::worker {
@@ -53,6 +55,17 @@ int Train(const std::string& point_path, const std::string& out_path, RunOptions
   }
 }
 
+#ifdef PERFLAW_WITH_MPI
+int ServeSweep(int* argc, char*** argv, ServeOptions options) {
+  if (!LaunchedByMpi())
+    return Fail("serve runs as a worker rank of an MPI job (perflaw run / perflaw orchestrate)", 2);
+  std::signal(SIGTERM, OnStopSignal);
+  options.terminate = &g_stop;
+  MpiSession mpi(argc, argv, MPI_THREAD_MULTIPLE);
+  return Serve(options);
+}
+#endif
+
 }  // namespace
 }  // namespace perflaw::worker
 
@@ -69,6 +82,13 @@ int main(int argc, char** argv) {
       "--checkpoint-dir", options.checkpoint_dir,
       "Checkpoint at epoch ends and on SIGTERM/SIGUSR1; resume from a checkpoint found there");
   train->add_option("--cache-dir", options.cache_dir, "Dataset cache directory (default: apen's)");
+#ifdef PERFLAW_WITH_MPI
+  CLI::App* serve = app.add_subcommand(
+      "serve", "Be a worker rank of a sweep's MPI job: train the points rank 0 sends");
+  perflaw::worker::ServeOptions serve_options;
+  serve->add_option("--cache-dir", serve_options.cache_dir,
+                    "Dataset cache directory (default: apen's)");
+#endif
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -77,6 +97,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 #ifdef PERFLAW_WITH_MPI
+  if (serve->parsed()) return perflaw::worker::ServeSweep(&argc, &argv, serve_options);
   if (perflaw::worker::LaunchedByMpi()) {
     perflaw::worker::MpiSession mpi(&argc, &argv);
     perflaw::worker::MpiCollective world(MPI_COMM_WORLD);

@@ -357,6 +357,7 @@ Trainer::EpochEnd Trainer::TrainEpoch() {
     }
     p_.step += 1;
     p_.batch += 1;
+    if (opt_.live) opt_.live->steps.store(p_.step, std::memory_order_relaxed);
     p_.epoch_loss_sum += loss_sum;
     p_.epoch_targets += b->global_targets;
     p_.tokens_seen += b->global_targets;
@@ -398,6 +399,8 @@ Status Trainer::EndEpoch() {
   p_.epoch_cpu_seconds = 0.0;
   if (c_.train.patience > 0 && p_.since_best >= c_.train.patience) p_.stopped_early = true;
   if (!opt_.checkpoint_dir.empty()) PERFLAW_RETURN_IF_ERROR(SaveCheckpoint());
+  if (opt_.live) opt_.live->epochs.store(p_.epoch, std::memory_order_relaxed);
+  if (opt_.on_epoch && coll_->rank() == 0) opt_.on_epoch(rec);
   return Status::Ok();
 }
 

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <string>
 
 #include "apen/dataset.h"
@@ -10,6 +12,12 @@
 #include "worker/result.h"
 
 namespace perflaw::worker {
+
+// How far a run is, for a thread that reports on it (heartbeats) while training runs.
+struct LiveProgress {
+  std::atomic<uint64_t> steps{0};   // optimizer steps done
+  std::atomic<uint32_t> epochs{0};  // epochs done
+};
 
 struct RunOptions {
   // Checkpoints go to DIR/checkpoint.pt at every epoch end and when `stop` is raised; a run finding
@@ -21,6 +29,11 @@ struct RunOptions {
   const std::atomic<bool>* stop = nullptr;
   // Test hook: behave as if `stop` was raised before this optimizer step (0: never).
   uint64_t stop_before_step = 0;
+  // Updated after every step and epoch when set (rank 0 and the others alike).
+  LiveProgress* live = nullptr;
+  // Called on data-parallel rank 0 after every epoch finished in this run (not for epochs restored
+  // from a checkpoint), from the training thread; must not throw.
+  std::function<void(const EpochRecord&)> on_epoch;
   // Cache for apen::LoadDataset ("" : apen's default directory).
   std::string cache_dir;
 };

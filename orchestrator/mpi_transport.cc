@@ -1,0 +1,196 @@
+#include "orchestrator/mpi_transport.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <thread>
+
+namespace perflaw::orchestrator {
+namespace {
+
+namespace proto = mpi_protocol;
+
+Status MpiError(int code, const std::string& what) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
+  return Status::Internal("MPI: " + what + ": " + std::string(text, static_cast<size_t>(len)));
+}
+
+// Polling waits: start short so that a busy sweep is served with little latency, back off to
+// kMaxNap so that an idle orchestrator does not spin a core the workers need.
+constexpr auto kMinNap = std::chrono::microseconds(20);
+constexpr auto kMaxNap = std::chrono::microseconds(2000);
+
+}  // namespace
+
+StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** argv) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) return Status::FailedPrecondition("MPI is already initialised");
+  int provided = 0;
+  const int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Init_thread");
+  std::unique_ptr<MpiRuntime> runtime(new MpiRuntime());
+  MPI_Comm_rank(MPI_COMM_WORLD, &runtime->rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &runtime->size_);
+  return runtime;
+}
+
+MpiRuntime::~MpiRuntime() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+StatusOr<std::unique_ptr<MpiTransport>> MpiTransport::Create(int ranks_per_point) {
+  int rank = 0, size = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (rank != 0) return Status::FailedPrecondition("the orchestrator must be world rank 0");
+  const int workers = size - 1;
+  const bool groupable = ranks_per_point > 0 && workers > 0 && workers % ranks_per_point == 0;
+  // The handshake always happens, so that workers are told to exit when the grouping is bad.
+  int handshake[proto::kHandshakeInts] = {proto::kVersion, groupable ? ranks_per_point : 0};
+  int rc = MPI_Bcast(handshake, proto::kHandshakeInts, MPI_INT, 0, MPI_COMM_WORLD);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "handshake broadcast");
+  if (!groupable) {
+    return Status::InvalidArgument(
+        "the job has " + std::to_string(workers) + " worker rank(s), which cannot form groups of " +
+        "resources.ranks_per_point = " + std::to_string(ranks_per_point) +
+        " (start a positive multiple of it besides the orchestrator)");
+  }
+  std::unique_ptr<MpiTransport> t(new MpiTransport());
+  t->ranks_per_point_ = ranks_per_point;
+  t->groups_ = workers / ranks_per_point;
+  rc = MPI_Comm_split(MPI_COMM_WORLD, MPI_UNDEFINED, 0, &t->no_group_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_split");
+  rc = MPI_Comm_dup(MPI_COMM_WORLD, &t->control_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(t->control_, MPI_ERRORS_RETURN);
+
+  std::vector<char> mine(proto::kHostNameBytes, '\0'), all(size_t(size) * proto::kHostNameBytes);
+  int len = 0;
+  MPI_Get_processor_name(mine.data(), &len);
+  rc = MPI_Gather(mine.data(), proto::kHostNameBytes, MPI_CHAR, all.data(), proto::kHostNameBytes,
+                  MPI_CHAR, 0, t->control_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "host name gather");
+  for (int r = 0; r < size; ++r) {
+    const char* name = all.data() + size_t(r) * proto::kHostNameBytes;
+    t->hosts_.emplace_back(name, strnlen(name, proto::kHostNameBytes));
+  }
+  return t;
+}
+
+MpiTransport::~MpiTransport() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  // Sends still in flight are abandoned (the job is ending); their buffers must outlive MPI's use.
+  for (auto& s : sends_) {
+    if (s.request != MPI_REQUEST_NULL) MPI_Request_free(&s.request);
+  }
+  if (control_ != MPI_COMM_NULL) MPI_Comm_free(&control_);
+  if (no_group_ != MPI_COMM_NULL) MPI_Comm_free(&no_group_);
+}
+
+std::vector<int> MpiTransport::GroupRanks(int group) const {
+  std::vector<int> ranks;
+  for (int i = 0; i < ranks_per_point_; ++i) ranks.push_back(1 + group * ranks_per_point_ + i);
+  return ranks;
+}
+
+std::vector<std::string> MpiTransport::GroupHosts(int group) const {
+  std::vector<std::string> hosts;
+  for (int r : GroupRanks(group)) {
+    if (r < static_cast<int>(hosts_.size())) hosts.push_back(hosts_[static_cast<size_t>(r)]);
+  }
+  return hosts;
+}
+
+Status MpiTransport::Send(int group, const ToGroup& message) {
+  if (group < 0 || group >= groups_) {
+    return Status::InvalidArgument("no worker group " + std::to_string(group));
+  }
+  PERFLAW_RETURN_IF_ERROR(ReapSends());
+  sends_.push_back(PendingSend{EncodeMessage(message), MPI_REQUEST_NULL});
+  PendingSend& s = sends_.back();
+  if (s.bytes.size() > static_cast<size_t>(INT_MAX)) {
+    sends_.pop_back();
+    return Status::InvalidArgument("control message too large");
+  }
+  const int leader = 1 + group * ranks_per_point_;
+  const int rc = MPI_Isend(s.bytes.data(), static_cast<int>(s.bytes.size()), MPI_CHAR, leader,
+                           proto::kControlTag, control_, &s.request);
+  if (rc != MPI_SUCCESS) {
+    sends_.pop_back();
+    return MpiError(rc, "send to group " + std::to_string(group));
+  }
+  return Status::Ok();
+}
+
+Status MpiTransport::ReapSends() {
+  for (auto it = sends_.begin(); it != sends_.end();) {
+    int done = 0;
+    const int rc = MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return MpiError(rc, "completing a send");
+    it = done ? sends_.erase(it) : std::next(it);
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::optional<Incoming>> MpiTransport::Poll(double timeout_seconds) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(std::max(0.0, timeout_seconds)));
+  auto nap = kMinNap;
+  while (true) {
+    PERFLAW_RETURN_IF_ERROR(ReapSends());
+    int flag = 0;
+    MPI_Status status;
+    int rc = MPI_Iprobe(MPI_ANY_SOURCE, proto::kControlTag, control_, &flag, &status);
+    if (rc != MPI_SUCCESS) return MpiError(rc, "probe");
+    if (flag) {
+      int count = 0;
+      MPI_Get_count(&status, MPI_CHAR, &count);
+      std::string bytes(static_cast<size_t>(std::max(count, 0)), '\0');
+      rc = MPI_Recv(bytes.data(), count, MPI_CHAR, status.MPI_SOURCE, proto::kControlTag, control_,
+                    MPI_STATUS_IGNORE);
+      if (rc != MPI_SUCCESS) return MpiError(rc, "receive");
+      const int source = status.MPI_SOURCE;
+      if (source < 1 || (source - 1) % ranks_per_point_ != 0) {
+        return Status::Internal("control message from rank " + std::to_string(source) +
+                                ", which leads no worker group");
+      }
+      StatusOr<FromGroup> message = DecodeFromGroup(bytes);
+      if (!message.ok()) {
+        return Status::Internal("from rank " + std::to_string(source) + ": " +
+                                message.status().message());
+      }
+      return std::optional<Incoming>(Incoming{(source - 1) / ranks_per_point_, *message});
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) return std::optional<Incoming>();
+    std::this_thread::sleep_for(std::min<Clock::duration>(nap, deadline - now));
+    nap = std::min(nap * 2, kMaxNap);
+  }
+}
+
+Status MpiTransport::Flush(double timeout_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(timeout_seconds));
+  while (true) {
+    PERFLAW_RETURN_IF_ERROR(ReapSends());
+    if (sends_.empty()) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Internal(std::to_string(sends_.size()) +
+                              " control message(s) not delivered before the deadline");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+}  // namespace perflaw::orchestrator

@@ -1,0 +1,369 @@
+#include "worker/serve.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "orchestrator/mpi_protocol.h"
+#include "orchestrator/transport.h"
+#include "worker/collective_mpi.h"
+#include "worker/point_config.h"
+#include "worker/result.h"
+#include "worker/trainer.h"
+
+namespace perflaw::worker {
+namespace {
+
+namespace proto = orchestrator::mpi_protocol;
+namespace msg = orchestrator;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr auto kMinNap = std::chrono::microseconds(20);
+constexpr auto kMaxNap = std::chrono::microseconds(2000);
+
+int Complain(const std::string& what) {
+  std::cerr << "perflaw-worker serve: error: " << what << std::endl;
+  return 1;
+}
+
+// RAII for a communicator this file creates.
+struct Comm {
+  MPI_Comm comm = MPI_COMM_NULL;
+  Comm() = default;
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
+  ~Comm() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (comm != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm);
+  }
+};
+
+// The leader's link to rank 0. One thread does all control traffic, so the training thread never
+// waits on the orchestrator and heartbeats continue during long steps and evaluations.
+class LeaderLink {
+ public:
+  LeaderLink(MPI_Comm control, const std::atomic<bool>* terminate)
+      : control_(control), terminate_(terminate) {}
+  ~LeaderLink() { Stop(); }
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  // Sends what is queued, then ends the thread.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    thread_.join();
+  }
+
+  void Post(const msg::FromGroup& message) {
+    std::lock_guard<std::mutex> lock(mu_);
+    outbox_.push_back(msg::EncodeMessage(message));
+  }
+
+  // The next RunPoint or Shutdown from the orchestrator; nullopt if the link failed.
+  std::optional<msg::ToGroup> WaitOrder() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !orders_.empty() || failed_; });
+    if (orders_.empty()) return std::nullopt;
+    msg::ToGroup order = std::move(orders_.front());
+    orders_.pop_front();
+    return order;
+  }
+
+  // While an attempt runs the thread sends heartbeats and maps StopPoint/SIGTERM onto `stop`.
+  void BeginAttempt(const msg::RunPoint& run, const LiveProgress* live) {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_ = true;
+    point_ = run.point;
+    attempt_ = run.attempt;
+    interval_ = run.heartbeat_interval > 0 ? run.heartbeat_interval : 10.0;
+    live_ = live;
+    stop_.store(false);
+    next_beat_ = SteadyClock::now();
+  }
+  void EndAttempt() {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy_ = false;
+    live_ = nullptr;
+  }
+  const std::atomic<bool>* stop_flag() const { return &stop_; }
+  std::string error() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+ private:
+  void Loop() {
+    auto nap = kMinNap;
+    while (true) {
+      bool quit = false;
+      std::vector<std::string> out;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        quit = quit_;
+        out.assign(outbox_.begin(), outbox_.end());
+        outbox_.clear();
+        if (terminate_ && terminate_->load() && busy_) stop_.store(true);
+        if (busy_ && SteadyClock::now() >= next_beat_) {
+          out.push_back(msg::EncodeMessage(
+              msg::FromGroup(msg::Heartbeat{point_, attempt_, live_ ? live_->steps.load() : 0,
+                                            live_ ? live_->epochs.load() : 0})));
+          next_beat_ = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                std::chrono::duration<double>(interval_));
+        }
+      }
+      bool active = !out.empty();
+      for (const std::string& bytes : out) {
+        if (!Check(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_CHAR, 0,
+                            proto::kControlTag, control_),
+                   "send to the orchestrator"))
+          return;
+      }
+      if (quit) return;
+      int flag = 0;
+      MPI_Status status;
+      if (!Check(MPI_Iprobe(0, proto::kControlTag, control_, &flag, &status), "probe")) return;
+      if (flag) {
+        active = true;
+        if (!Receive(status)) return;
+      }
+      nap = active ? kMinNap : std::min(nap * 2, kMaxNap);
+      std::this_thread::sleep_for(nap);
+    }
+  }
+
+  bool Receive(MPI_Status& status) {
+    int count = 0;
+    MPI_Get_count(&status, MPI_CHAR, &count);
+    std::string bytes(static_cast<size_t>(std::max(count, 0)), '\0');
+    if (!Check(MPI_Recv(bytes.data(), count, MPI_CHAR, 0, proto::kControlTag, control_,
+                        MPI_STATUS_IGNORE),
+               "receive"))
+      return false;
+    StatusOr<msg::ToGroup> order = msg::DecodeToGroup(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!order.ok()) return Fail(order.status().message());
+    if (const auto* stop = std::get_if<msg::StopPoint>(&*order)) {
+      // A stop for another attempt (already finished) needs no action: the result is on its way.
+      if (busy_ && stop->point == point_ && stop->attempt == attempt_) stop_.store(true);
+      return true;
+    }
+    orders_.push_back(std::move(*order));
+    cv_.notify_all();
+    return true;
+  }
+
+  bool Check(int code, const char* what) {
+    if (code == MPI_SUCCESS) return true;
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(code, text, &len);
+    std::lock_guard<std::mutex> lock(mu_);
+    return Fail(std::string(what) + ": " + std::string(text, static_cast<size_t>(len)));
+  }
+  // Requires mu_. Wakes the training thread, which then leaves.
+  bool Fail(const std::string& why) {
+    failed_ = true;
+    error_ = why;
+    cv_.notify_all();
+    return false;
+  }
+
+  MPI_Comm control_;
+  const std::atomic<bool>* terminate_;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> outbox_;
+  std::deque<msg::ToGroup> orders_;
+  bool quit_ = false, failed_ = false;
+  std::string error_;
+  bool busy_ = false;
+  std::string point_;
+  uint32_t attempt_ = 0;
+  double interval_ = 10.0;
+  const LiveProgress* live_ = nullptr;
+  SteadyClock::time_point next_beat_;
+  std::atomic<bool> stop_{false};
+};
+
+// Moves the leader's order to every rank of the group. Waiting ranks test a non-blocking broadcast
+// with naps instead of spinning in a blocking one: idle ranks then leave the cores to training.
+bool ShareOrder(MPI_Comm group, std::string* bytes) {
+  auto wait = [](MPI_Request* request) {
+    auto nap = kMinNap;
+    while (true) {
+      int done = 0;
+      if (MPI_Test(request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
+      if (done) return true;
+      std::this_thread::sleep_for(nap);
+      nap = std::min(nap * 2, kMaxNap);
+    }
+  };
+  uint64_t size = bytes->size();
+  MPI_Request request;
+  if (MPI_Ibcast(&size, 1, MPI_UINT64_T, 0, group, &request) != MPI_SUCCESS || !wait(&request))
+    return false;
+  bytes->resize(size);
+  if (MPI_Ibcast(bytes->data(), static_cast<int>(size), MPI_CHAR, 0, group, &request) !=
+          MPI_SUCCESS ||
+      !wait(&request))
+    return false;
+  return true;
+}
+
+// The reply to one finished attempt.
+msg::FromGroup Reply(const msg::RunPoint& run, const PointResult& result) {
+  switch (result.status) {
+    case RunStatus::kOk:
+      return msg::PointDone{run.point, run.attempt, PointResultToJson(result)};
+    case RunStatus::kInterrupted:
+      return msg::PointFailed{run.point, run.attempt, msg::FailureReason::kPreempted,
+                              result.message, true};
+    case RunStatus::kDiverged:
+      // Training is seeded: the same attempt would diverge again.
+      return msg::PointFailed{run.point, run.attempt, msg::FailureReason::kDiverged, result.message,
+                              false};
+    default:
+      return msg::PointFailed{run.point, run.attempt, msg::FailureReason::kFailed, result.message,
+                              !result.user_error};
+  }
+}
+
+class GroupServer {
+ public:
+  GroupServer(const ServeOptions& options, MPI_Comm group, MPI_Comm control)
+      : options_(options), group_(group), collective_(group) {
+    if (collective_.rank() == 0) link_.emplace(control, options.terminate);
+  }
+
+  int Run() {
+    if (link_) {
+      link_->Start();
+      link_->Post(msg::Ready{});
+    }
+    while (true) {
+      std::string bytes;
+      if (link_) {
+        std::optional<msg::ToGroup> order = link_->WaitOrder();
+        if (!order) return Complain("link to the orchestrator failed: " + link_->error());
+        bytes = msg::EncodeMessage(*order);
+      }
+      if (!ShareOrder(group_, &bytes)) return Complain("broadcast inside the worker group failed");
+      StatusOr<msg::ToGroup> order = msg::DecodeToGroup(bytes);
+      if (!order.ok()) return Complain(order.status().message());
+      if (std::holds_alternative<msg::Shutdown>(*order)) break;
+      if (const auto* run = std::get_if<msg::RunPoint>(&*order)) Attempt(*run);
+    }
+    if (link_) link_->Stop();
+    return 0;
+  }
+
+ private:
+  void Attempt(const msg::RunPoint& run) {
+    // After SIGTERM no new work starts (in step on every rank: the flag is checked after the
+    // broadcast, and the ranks of a job are signalled together; a rank that missed it would be
+    // stopped through the trainer's agreement on stopping).
+    if (options_.terminate && options_.terminate->load()) {
+      if (link_) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));  // no busy loop of refusals
+        link_->Post(msg::PointFailed{run.point, run.attempt, msg::FailureReason::kPreempted,
+                                     "the worker is stopping (SIGTERM)", true});
+        link_->Post(msg::Ready{});
+      }
+      return;
+    }
+    LiveProgress live;
+    RunOptions options;
+    options.checkpoint_dir = run.checkpoint_dir;
+    options.collective = &collective_;
+    options.cache_dir = options_.cache_dir;
+    options.live = &live;
+    options.stop = link_ ? link_->stop_flag() : options_.terminate;
+    if (link_) {
+      options.on_epoch = [&](const EpochRecord& record) {
+        link_->Post(
+            msg::EpochMetrics{run.point, run.attempt, record.epoch, EpochRecordToJson(record)});
+      };
+      link_->BeginAttempt(run, &live);
+    }
+    const PointResult result = RunOne(run, options);
+    if (link_) {
+      link_->EndAttempt();
+      link_->Post(Reply(run, result));
+      link_->Post(msg::Ready{});
+    }
+  }
+
+  static PointResult RunOne(const msg::RunPoint& run, const RunOptions& options) {
+    StatusOr<PointConfig> config = ParsePointConfig(run.config.dump(), "point " + run.point);
+    if (!config.ok()) {
+      PointResult failed;
+      failed.status = RunStatus::kFailed;
+      failed.message = config.status().message();
+      failed.user_error = config.status().IsUserError();
+      return failed;
+    }
+    return RunPoint(*config, options);
+  }
+
+  const ServeOptions& options_;
+  MPI_Comm group_;
+  MpiCollective collective_;
+  std::optional<LeaderLink> link_;
+};
+
+}  // namespace
+
+int Serve(const ServeOptions& options) {
+  int rank = 0, size = 0, provided = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  MPI_Query_thread(&provided);
+  if (rank == 0) return Complain("world rank 0 is the orchestrator's (perflaw orchestrate)");
+  if (provided < MPI_THREAD_MULTIPLE) return Complain("MPI does not provide MPI_THREAD_MULTIPLE");
+
+  int handshake[proto::kHandshakeInts] = {0, 0};
+  if (MPI_Bcast(handshake, proto::kHandshakeInts, MPI_INT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+    return Complain("start-up handshake failed");
+  if (handshake[0] != proto::kVersion) {
+    Complain("protocol version " + std::to_string(handshake[0]) + " from the orchestrator, " +
+             std::to_string(proto::kVersion) +
+             " here: use perflaw and perflaw-worker of one build");
+    return 2;
+  }
+  const int ranks_per_point = handshake[1];
+  if (ranks_per_point <= 0) return 2;  // the orchestrator explains
+
+  Comm group, control;
+  if (MPI_Comm_split(MPI_COMM_WORLD, (rank - 1) / ranks_per_point, rank, &group.comm) !=
+          MPI_SUCCESS ||
+      MPI_Comm_dup(MPI_COMM_WORLD, &control.comm) != MPI_SUCCESS)
+    return Complain("creating the worker group's communicators failed");
+  MPI_Comm_set_errhandler(group.comm, MPI_ERRORS_RETURN);
+  MPI_Comm_set_errhandler(control.comm, MPI_ERRORS_RETURN);
+  std::vector<char> host(proto::kHostNameBytes, '\0');
+  int len = 0;
+  MPI_Get_processor_name(host.data(), &len);
+  if (MPI_Gather(host.data(), proto::kHostNameBytes, MPI_CHAR, nullptr, 0, MPI_CHAR, 0,
+                 control.comm) != MPI_SUCCESS)
+    return Complain("host name gather failed");
+
+  GroupServer server(options, group.comm, control.comm);
+  return server.Run();
+}
+
+}  // namespace perflaw::worker
