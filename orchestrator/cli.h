@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <iosfwd>
 #include <string>
 
 #include "apen/status.h"
@@ -20,6 +21,19 @@ void RegisterDataCommands(CLI::App& app, Action* action);  // data_cmd.cc: perfl
 void RegisterLawCommands(CLI::App& app, Action* action);   // law_cmd.cc: fit, predict, report
 void RegisterSweepCommands(CLI::App& app, Action* action);  // sweep_cmd.cc: sweep check
 void RegisterDbCommands(CLI::App& app, Action* action);    // db_cmd.cc: status, results, sql
+void RegisterRunCommands(CLI::App& app, Action* action);   // run_cmd.cc: run, orchestrate, resume
+void RegisterSubmitCommands(CLI::App& app, Action* action);  // submit_cmd.cc: submit --slurm
+
+// The law fit `perflaw run` ends with (law_cmd.cc): `perflaw fit DB --form FORM --metric METRIC
+// --group-by GROUP_BY` with the default fit options, its table printed to `out`, the fits stored.
+Status FitLawFromDb(const std::string& db, const std::string& form, const std::string& metric,
+                    const std::string& group_by, std::ostream& out);
+
+// A command that ends without an error but not fully done (run, orchestrate, resume: 1 = points
+// FAILED, 3 = points left PENDING) sets its exit code here; main() returns it when the action
+// returned OK (0 when never set). Defined in run_cmd.cc.
+void SetExitCode(int code);
+int RequestedExitCode();
 
 // 0 for OK, 2 for the user's errors (bad input, missing files), 1 for everything else.
 int ExitCodeFor(const Status& status);

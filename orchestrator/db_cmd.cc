@@ -139,7 +139,7 @@ Status RunStatus(const DbArgs& a) {
     if (!r.ok()) return r.status();
     record = *r;
   }
-  StatusOr<orchestrator::Progress> progress = rdb.GetProgress(sweep);
+  StatusOr<orchestrator::SweepProgress> progress = rdb.GetProgress(sweep);
   if (!progress.ok()) return progress.status();
   StatusOr<std::vector<orchestrator::FailedPoint>> failed = rdb.FailedPoints(sweep);
   if (!failed.ok()) return failed.status();

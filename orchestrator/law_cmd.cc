@@ -291,7 +291,7 @@ json Selection(const LawArgs& a, const law::Study& s) {
 }
 
 // Stores each fitted group in the database's fits table (opened for writing only now).
-Status StoreFits(const LawArgs& a, const law::Study& s) {
+Status StoreFits(const LawArgs& a, const law::Study& s, std::ostream& out) {
   std::vector<orchestrator::FitRecord> records;
   for (const law::GroupFit& g : s.groups) {
     if (g.fit.params.empty()) continue;  // failed: nothing to store
@@ -315,7 +315,7 @@ Status StoreFits(const LawArgs& a, const law::Study& s) {
   StatusOr<std::vector<int64_t>> ids = orchestrator::StoreFits(a.db, records);
   if (!ids.ok()) return ids.status();
   if (a.format != "json")
-    std::cout << "\nstored " << ids->size() << " fit(s) in " << a.db << " (fits ids "
+    out << "\nstored " << ids->size() << " fit(s) in " << a.db << " (fits ids "
               << ids->front() << ".." << ids->back() << ")\n";
   return Status::Ok();
 }
@@ -333,7 +333,7 @@ Status RunFit(LawArgs* a) {
   } else {
     PrintTable(*study, std::cout);
   }
-  if (!a->db.empty()) PERFLAW_RETURN_IF_ERROR(StoreFits(*a, *study));
+  if (!a->db.empty()) PERFLAW_RETURN_IF_ERROR(StoreFits(*a, *study, std::cout));
   return FailedGroups(*study);
 }
 
@@ -402,6 +402,22 @@ Status RunReport(LawArgs* a) {
 }
 
 }  // namespace
+
+Status FitLawFromDb(const std::string& db, const std::string& form, const std::string& metric,
+                    const std::string& group_by, std::ostream& out) {
+  LawArgs a;
+  a.db = db;
+  a.study.form = form;
+  a.study.metric = metric;
+  a.study.group_by = group_by;
+  std::vector<law::Observation> rows;
+  PERFLAW_RETURN_IF_ERROR(Prepare(&a, &rows));
+  StatusOr<law::Study> study = law::RunStudy(rows, a.study);
+  if (!study.ok()) return study.status();
+  PrintTable(*study, out);
+  PERFLAW_RETURN_IF_ERROR(StoreFits(a, *study, out));
+  return FailedGroups(*study);
+}
 
 void RegisterLawCommands(CLI::App& app, Action* action) {
   auto fit_args = std::make_shared<LawArgs>();

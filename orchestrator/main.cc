@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   cli::RegisterLawCommands(app, &action);
   cli::RegisterSweepCommands(app, &action);
   cli::RegisterDbCommands(app, &action);
+  cli::RegisterRunCommands(app, &action);
+  cli::RegisterSubmitCommands(app, &action);
 
   try {
     app.parse(argc, argv);
@@ -53,7 +55,7 @@ int main(int argc, char** argv) {
   try {
     Status st = action();
     if (!st.ok()) cli::PrintError(st.message());
-    return cli::ExitCodeFor(st);
+    return st.ok() ? cli::RequestedExitCode() : cli::ExitCodeFor(st);
   } catch (const std::exception& e) {
     cli::PrintError(std::string("internal: ") + e.what());
     return 1;

@@ -782,8 +782,8 @@ StatusOr<std::vector<double>> ResultsDb::CompletedDurations(std::optional<int64_
   return out;
 }
 
-StatusOr<Progress> ResultsDb::GetProgress(std::optional<int64_t> sweep) const {
-  Progress p;
+StatusOr<SweepProgress> ResultsDb::GetProgress(std::optional<int64_t> sweep) const {
+  SweepProgress p;
   p.now = Now();
   StatusOr<StateCounts> counts = Counts(sweep);
   if (!counts.ok()) return counts.status();

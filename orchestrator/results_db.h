@@ -97,7 +97,7 @@ struct FailedPoint {
 };
 
 // Where a sweep stands: what `perflaw status` and the live progress line of a run print.
-struct Progress {
+struct SweepProgress {
   StateCounts counts;
   std::vector<RunningAttempt> running;
   int64_t completed_attempts = 0;
@@ -197,7 +197,7 @@ class ResultsDb {
   StatusOr<std::vector<RunningAttempt>> RunningAttempts(std::optional<int64_t> sweep) const;
   // Wall seconds of attempts that completed (for ETAs).
   StatusOr<std::vector<double>> CompletedDurations(std::optional<int64_t> sweep) const;
-  StatusOr<Progress> GetProgress(std::optional<int64_t> sweep) const;
+  StatusOr<SweepProgress> GetProgress(std::optional<int64_t> sweep) const;
   StatusOr<std::vector<FailedPoint>> FailedPoints(std::optional<int64_t> sweep) const;
   StatusOr<std::vector<MetricValue>> ResultMetrics(const std::string& point) const;
   StatusOr<std::vector<MetricValue>> EpochMetrics(const std::string& point, int64_t attempt) const;

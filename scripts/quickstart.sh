@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
-# The README's main job on its embedded default: installs dependencies, builds perflaw, makes a
-# seeded synthetic dataset and prints its statistics and data-quality measures per max_seq_len.
+# The README's main job, from a fresh clone: installs the dependencies, builds perflaw and
+# perflaw-worker, and runs configs/quickstart.yaml — 32 small SASRec models on seeded synthetic data,
+# trained by 2 worker ranks (mpirun on this machine), then the law fitted and printed.
 #
-# Until the sweep runner lands (see docs/), this is the end-to-end path that exists: data in,
-# measures out. Output goes to ./out/quickstart/.
+# Results: out/quickstart/results.db (perflaw status / results / sql / fit / report read it).
+# Running it again reuses every completed point; `perflaw resume out/quickstart/results.db` continues
+# an interrupted run. Environment: BUILD_DIR (default ./build), JOBS (default: all cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-OUT=${OUT:-$ROOT/out/quickstart}
+JOBS=${JOBS:-$(nproc)}
 
 bash scripts/install-deps.sh
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$BUILD_DIR" --target perflaw -j "$(nproc)"
-PERFLAW="$BUILD_DIR/bin/perflaw"
+cmake --build "$BUILD_DIR" --target perflaw perflaw-worker -j "$JOBS"
 
-mkdir -p "$OUT"
-# Two synthetic datasets that differ only in predictability, so their measures can be compared.
-for q in 0.2 0.8; do
-  "$PERFLAW" data synth --out "$OUT/synth-q$q.txt" --users 2000 --items 1000 --mean-length 40 \
-    --predictability "$q" --seed 7
-done
-for q in 0.2 0.8; do
-  echo
-  echo "== synthetic dataset, predictability $q (seed 7) =="
-  "$PERFLAW" data stats "$OUT/synth-q$q.txt" --max-seq-len 10 --max-seq-len 50 --max-seq-len 0 \
-    --cache-dir "$OUT/cache"
-done
+echo
+echo "== perflaw run configs/quickstart.yaml =="
+start=$(date +%s)
+status=0
+"$BUILD_DIR/bin/perflaw" run configs/quickstart.yaml || status=$?
+echo
+echo "quickstart: perflaw run exited with code $status after $(($(date +%s) - start)) s" \
+  "(0 = every point completed; see docs/running.md)"
+echo "next: $BUILD_DIR/bin/perflaw status out/quickstart/results.db"
+echo "      $BUILD_DIR/bin/perflaw report out/quickstart/results.db --out out/quickstart/report"
+exit "$status"

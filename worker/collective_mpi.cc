@@ -85,7 +85,9 @@ bool LaunchedByMpi() {
     const char* v = std::getenv(var);
     if (v && std::atoi(v) > 1) return true;
   }
-  return false;
+  // Slurm's PMIx plugin (srun --mpi=pmix) names the rank but no world size: take the step's.
+  const char* step_tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  return std::getenv("PMIX_RANK") && step_tasks && std::atoi(step_tasks) > 1;
 }
 
 }  // namespace perflaw::worker

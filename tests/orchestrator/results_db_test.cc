@@ -362,7 +362,7 @@ TEST(ResultsDbTest, ProgressEtaFromCompletedDurations) {
   ASSERT_TRUE(db->AddPoints(sweep, {Point("a", 1, 6), Point("b", 2, 5), Point("c", 3, 4),
                                     Point("d", 4, 3), Point("e", 5, 2), Point("f", 6, 1)})
                   .ok());
-  StatusOr<Progress> p = db->GetProgress(sweep);
+  StatusOr<SweepProgress> p = db->GetProgress(sweep);
   ASSERT_TRUE(p.ok());
   EXPECT_FALSE(p->eta_seconds.has_value());  // nothing completed yet: unknown
   // a, b, c complete after 10, 20, 30 s (mean 20 s).

@@ -1,0 +1,382 @@
+// perflaw run / resume / orchestrate: running a sweep as one MPI job (docs/running.md).
+//
+//   perflaw run SWEEP.yaml [--np N] [--db DB]     validate, then start on this machine
+//   perflaw resume DB [--np N] [--retry-failed]     (both through mpirun, MPMD):
+//       mpirun -np 1 perflaw orchestrate ... : -np N perflaw-worker serve
+//   perflaw orchestrate SWEEP.yaml [--db DB]      rank 0 inside a launch the user made
+//   perflaw orchestrate --resume DB [--retry-failed]
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "orchestrator/cli.h"
+#include "orchestrator/mpi_transport.h"
+#include "orchestrator/runner.h"
+
+extern char** environ;
+
+namespace perflaw::cli {
+
+namespace {
+int g_exit_code = 0;
+}  // namespace
+
+void SetExitCode(int code) { g_exit_code = code; }
+int RequestedExitCode() { return g_exit_code; }
+
+namespace {
+
+namespace fs = std::filesystem;
+using orchestrator::RunPlan;
+
+struct RunArgs {
+  std::string sweep;   // run / orchestrate
+  std::string db;      // run / orchestrate: --db; resume: the positional DB
+  std::string resume;  // orchestrate --resume DB
+  bool retry_failed = false;
+  long long np = 0;  // signed: CLI11 2.1.2 would wrap "-1" into a huge unsigned value
+  std::string progress = "auto";
+};
+
+// ---- signals ----
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signals{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "used from signal handlers");
+
+extern "C" void OnStopSignal(int) {
+  g_stop.store(true);
+  g_signals.fetch_add(1);
+}
+
+void InstallHandlers(void (*handler)(int)) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+// ---- orchestrate ----
+
+StatusOr<orchestrator::ProgressMode> ProgressModeOf(const std::string& name) {
+  if (name == "auto") {
+    return isatty(STDERR_FILENO) ? orchestrator::ProgressMode::kTty
+                                 : orchestrator::ProgressMode::kLines;
+  }
+  std::optional<orchestrator::ProgressMode> mode = orchestrator::ParseProgressMode(name);
+  if (!mode) return Status::InvalidArgument("--progress: expected auto, tty, lines or none");
+  return *mode;
+}
+
+Status CheckOrchestrateArgs(const RunArgs& a) {
+  if (a.sweep.empty() == a.resume.empty())
+    return Status::InvalidArgument(a.sweep.empty() ? "give SWEEP.yaml or --resume DB"
+                                                   : "give SWEEP.yaml or --resume DB, not both");
+  if (!a.resume.empty() && !a.db.empty())
+    return Status::InvalidArgument("--db goes with SWEEP.yaml; --resume names the database");
+  if (a.retry_failed && a.resume.empty())
+    return Status::InvalidArgument("--retry-failed goes with --resume DB");
+  return Status::Ok();
+}
+
+Status Orchestrate(const RunArgs& a) {
+  PERFLAW_RETURN_IF_ERROR(CheckOrchestrateArgs(a));
+  StatusOr<orchestrator::ProgressMode> mode = ProgressModeOf(a.progress);
+  if (!mode.ok()) return mode.status();
+  StatusOr<std::unique_ptr<orchestrator::MpiRuntime>> mpi =
+      orchestrator::MpiRuntime::Init(nullptr, nullptr);
+  if (!mpi.ok()) return mpi.status();
+  if ((*mpi)->world_rank() != 0)
+    return Status::InvalidArgument("perflaw orchestrate must be world rank 0 of the MPI job");
+  StatusOr<RunPlan> plan = a.resume.empty() ? orchestrator::PlanRun(a.sweep, a.db)
+                                            : orchestrator::PlanResume(a.resume, a.retry_failed);
+  if (!plan.ok()) {
+    // The handshake with 0 ranks per point tells the waiting workers to exit.
+    (void)orchestrator::MpiTransport::Create(0);
+    return plan.status();
+  }
+  StatusOr<std::unique_ptr<orchestrator::MpiTransport>> transport =
+      orchestrator::MpiTransport::Create(static_cast<int>(plan->sweep.resources.ranks_per_point));
+  if (!transport.ok()) return transport.status();
+  orchestrator::MpiTransport* t = transport->get();
+  InstallHandlers(OnStopSignal);
+
+  orchestrator::RunOptions options;
+  options.progress = *mode;
+  options.stop = &g_stop;
+  options.placement.hosts = [t](int g) { return t->GroupHosts(g); };
+  options.placement.ranks = [t](int g) { return t->GroupRanks(g); };
+  options.scheduler.progress_interval = 1.0;  // the progress line's clock, and stop polling
+  const orchestrator::SteadyClock clock;
+  StatusOr<orchestrator::RunOutcome> outcome =
+      orchestrator::ExecuteRun(*plan, t, clock, options, std::cout, std::cerr);
+  Status flushed = t->Flush(10.0);
+  transport->reset();
+  mpi->reset();  // MPI_Finalize: the workers have their Shutdown
+  if (!outcome.ok()) return outcome.status();
+  if (!flushed.ok()) std::cerr << "perflaw: warning: " << flushed.message() << std::endl;
+  SetExitCode(outcome->exit_code);
+  return Status::Ok();
+}
+
+// ---- run / resume: start mpirun ----
+
+StatusOr<std::string> SelfDir() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return Status::Internal("cannot find this executable: " + ec.message());
+  return self.parent_path().string();
+}
+
+// The first executable `name` on PATH, or "".
+std::string FindOnPath(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string rest = path ? path : "";
+  size_t start = 0;
+  while (start <= rest.size()) {
+    const size_t end = rest.find(':', start);
+    const std::string dir = rest.substr(start, end == std::string::npos ? end : end - start);
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return "";
+}
+
+StatusOr<long long> WorkerRanks(const RunArgs& a, bool np_given, const RunPlan& plan) {
+  const long long per_point = plan.sweep.resources.ranks_per_point;
+  const long long np = np_given ? a.np : static_cast<long long>(plan.sweep.resources.workers);
+  const std::string what = np_given ? "--np" : "resources.workers";
+  if (np < 1 || np % per_point != 0) {
+    return Status::InvalidArgument(what + " must be a positive multiple of " +
+                                   "resources.ranks_per_point (" + std::to_string(per_point) +
+                                   "), got " + std::to_string(np));
+  }
+  return np;
+}
+
+std::vector<std::string> ChildEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  if (::geteuid() == 0) {  // Open MPI refuses root unless told twice
+    env.emplace_back("OMPI_ALLOW_RUN_AS_ROOT=1");
+    env.emplace_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");
+  }
+  return env;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// Starts argv[0] with stdin from /dev/null, in its own process group (so that a terminal's ^C
+// reaches only us, and we forward one SIGTERM), signals at their defaults.
+StatusOr<pid_t> Spawn(std::vector<std::string> argv, std::vector<std::string> env) {
+  posix_spawn_file_actions_t files;
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_init(&files);
+  posix_spawnattr_init(&attr);
+  posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  sigset_t defaults, none;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  std::vector<char*> args = CStrings(argv), envp = CStrings(env);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, args[0], &files, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&files);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::IoError("cannot start " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+// The processes whose parent is `parent` (mpirun's ranks on this machine).
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so parse after the last ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    std::string state;
+    long long ppid = 0;
+    if (rest >> state >> ppid && ppid == parent) children.push_back(std::stoi(name));
+  }
+  return children;
+}
+
+// Sends `sig` to mpirun's ranks, or to mpirun itself when none are found (yet).
+void SignalRanks(pid_t mpirun, int sig) {
+  const std::vector<pid_t> ranks = ChildrenOf(mpirun);
+  for (pid_t rank : ranks) ::kill(rank, sig);
+  if (ranks.empty()) ::kill(mpirun, SIGTERM);
+}
+
+// Waits for mpirun and returns its exit code. The first SIGTERM/SIGINT is passed on as SIGTERM to
+// the ranks themselves: mpirun's own SIGTERM handling sends them SIGCONT at once but SIGTERM only
+// odls_base_sigkill_timeout seconds later (and SIGKILL as long again after that; measured with
+// Open MPI 4.1), which is no time to checkpoint at its default of 1 s. A second signal kills the
+// ranks at once (resume closes their attempts as interrupted).
+StatusOr<int> WaitForChild(pid_t pid) {
+  int handled = 0;
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      return Status::Internal("mpirun ended by signal " + std::to_string(WTERMSIG(status)));
+    }
+    if (r < 0 && errno != EINTR) {
+      return Status::Internal(std::string("waiting for mpirun: ") + std::strerror(errno));
+    }
+    const int signals = g_signals.load();
+    if (signals > handled) {
+      if (handled == 0) {
+        std::cerr << "\nperflaw: stopping: the workers checkpoint their points and the sweep is "
+                     "closed (a second signal kills the job at once)"
+                  << std::endl;
+        SignalRanks(pid, SIGTERM);
+      } else {
+        SignalRanks(pid, SIGKILL);
+      }
+      handled = signals;
+    }
+    ::usleep(50 * 1000);
+  }
+}
+
+// perflaw run / resume: the plan was validated (nothing written); start the job and wait.
+Status LaunchJob(const RunPlan& plan, long long workers,
+                 const std::vector<std::string>& orchestrate, const std::string& progress) {
+  PERFLAW_RETURN_IF_ERROR(orchestrator::WriterLock::CheckFree(plan.db_path));
+  StatusOr<std::string> dir = SelfDir();
+  if (!dir.ok()) return dir.status();
+  const std::string self = *dir + "/perflaw", worker = *dir + "/perflaw-worker";
+  if (::access(worker.c_str(), X_OK) != 0)
+    return Status::NotFound(worker +
+                            " not found: build the worker (target perflaw-worker) next "
+                            "to perflaw");
+  const std::string mpirun = FindOnPath("mpirun");
+  if (mpirun.empty()) return Status::NotFound("mpirun not found on PATH (install openmpi-bin)");
+  std::string mode = progress;
+  if (mode == "auto") mode = isatty(STDERR_FILENO) ? "tty" : "lines";
+
+  std::vector<std::string> argv = {mpirun, "--oversubscribe", "-np", "1", self, "orchestrate"};
+  argv.insert(argv.end(), orchestrate.begin(), orchestrate.end());
+  argv.insert(argv.end(), {"--progress", mode, ":", "-np", std::to_string(workers), worker, "serve",
+                           "--cache-dir", plan.sweep.work_dir + "/cache"});
+  InstallHandlers(OnStopSignal);
+  StatusOr<pid_t> pid = Spawn(argv, ChildEnvironment());
+  if (!pid.ok()) return pid.status();
+  StatusOr<int> code = WaitForChild(*pid);
+  if (!code.ok()) return code.status();
+  SetExitCode(*code);  // the orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left
+  return Status::Ok();
+}
+
+Status Run(const RunArgs& a, bool np_given) {
+  StatusOr<orchestrator::ProgressMode> mode = ProgressModeOf(a.progress);
+  if (!mode.ok()) return mode.status();
+  StatusOr<RunPlan> plan = orchestrator::PlanRun(a.sweep, a.db);
+  if (!plan.ok()) return plan.status();
+  StatusOr<long long> np = WorkerRanks(a, np_given, *plan);
+  if (!np.ok()) return np.status();
+  const std::string sweep = fs::absolute(a.sweep).string();
+  return LaunchJob(*plan, *np, {sweep, "--db", plan->db_path}, a.progress);
+}
+
+Status Resume(const RunArgs& a, bool np_given) {
+  StatusOr<orchestrator::ProgressMode> mode = ProgressModeOf(a.progress);
+  if (!mode.ok()) return mode.status();
+  StatusOr<RunPlan> plan = orchestrator::PlanResume(a.db, a.retry_failed);
+  if (!plan.ok()) return plan.status();
+  StatusOr<long long> np = WorkerRanks(a, np_given, *plan);
+  if (!np.ok()) return np.status();
+  std::vector<std::string> args = {"--resume", plan->db_path};
+  if (a.retry_failed) args.push_back("--retry-failed");
+  return LaunchJob(*plan, *np, args, a.progress);
+}
+
+void AddProgressOption(CLI::App* sub, RunArgs* a) {
+  sub->add_option("--progress", a->progress,
+                  "progress line: auto (tty on a terminal, else lines) | tty | lines | none")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void RegisterRunCommands(CLI::App& app, Action* action) {
+  auto run_args = std::make_shared<RunArgs>();
+  CLI::App* run = app.add_subcommand(
+      "run", "run a sweep on this machine: mpirun with 1 orchestrator + N worker ranks");
+  run->add_option("SWEEP", run_args->sweep, "sweep YAML (docs/sweep.md)")->required();
+  CLI::Option* run_np = run->add_option("--np", run_args->np,
+                                        "worker ranks (default: the sweep's resources.workers)");
+  run->add_option("--db", run_args->db, "results database (default: the sweep's db:)");
+  AddProgressOption(run, run_args.get());
+  run->callback([action, run_args, run_np] {
+    *action = [run_args, run_np] { return Run(*run_args, run_np->count() > 0); };
+  });
+
+  auto resume_args = std::make_shared<RunArgs>();
+  CLI::App* resume = app.add_subcommand(
+      "resume", "continue the latest sweep of a results database (pending and interrupted points)");
+  resume->add_option("DB", resume_args->db, "results database")->required();
+  CLI::Option* resume_np = resume->add_option(
+      "--np", resume_args->np, "worker ranks (default: the sweep's resources.workers)");
+  resume->add_flag("--retry-failed", resume_args->retry_failed,
+                   "also rerun FAILED points, with a fresh attempt budget");
+  AddProgressOption(resume, resume_args.get());
+  resume->callback([action, resume_args, resume_np] {
+    *action = [resume_args, resume_np] { return Resume(*resume_args, resume_np->count() > 0); };
+  });
+
+  auto orch_args = std::make_shared<RunArgs>();
+  CLI::App* orch = app.add_subcommand(
+      "orchestrate",
+      "rank 0 of a sweep's MPI job (mpirun -np 1 perflaw orchestrate SWEEP.yaml : "
+      "-np N perflaw-worker serve)");
+  orch->add_option("SWEEP", orch_args->sweep, "sweep YAML (or --resume DB)");
+  orch->add_option("--db", orch_args->db, "results database (default: the sweep's db:)");
+  orch->add_option("--resume", orch_args->resume, "continue the latest sweep of this database");
+  orch->add_flag("--retry-failed", orch_args->retry_failed, "with --resume: rerun FAILED points");
+  AddProgressOption(orch, orch_args.get());
+  orch->callback(
+      [action, orch_args] { *action = [orch_args] { return Orchestrate(*orch_args); }; });
+}
+
+}  // namespace perflaw::cli

@@ -1,0 +1,596 @@
+#include "orchestrator/runner.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "orchestrator/cli.h"
+
+namespace perflaw::orchestrator {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The stored YAML ends with this comment, so that resume resolves relative paths as the run did.
+constexpr const char kBaseDirComment[] = "# perflaw: base_dir ";
+
+std::string Errno(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+// The pid written into a lock file by its holder ("" if unreadable).
+std::string LockHolder(int fd) {
+  char buf[64] = {0};
+  const ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return "";
+  std::string s(buf, static_cast<size_t>(n));
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+Status LockedError(const std::string& db_path, int fd) {
+  const std::string holder = LockHolder(fd);
+  return Status::FailedPrecondition(db_path + " is being written by another perflaw run" +
+                                    (holder.empty() ? "" : " (" + holder + ")") +
+                                    "; wait for it to end, or give another --db");
+}
+
+std::string YamlForRecord(const Sweep& sweep) {
+  std::string yaml = sweep.yaml_text;
+  if (!yaml.empty() && yaml.back() != '\n') yaml += '\n';
+  return yaml + kBaseDirComment + sweep.base_dir + "\n";
+}
+
+// The base_dir recorded by YamlForRecord, or "" when the YAML was stored by something else.
+std::string RecordedBaseDir(const std::string& yaml) {
+  const size_t at = yaml.rfind(std::string("\n") + kBaseDirComment);
+  if (at == std::string::npos) return "";
+  const size_t begin = at + 1 + std::strlen(kBaseDirComment);
+  const size_t end = yaml.find('\n', begin);
+  return yaml.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+// Prints the live progress line and the events between its updates.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(const RunOptions& options, const Clock& clock, std::ostream& err,
+                  int64_t reused_completed, int64_t prior_failed)
+      : options_(options),
+        clock_(clock),
+        err_(err),
+        reused_(reused_completed),
+        prior_failed_(prior_failed) {}
+
+  void Update(const Progress& progress) {
+    line_ = "perflaw: " + ProgressLine(progress, reused_, prior_failed_);
+    if (options_.progress == ProgressMode::kTty) {
+      err_ << "\r\033[K" << line_ << std::flush;
+      drawn_ = true;
+    } else if (options_.progress == ProgressMode::kLines) {
+      const double now = clock_.Now();
+      if (printed_ && now - last_ < options_.progress_line_seconds) return;
+      Print();
+      last_ = now;
+    }
+  }
+
+  void Event(const std::string& text) {
+    if (drawn_) err_ << "\r\033[K";
+    err_ << "perflaw: " << text << "\n";
+    if (drawn_) err_ << line_;
+    err_ << std::flush;
+  }
+
+  // Leaves the last state on screen / in the log.
+  void Finish() {
+    if (drawn_) {
+      err_ << "\n" << std::flush;
+    } else if (options_.progress == ProgressMode::kLines && line_ != printed_line_) {
+      Print();
+    }
+    drawn_ = false;
+  }
+
+ private:
+  void Print() {
+    err_ << line_ << std::endl;
+    printed_ = true;
+    printed_line_ = line_;
+  }
+
+  const RunOptions& options_;
+  const Clock& clock_;
+  std::ostream& err_;
+  int64_t reused_, prior_failed_;
+  std::string line_, printed_line_;
+  bool drawn_ = false, printed_ = false;
+  double last_ = 0;
+};
+
+std::vector<PendingPoint> ToPending(const std::vector<PointRecord>& records,
+                                    const std::string& work_dir, Status* error) {
+  std::vector<PendingPoint> points;
+  for (const PointRecord& r : records) {
+    PendingPoint p;
+    p.id = r.id;
+    p.config = nlohmann::json::parse(r.config_json, nullptr, /*allow_exceptions=*/false);
+    if (p.config.is_discarded()) {
+      *error = Status::Corruption("point " + r.id + ": stored configuration is not JSON");
+      return {};
+    }
+    p.cost = r.cost;
+    p.checkpoint_dir = (fs::path(work_dir) / "checkpoints" / r.id).string();
+    p.attempts = static_cast<uint32_t>(r.attempts);
+    p.failures = static_cast<uint32_t>(r.failures);
+    points.push_back(std::move(p));
+  }
+  return points;
+}
+
+// The sweep's points, recorded (run) or looked up (resume); fills the outcome's bookkeeping.
+StatusOr<int64_t> RecordOrFindSweep(const RunPlan& plan, ResultsDb* db, RunOutcome* outcome) {
+  if (plan.resume) {
+    StatusOr<std::optional<int64_t>> latest = db->LatestSweep();
+    if (!latest.ok()) return latest.status();
+    if (!*latest) return Status::NotFound(plan.db_path + ": no sweep to resume");
+    if (plan.retry_failed) {
+      StatusOr<int64_t> reset = db->ResetFailed(**latest);
+      if (!reset.ok()) return reset.status();
+      outcome->failed_reset = *reset;
+    }
+    StatusOr<StateCounts> counts = db->Counts(**latest);
+    if (!counts.ok()) return counts.status();
+    outcome->reused_completed = counts->completed;
+    return **latest;
+  }
+  StatusOr<int64_t> sweep = db->RecordSweep(YamlForRecord(plan.sweep), plan.sweep.name);
+  if (!sweep.ok()) return sweep.status();
+  std::vector<NewPoint> points;
+  for (const GridPoint& p : plan.sweep.points) points.push_back({p.id, p.config.dump(), p.cost});
+  StatusOr<AddPointsResult> added = db->AddPoints(*sweep, points);
+  if (!added.ok()) return added.status();
+  outcome->reused_completed = added->existing_completed;
+  return *sweep;
+}
+
+void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
+  const SchedulerSummary& s = o.scheduler;
+  const StateCounts& c = o.counts;
+  out << "\nsweep " << plan.sweep.name << " (id " << o.sweep_id << " in " << plan.db_path
+      << "): " << (c.pending + c.running == 0 ? "COMPLETED" : "INTERRUPTED") << "\n";
+  out << "  points: " << c.total() << " total, " << c.completed << " completed ("
+      << o.reused_completed << " from earlier runs, not rerun), " << c.failed << " failed, "
+      << c.pending + c.running << " pending\n";
+  out << "  this run: " << s.completed << " completed, " << s.failed << " failed, "
+      << s.attempts_started << " attempts started, " << s.attempts_failed
+      << " attempts failed (any reason), elapsed " << FormatDuration(s.elapsed_seconds)
+      << ", makespan " << FormatDuration(s.makespan_seconds) << "\n";
+  if (o.interrupted_attempts_closed > 0)
+    out << "  attempts left running by an earlier job, closed as interrupted: "
+        << o.interrupted_attempts_closed << "\n";
+  if (o.failed_reset > 0)
+    out << "  FAILED points retried (--retry-failed): " << o.failed_reset << "\n";
+  out << "  scheduler: " << s.message << "\n";
+  for (size_t g = 0; g < s.groups.size(); ++g) {
+    const GroupSummary& gs = s.groups[g];
+    out << "  worker group " << g << ": " << gs.attempts << " attempts, " << gs.completed
+        << " completed, busy " << FormatDuration(gs.busy_seconds) << ", "
+        << GroupStateName(gs.state) << " at the end\n";
+  }
+  if (c.failed > 0)
+    out << "  failed points: perflaw status " << plan.db_path << " lists them; perflaw resume "
+        << plan.db_path << " --retry-failed reruns them\n";
+  if (c.pending + c.running > 0) out << "  to finish: perflaw resume " << plan.db_path << "\n";
+}
+
+// The end-of-run law fit: one fit per form and metric of the sweep's law: section.
+std::string FitLaw(const RunPlan& plan, std::ostream& out) {
+  const LawSpec& law = plan.sweep.law;
+  int failed = 0, fitted = 0;
+  for (const std::string& form : law.forms) {
+    for (const std::string& metric : law.metrics) {
+      out << "\n==== law fit: form " << form << ", metric " << metric << ", groups "
+          << plan.law_group_by << " ====\n";
+      Status st = cli::FitLawFromDb(plan.db_path, form, metric, plan.law_group_by, out);
+      if (st.ok()) {
+        ++fitted;
+      } else {
+        ++failed;
+        out << "law fit failed (form " << form << ", metric " << metric << "): " << st.message()
+            << "\n";
+      }
+    }
+  }
+  if (failed == 0) return "fitted (" + std::to_string(fitted) + " fits)";
+  return "failed: " + std::to_string(failed) + " of " + std::to_string(failed + fitted) +
+         " fits failed";
+}
+
+int ExitCodeOf(const StateCounts& c) {
+  if (c.pending + c.running > 0) return 3;
+  return c.failed > 0 ? 1 : 0;
+}
+
+}  // namespace
+
+// ---- EtaListener ----
+
+EtaListener::EtaListener(SchedulerListener* inner, const Clock& clock,
+                         const std::vector<PendingPoint>& points)
+    : inner_(inner), clock_(clock) {
+  for (const PendingPoint& p : points) points_[p.id] = {p.cost, -1, false};
+}
+
+void EtaListener::OnAttemptStarted(const std::string& point, uint32_t attempt, int group) {
+  points_[point].started = clock_.Now();
+  inner_->OnAttemptStarted(point, attempt, group);
+}
+
+void EtaListener::OnEpochMetrics(const std::string& point, uint32_t attempt, uint32_t epoch,
+                                 const nlohmann::json& metrics) {
+  inner_->OnEpochMetrics(point, attempt, epoch, metrics);
+}
+
+void EtaListener::OnPointCompleted(const std::string& point, uint32_t attempt,
+                                   const nlohmann::json& result) {
+  State& s = points_[point];
+  if (s.started >= 0) samples_.push_back({s.cost, clock_.Now() - s.started});
+  s.started = -1;
+  s.done = true;
+  inner_->OnPointCompleted(point, attempt, result);
+}
+
+void EtaListener::OnAttemptFailed(const std::string& point, uint32_t attempt, FailureReason reason,
+                                  const std::string& message, bool will_retry) {
+  State& s = points_[point];
+  s.started = -1;
+  s.done = !will_retry;
+  inner_->OnAttemptFailed(point, attempt, reason, message, will_retry);
+}
+
+void EtaListener::OnGroupStateChanged(int group, GroupState state, const std::string& why) {
+  inner_->OnGroupStateChanged(group, state, why);
+}
+
+void EtaListener::OnProgress(const Progress& progress) {
+  Progress p = progress;
+  if (std::optional<double> eta = Eta(std::max(1, p.live_groups))) p.eta_seconds = eta;
+  inner_->OnProgress(p);
+}
+
+std::optional<double> EtaListener::Eta(int groups) const {
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  const double n = static_cast<double>(samples_.size());
+  for (const auto& [x, y] : samples_) {
+    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  const double var = n * sxx - sx * sx;
+  if (samples_.size() < 2 || !(var > 1e-12 * sxx * n)) return std::nullopt;
+  double beta = (n * sxy - sx * sy) / var;
+  double alpha = (sy - beta * sx) / n;
+  if (beta < 0) beta = 0, alpha = sy / n;  // no usable trend: the mean duration
+  const double now = clock_.Now();
+  double work = 0, longest = 0;
+  for (const auto& [id, s] : points_) {
+    if (s.done) continue;
+    const double predicted = std::max(0.0, alpha + beta * s.cost);
+    const double left = s.started >= 0 ? std::max(0.0, predicted - (now - s.started)) : predicted;
+    work += left;
+    if (s.started >= 0) longest = std::max(longest, left);
+  }
+  return std::max(work / groups, longest);
+}
+
+// ---- WriterLock ----
+
+std::string WriterLockPath(const std::string& db_path) { return db_path + ".lock"; }
+
+StatusOr<std::unique_ptr<WriterLock>> WriterLock::Acquire(const std::string& db_path) {
+  const std::string path = WriterLockPath(db_path);
+  // A holder removes the file when it releases: if it went away between our open and our lock,
+  // we locked a file nobody else will see, so try again with the new one.
+  for (int tries = 0; tries < 5; ++tries) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::IoError(Errno("cannot open the writer lock " + path, errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      Status st = err == EWOULDBLOCK ? LockedError(db_path, fd)
+                                     : Status::IoError(Errno("cannot lock " + path, err));
+      ::close(fd);
+      return st;
+    }
+    struct stat held {
+    }, named{};
+    if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+        held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      const std::string holder = "pid " + std::to_string(::getpid()) + "\n";
+      if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, holder.data(), holder.size(), 0) < 0) {
+        // The pid only improves the message a second writer gets; the lock itself holds.
+      }
+      return std::unique_ptr<WriterLock>(new WriterLock(fd, path));
+    }
+    ::close(fd);
+  }
+  return Status::IoError("cannot take the writer lock " + path + ": it keeps being replaced");
+}
+
+Status WriterLock::CheckFree(const std::string& db_path) {
+  const std::string path = WriterLockPath(db_path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Ok();  // no lock file: nobody writes
+  Status st;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    st = errno == EWOULDBLOCK ? LockedError(db_path, fd)
+                              : Status::IoError(Errno("cannot check " + path, errno));
+  }
+  ::close(fd);  // releases the probe's lock at once
+  return st;
+}
+
+WriterLock::~WriterLock() {
+  ::unlink(path_.c_str());  // before the unlock, so that a waiter re-checks (see Acquire)
+  ::close(fd_);
+}
+
+// ---- planning ----
+
+StatusOr<std::string> LawGroupBy(const LawSpec& law) {
+  std::vector<std::string> keys;
+  for (const std::string& key : law.group_by) {
+    if (key == "dataset") {
+      keys.push_back("dataset");
+    } else if (key == "data.max_seq_len") {
+      keys.push_back("max_seq_len");
+    } else {
+      return Status::InvalidArgument("law.group_by: " + key +
+                                     " cannot be fitted separately (the law groups by dataset "
+                                     "and data.max_seq_len only)");
+    }
+  }
+  if (keys.empty()) return std::string("none");
+  std::string out;
+  for (const std::string& k : keys) out += (out.empty() ? "" : ",") + k;
+  return out;
+}
+
+namespace {
+StatusOr<RunPlan> FinishPlan(Sweep sweep, const std::string& where) {
+  RunPlan plan;
+  StatusOr<std::string> group_by = LawGroupBy(sweep.law);
+  if (!group_by.ok()) return Status::InvalidArgument(where + ": " + group_by.status().message());
+  plan.law_group_by = *group_by;
+  std::string why;
+  if (!sweep.resources.IsValid(&why)) return Status::InvalidArgument(where + ": " + why);
+  if (!sweep.policy.IsValid(&why)) return Status::InvalidArgument(where + ": " + why);
+  plan.sweep = std::move(sweep);
+  plan.planned = true;
+  return plan;
+}
+}  // namespace
+
+StatusOr<RunPlan> PlanRun(const std::string& sweep_path, const std::string& db_override) {
+  StatusOr<Sweep> sweep = LoadSweep(sweep_path);
+  if (!sweep.ok()) return sweep.status();
+  StatusOr<RunPlan> plan = FinishPlan(std::move(sweep).value(), sweep_path);
+  if (!plan.ok()) return plan.status();
+  plan->db_path = db_override.empty() ? plan->sweep.db_path
+                                      : fs::absolute(db_override).lexically_normal().string();
+  return plan;
+}
+
+StatusOr<RunPlan> PlanResume(const std::string& db_path, bool retry_failed) {
+  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
+  if (!db.ok()) return db.status();
+  StatusOr<std::optional<int64_t>> latest = (*db)->LatestSweep();
+  if (!latest.ok()) return latest.status();
+  if (!*latest) return Status::NotFound(db_path + ": no sweep recorded; use perflaw run");
+  StatusOr<SweepRecord> record = (*db)->GetSweep(**latest);
+  if (!record.ok()) return record.status();
+  db->reset();
+  const std::string abs_db = fs::absolute(db_path).lexically_normal().string();
+  SweepParseOptions parse;
+  parse.base_dir = RecordedBaseDir(record->yaml);
+  if (parse.base_dir.empty()) parse.base_dir = fs::path(abs_db).parent_path().string();
+  const std::string source = db_path + ":sweep " + std::to_string(**latest);
+  StatusOr<Sweep> sweep = ParseSweep(record->yaml, source, parse);
+  if (!sweep.ok()) return sweep.status();
+  StatusOr<RunPlan> plan = FinishPlan(std::move(sweep).value(), source);
+  if (!plan.ok()) return plan.status();
+  plan->db_path = abs_db;
+  plan->resume = true;
+  plan->retry_failed = retry_failed;
+  return plan;
+}
+
+std::optional<ProgressMode> ParseProgressMode(const std::string& name) {
+  if (name == "tty") return ProgressMode::kTty;
+  if (name == "lines") return ProgressMode::kLines;
+  if (name == "none") return ProgressMode::kNone;
+  return std::nullopt;
+}
+
+bool RunOptions::IsValid(std::string* why) const {
+  if (!(progress_line_seconds > 0) || !std::isfinite(progress_line_seconds)) {
+    *why = "progress_line_seconds must be a finite number > 0, got " +
+           std::to_string(progress_line_seconds);
+    return false;
+  }
+  if (!scheduler.IsValid(why)) return false;
+  return true;
+}
+
+SchedulerOptions SchedulerOptionsFor(const Policy& policy, SchedulerOptions base) {
+  base.max_attempts = policy.max_attempts;
+  // policy: 0 = no limit; the scheduler wants a finite one: ten years is none in practice.
+  base.point_timeout = policy.point_timeout > 0 ? policy.point_timeout : 10 * 365 * 86400.0;
+  base.heartbeat_interval = policy.heartbeat_interval;
+  base.heartbeat_grace = policy.heartbeat_timeout / policy.heartbeat_interval;
+  return base;
+}
+
+namespace {
+
+// Steps 2-4 of a run (docs/running.md): interrupted attempts closed, data made, the sweep recorded
+// or found, and its pending points as the scheduler takes them.
+StatusOr<std::vector<PendingPoint>> PrepareRun(const RunPlan& plan, ResultsDb* db,
+                                               RunOutcome* outcome, StateCounts* before) {
+  // Anything left RUNNING belongs to a job that died: we hold the only writer lock.
+  StatusOr<int64_t> closed = db->CloseInterruptedAttempts();
+  if (!closed.ok()) return closed.status();
+  outcome->interrupted_attempts_closed = *closed;
+  StatusOr<std::vector<std::string>> data = MaterializeSyntheticData(plan.sweep);
+  if (!data.ok()) return data.status();
+  StatusOr<int64_t> sweep = RecordOrFindSweep(plan, db, outcome);
+  if (!sweep.ok()) return sweep.status();
+  outcome->sweep_id = *sweep;
+  StatusOr<std::vector<PointRecord>> records = db->PendingPoints(*sweep);
+  if (!records.ok()) return records.status();
+  StatusOr<StateCounts> counts = db->Counts(*sweep);
+  if (!counts.ok()) return counts.status();
+  *before = *counts;
+  Status convert;
+  std::vector<PendingPoint> points = ToPending(*records, plan.sweep.work_dir, &convert);
+  PERFLAW_RETURN_IF_ERROR(convert);
+  std::error_code ec;
+  fs::create_directories(fs::path(plan.sweep.work_dir) / "checkpoints", ec);
+  if (ec) {
+    return Status::IoError("cannot create " + plan.sweep.work_dir +
+                           "/checkpoints: " + ec.message());
+  }
+  return points;
+}
+
+// Step 7: the law fit when the grid is done, or why there is none.
+std::string LawAtTheEnd(const RunPlan& plan, const RunOptions& options, const StateCounts& counts,
+                        std::ostream& out) {
+  if (!plan.sweep.law.enabled) return "skipped: the sweep's law.enabled is false";
+  if (!options.fit_law) return "skipped: not asked for";
+  if (counts.pending + counts.running > 0) {
+    return "skipped: points are left pending (fit after perflaw resume)";
+  }
+  if (counts.completed == 0) return "skipped: no point completed";
+  return FitLaw(plan, out);
+}
+
+}  // namespace
+
+// ---- the run ----
+
+StatusOr<RunOutcome> ExecuteRun(const RunPlan& plan, Transport* transport, const Clock& clock,
+                                const RunOptions& options, std::ostream& out, std::ostream& err) {
+  // Until the scheduler runs (it shuts the groups down itself), an early return ends the workers.
+  struct ShutdownUnlessRun {
+    Transport* transport;
+    bool scheduler_ran = false;
+    ~ShutdownUnlessRun() {
+      if (scheduler_ran) return;
+      for (int g = 0; g < transport->GroupCount(); ++g) (void)transport->Send(g, Shutdown{});
+    }
+  } shutdown_guard{transport};
+  if (!plan.planned) return Status::InvalidArgument("ExecuteRun: the plan was not made");
+  const SchedulerOptions sched_options = SchedulerOptionsFor(plan.sweep.policy, options.scheduler);
+  std::string why;
+  if (!options.IsValid(&why)) return Status::InvalidArgument("run options: " + why);
+  if (!sched_options.IsValid(&why)) return Status::InvalidArgument("policy: " + why);
+
+  std::error_code ec;
+  fs::create_directories(fs::path(plan.db_path).parent_path(), ec);
+  if (ec)
+    return Status::IoError("cannot create the directory of " + plan.db_path + ": " + ec.message());
+  StatusOr<std::unique_ptr<WriterLock>> lock = WriterLock::Acquire(plan.db_path);
+  if (!lock.ok()) return lock.status();
+  StatusOr<std::unique_ptr<ResultsDb>> opened = ResultsDb::OpenForWriting(plan.db_path);
+  if (!opened.ok()) return opened.status();
+  ResultsDb& db = **opened;
+
+  RunOutcome outcome;
+  StateCounts before;
+  StatusOr<std::vector<PendingPoint>> points = PrepareRun(plan, &db, &outcome, &before);
+  if (!points.ok()) return points.status();
+  const int64_t sweep = outcome.sweep_id;
+
+  err << "perflaw: sweep " << plan.sweep.name << " (id " << sweep << ") in " << plan.db_path << ": "
+      << before.total() << " points, " << before.completed << " already completed (not rerun), "
+      << points->size() << " to run on " << transport->GroupCount() << " worker group(s)"
+      << std::endl;
+
+  ProgressPrinter printer(options, clock, err, before.completed, before.failed);
+  DbListenerOptions listen;
+  listen.max_attempts = plan.sweep.policy.max_attempts;
+  listen.placement = options.placement;
+  listen.on_progress = [&](const Progress& p) { printer.Update(p); };
+  listen.on_event = [&](const std::string& line) { printer.Event(line); };
+  listen.stop_requested = [&] { return options.stop && options.stop->load(); };
+  if (!listen.IsValid(&why)) return Status::InvalidArgument("policy: " + why);
+  DbListener listener(&db, listen);
+  EtaListener timed(&listener, clock, *points);
+  Scheduler scheduler(sched_options, transport, &clock, &timed);
+  listener.Attach(&scheduler);
+
+  PERFLAW_RETURN_IF_ERROR(db.MarkSweepStarted(sweep));
+  if (options.stop && options.stop->load()) scheduler.RequestStop();
+  StatusOr<SchedulerSummary> summary = scheduler.Run(std::move(points).value());
+  printer.Finish();
+  shutdown_guard.scheduler_ran = summary.ok();  // an invalid input sends nothing
+  if (!summary.ok()) {
+    (void)db.MarkSweepFinished(sweep, "INTERRUPTED");
+    return summary.status();
+  }
+  outcome.scheduler = *summary;
+  outcome.ran = true;
+  StatusOr<StateCounts> after = db.Counts(sweep);
+  const bool done = after.ok() && after->pending + after->running == 0;
+  Status finished = db.MarkSweepFinished(sweep, done ? "COMPLETED" : "INTERRUPTED");
+  // Whatever the database said, it is not the user's input: exit code 1, not 2.
+  if (!listener.error().ok())
+    return Status::Internal("results database: " + listener.error().message());
+  if (!after.ok()) return after.status();
+  PERFLAW_RETURN_IF_ERROR(finished);
+  outcome.counts = *after;
+  outcome.exit_code = ExitCodeOf(outcome.counts);
+  PrintSummary(plan, outcome, out);
+
+  outcome.law = LawAtTheEnd(plan, options, outcome.counts, out);
+  out << "\nlaw: " << outcome.law << std::endl;
+  return outcome;
+}
+
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "n/a";
+  const long long s = std::llround(seconds);
+  char buf[48];
+  if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lldh%02lldm%02llds", s / 3600, s / 60 % 60, s % 60);
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof(buf), "%lldm%02llds", s / 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llds", s);
+  }
+  return buf;
+}
+
+std::string ProgressLine(const Progress& p, int64_t reused_completed, int64_t prior_failed) {
+  const int64_t done = reused_completed + p.completed;
+  const int64_t failed = prior_failed + p.failed;
+  const int64_t total = done + failed + p.running + p.pending;
+  std::ostringstream line;
+  line << "points " << done << "/" << total << " done, " << p.running << " running, " << failed
+       << " failed, " << p.pending << " pending | elapsed " << FormatDuration(p.elapsed_seconds)
+       << " | ETA "
+       << (p.running + p.pending == 0 ? std::string("0s")
+           : p.eta_seconds            ? FormatDuration(*p.eta_seconds)
+                                      : std::string("unknown until a point completes"))
+       << " | " << p.live_groups << " worker group(s) live";
+  return line.str();
+}
+
+}  // namespace perflaw::orchestrator

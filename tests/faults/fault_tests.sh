@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Fault tolerance of a sweep run (issue 4, item 7), each against real MPI jobs started by `perflaw run`:
+#   reference  an uninterrupted run: the set of point ids every other case must end with
+#   kill-worker      (a) kill -9 of one worker rank mid-sweep, then `perflaw resume`
+#   kill-orchestrator (b) kill -9 of the orchestrator (rank 0) mid-sweep, then `perflaw resume`
+#   nan        (c) a diverging point is FAILED (reason diverged) and the others complete
+#   sigterm    (d) SIGTERM to every process of the job (as Slurm preemption does): the running points
+#              checkpoint and go back to PENDING; `perflaw resume` continues from the checkpoints
+# and (e) `PRAGMA integrity_check` is ok after each. Usage: fault_tests.sh BIN_DIR [CASE...]
+set -uo pipefail
+BIN=$(cd "$1" && pwd); shift
+CASES=("$@"); [ ${#CASES[@]} -gt 0 ] || CASES=(reference kill-worker kill-orchestrator nan sigterm)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+WORK=$(mktemp -d /tmp/perflaw-faults.XXXXXX)
+trap 'kill_tree $$ 2>/dev/null; [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
+FAILS=0
+
+fail() {
+  echo "FAIL [$CASE]: $*"; FAILS=$((FAILS + 1))
+  [ "${LOGGED:-}" != "$CASE" ] || return 0
+  LOGGED=$CASE
+  for log in "$WORK/$CASE"/*.log; do [ -f "$log" ] && { echo "--- $log"; tail -8 "$log"; }; done
+}
+q() { sqlite3 -readonly "$1" "$2"; }  # the stock shell reads the database while a sweep runs
+
+# Every descendant of a process (mpirun's children and theirs), deepest first.
+descendants() {
+  local child
+  for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    descendants "$child"; echo "$child"
+  done
+}
+kill_tree() { local p; for p in $(descendants "$1"); do kill -9 "$p" 2>/dev/null; done; }
+
+# A sweep of 8 small points on synthetic data; EPOCHS epochs each; extra YAML appended as is.
+write_sweep() {  # DIR EPOCHS [EXTRA_YAML]
+  cat > "$1/sweep.yaml" <<YAML
+name: faults
+data:
+  synthetic: {users: 300, items: 200, mean_length: 20, predictability: 0.7, seed: 3}
+  max_seq_len: 20
+model: {type: sasrec, heads: 1}
+train: {epochs: $2, batch_size: 64, lr: 0.002}
+eval: {protocol: "sampled:50", ks: [10]}
+seed: 0
+threads: 1
+grid:
+  model.layers: [1, 2]
+  model.d_model: [8, 16, 24, 32]
+resources: {ranks_per_point: 1, workers: 2}
+policy: {max_attempts: 2, heartbeat_interval: 1, heartbeat_timeout: 30}
+law: {enabled: false}
+db: results.db
+work_dir: work
+${3:-}
+YAML
+}
+
+completed_ids() { q "$1" "SELECT id FROM points WHERE state = 'COMPLETED' ORDER BY id"; }
+
+# Waits (up to 120 s) until the SQL query on DB returns a non-empty, non-zero value.
+wait_for() {  # DB SQL
+  local i v
+  for i in $(seq 1 1200); do
+    if [ -f "$1" ]; then
+      v=$(q "$1" "$2" 2>/dev/null)
+      [ -n "$v" ] && [ "$v" != 0 ] && return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+check_integrity() {
+  local r; r=$(q "$1" "PRAGMA integrity_check")
+  [ "$r" = ok ] || fail "integrity_check: $r"
+}
+
+# Checks the DB against the reference run: same completed ids, one result each, nothing open.
+check_complete() {  # DB
+  local got want
+  got=$(completed_ids "$1"); want=$(cat "$WORK/reference.ids")
+  [ "$got" = "$want" ] || fail "completed ids differ from the uninterrupted run:
+got:  $(echo $got)
+want: $(echo $want)"
+  [ "$(q "$1" "SELECT COUNT(*) FROM results")" = "$(echo "$want" | wc -l)" ] ||
+    fail "results rows: $(q "$1" "SELECT COUNT(*) FROM results"), want $(echo "$want" | wc -l)"
+  [ "$(q "$1" "SELECT COUNT(*) FROM points WHERE state != 'COMPLETED'")" = 0 ] ||
+    fail "points not COMPLETED after resume"
+  [ "$(q "$1" "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL")" = 0 ] ||
+    fail "attempts left open"
+  check_integrity "$1"
+}
+
+# Starts `perflaw run` in its own session (so the whole job can be signalled); sets RUN_PID.
+start_run() {  # DIR
+  (cd "$1" && exec setsid "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1) &
+  RUN_PID=$!
+}
+
+resume() {  # DIR
+  (cd "$1" && "$BIN/perflaw" resume results.db --np 2 > resume.log 2>&1)
+  local rc=$?
+  [ $rc = 0 ] || { fail "perflaw resume exited $rc"; tail -5 "$1/resume.log"; }
+}
+
+# Kills one process of the job (matched by PATTERN) with SIGKILL once a point is COMPLETED and
+# another RUNNING, then expects the job to end.
+kill_mid_sweep() {  # DIR PATTERN
+  local db="$1/results.db" victim=""
+  wait_for "$db" "SELECT (SELECT COUNT(*) FROM points WHERE state = 'COMPLETED') > 0 AND
+                         (SELECT COUNT(*) FROM points WHERE state = 'RUNNING') > 0" ||
+    { fail "the sweep never had a point COMPLETED and one RUNNING"; return; }
+  for p in $(descendants "$RUN_PID"); do
+    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$2"; then victim=$p; break; fi
+  done
+  [ -n "$victim" ] || { fail "no process matching '$2'"; return; }
+  kill -9 "$victim"
+  local rc=0
+  timeout 120 tail --pid="$RUN_PID" -f /dev/null || fail "the job did not end after kill -9"
+  wait "$RUN_PID"; rc=$?
+  [ $rc != 0 ] || fail "perflaw run exited 0 after a kill -9 of '$2'"
+  [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'")" -lt 8 ] ||
+    fail "the sweep finished before the kill (make the points longer)"
+  check_integrity "$db"
+}
+
+for CASE in "${CASES[@]}"; do
+  dir="$WORK/$CASE"; mkdir -p "$dir"
+  echo "== $CASE"
+  case "$CASE" in
+    reference)
+      write_sweep "$dir" 3
+      (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1) || fail "reference run: $(tail -3 "$dir/run.log")"
+      completed_ids "$dir/results.db" > "$WORK/reference.ids"
+      [ "$(wc -l < "$WORK/reference.ids")" = 8 ] || fail "reference: $(wc -l < "$WORK/reference.ids") points completed, want 8"
+      check_complete "$dir/results.db"
+      ;;
+    kill-worker|kill-orchestrator)
+      write_sweep "$dir" 3
+      start_run "$dir"
+      if [ "$CASE" = kill-worker ]; then kill_mid_sweep "$dir" "perflaw-worker serve"
+      else kill_mid_sweep "$dir" "perflaw orchestrate"; fi
+      resume "$dir"
+      check_complete "$dir/results.db"
+      [ "$(q "$dir/results.db" "SELECT COUNT(*) FROM attempts WHERE exit_reason = 'interrupted'")" -ge 1 ] ||
+        fail "no attempt closed as interrupted"
+      ;;
+    nan)
+      write_sweep "$dir" 2 'include:
+  - {model.layers: 1, model.d_model: 8, train.lr: 1.0e+30}'
+      (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1); rc=$?
+      [ $rc = 1 ] || fail "run with a diverging point exited $rc, want 1 (a point FAILED)"
+      db="$dir/results.db"
+      [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'")" = 8 ] || fail "the other points did not all complete"
+      [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'FAILED'")" = 1 ] || fail "no FAILED point"
+      reason=$(q "$db" "SELECT a.exit_reason || ': ' || a.error FROM attempts a JOIN points p ON p.id = a.point WHERE p.state = 'FAILED'")
+      echo "$reason" | grep -q "^diverged: diverged at step" || fail "failure reason: $reason"
+      check_integrity "$db"
+      ;;
+    sigterm)
+      write_sweep "$dir" 8
+      start_run "$dir"
+      db="$dir/results.db"
+      # Preempt once an epoch of a running point is stored, so its checkpoint holds progress.
+      wait_for "$db" "SELECT COUNT(*) FROM epoch_metrics e JOIN points p ON p.id = e.point WHERE p.state = 'RUNNING'" ||
+        fail "no epoch of a running point was stored"
+      for p in $RUN_PID $(descendants "$RUN_PID"); do kill -TERM "$p" 2>/dev/null; done
+      timeout 120 tail --pid="$RUN_PID" -f /dev/null || fail "the job did not end after SIGTERM"
+      wait "$RUN_PID"
+      [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'RUNNING'")" = 0 ] || fail "points left RUNNING after SIGTERM"
+      [ "$(q "$db" "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL")" = 0 ] || fail "attempts left open after SIGTERM"
+      preempted=$(q "$db" "SELECT DISTINCT point FROM attempts WHERE exit_reason = 'preempted'")
+      [ -n "$preempted" ] || fail "no attempt ended as preempted: $(q "$db" "SELECT exit_reason, error FROM attempts")"
+      [ "$(q "$db" "SELECT status FROM sweeps ORDER BY id DESC LIMIT 1")" = INTERRUPTED ] || fail "sweep not INTERRUPTED"
+      for p in $preempted; do
+        [ "$(q "$db" "SELECT state FROM points WHERE id = '$p'")" = PENDING ] || fail "preempted point $p not PENDING"
+        [ -f "$dir/work/checkpoints/$p/checkpoint.pt" ] || fail "no checkpoint for preempted point $p"
+      done
+      check_integrity "$db"
+      resume "$dir"
+      for p in $preempted; do
+        # The attempt that completed it resumed: it trained (and stored) no epoch before the checkpoint.
+        first=$(q "$db" "SELECT MIN(e.epoch) FROM epoch_metrics e JOIN results r ON r.attempt = e.attempt WHERE r.point = '$p'")
+        [ -n "$first" ] && [ "$first" -gt 1 ] || fail "point $p: the completing attempt started at epoch '$first', not from its checkpoint"
+      done
+      [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state != 'COMPLETED'")" = 0 ] || fail "points not COMPLETED after resume"
+      check_integrity "$db"
+      ;;
+    *) fail "unknown case" ;;
+  esac
+done
+[ $FAILS = 0 ] && echo "all fault cases passed" || echo "$FAILS failure(s)"
+exit $((FAILS > 0))

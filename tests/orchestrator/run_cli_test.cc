@@ -1,0 +1,101 @@
+// perflaw run / resume / orchestrate as a user calls them: bad input is one line, exit code 2,
+// nothing written and no mpirun started. (A real MPI run: tests/orchestrator/run_mpi.cc, label
+// mpi.)
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "orchestrator/runner.h"
+#include "tests/test_util.h"
+
+namespace perflaw::orchestrator {
+namespace {
+
+using perflaw::testing::Bin;
+using perflaw::testing::CommandResult;
+using perflaw::testing::RunCommand;
+using perflaw::testing::TempDir;
+namespace fs = std::filesystem;
+
+constexpr const char kSweep[] = R"(name: cli
+data:
+  synthetic: {users: 50, items: 30, mean_length: 8, predictability: 0.5, seed: 1}
+model: {type: sasrec, heads: 1}
+train: {epochs: 1}
+eval: {protocol: "sampled:10", ks: [10]}
+grid:
+  model.layers: [1, 2]
+resources: {ranks_per_point: 2, workers: 2}
+db: out/r.db
+work_dir: out/work
+)";
+
+class RunCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_.Write("sweep.yaml", kSweep); }
+
+  // Runs perflaw in the temp dir; expects exit code 2, one error line and nothing written.
+  void ExpectRejected(const std::string& args, const std::string& message) {
+    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") + " " +
+                                 args + " </dev/null");
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.find("perflaw: error: "), 0u) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line: " << r.err;
+    EXPECT_FALSE(fs::exists(dir_.File("out"))) << args << " wrote something";
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(RunCliTest, BadSweepIsRejectedBeforeAnythingStarts) {
+  dir_.Write("bad.yaml", std::string(kSweep) + "modle: {}\n");
+  ExpectRejected("run bad.yaml", "bad.yaml:12:1: unknown key modle (did you mean model?)");
+  ExpectRejected("run missing.yaml", "missing.yaml");
+  std::string heads = kSweep;
+  heads.replace(heads.find("heads: 1"), 8, "heads: 3");
+  dir_.Write("heads.yaml", heads);
+  ExpectRejected("run heads.yaml", "must divide");
+}
+
+TEST_F(RunCliTest, WorkerRankCountsAreChecked) {
+  // ranks_per_point is 2: --np must be a positive multiple of it (CLI11 would wrap -1 if unsigned).
+  ExpectRejected("run sweep.yaml --np 3", "--np must be a positive multiple of");
+  ExpectRejected("run sweep.yaml --np 0", "got 0");
+  ExpectRejected("run sweep.yaml --np -2", "got -2");
+  std::string odd = kSweep;
+  odd.replace(odd.find("workers: 2"), 10, "workers: 3");
+  dir_.Write("odd.yaml", odd);
+  ExpectRejected("run odd.yaml", "resources.workers (3) must be a multiple");
+  ExpectRejected("run sweep.yaml --progress loud", "--progress");
+}
+
+TEST_F(RunCliTest, ADatabaseBeingWrittenIsRefused) {
+  fs::create_directories(dir_.File("locked"));
+  const std::string db = dir_.File("locked/r.db");
+  StatusOr<std::unique_ptr<WriterLock>> lock = WriterLock::Acquire(db);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") +
+                               " run sweep.yaml --db " + db + " </dev/null");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("is being written by another perflaw run (pid "), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(db));
+  EXPECT_FALSE(fs::exists(dir_.File("out")));
+}
+
+TEST_F(RunCliTest, ResumeNeedsAnExistingDatabase) {
+  ExpectRejected("resume nothing.db", "no such results database");
+  EXPECT_FALSE(fs::exists(dir_.File("nothing.db")));
+}
+
+TEST_F(RunCliTest, OrchestrateChecksItsArgumentsBeforeMpi) {
+  ExpectRejected("orchestrate", "give SWEEP.yaml or --resume DB");
+  ExpectRejected("orchestrate sweep.yaml --resume x.db", "not both");
+  ExpectRejected("orchestrate sweep.yaml --retry-failed", "--retry-failed goes with --resume");
+  ExpectRejected("orchestrate --resume x.db --db y.db", "--db goes with SWEEP.yaml");
+}
+
+}  // namespace
+}  // namespace perflaw::orchestrator

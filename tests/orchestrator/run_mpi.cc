@@ -1,0 +1,149 @@
+// A real `perflaw run` through mpirun: 1 orchestrator + 2 perflaw-worker ranks on a tiny synthetic
+// sweep, then the same sweep again (every point reused), a stop by SIGTERM and `perflaw resume`.
+// Label `mpi` (needs perflaw-worker next to perflaw); not part of the unit-test binary.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "orchestrator/results_db.h"
+#include "orchestrator/sqlite_util.h"
+#include "tests/test_util.h"
+
+namespace perflaw::orchestrator {
+namespace {
+
+using perflaw::testing::Bin;
+using perflaw::testing::CommandResult;
+using perflaw::testing::RunCommand;
+using perflaw::testing::TempDir;
+namespace fs = std::filesystem;
+
+constexpr const char kTiny[] = R"(name: tiny
+data:
+  synthetic: {users: 120, items: 60, mean_length: 10, predictability: 0.7, seed: 3}
+model: {type: sasrec, heads: 1, dropout: 0.1}
+train: {epochs: 1, batch_size: 64}
+eval: {protocol: "sampled:20", ks: [10]}
+grid:
+  model.layers: [1, 2]
+  model.d_model: [8, 16]
+resources: {ranks_per_point: 1, workers: 2, device: cpu, threads: 1}
+policy: {max_attempts: 2, point_timeout: 300, heartbeat_interval: 2, heartbeat_timeout: 30}
+law: {metrics: [HR@10], forms: [scaling], group_by: []}
+db: out/r.db
+work_dir: out/work
+)";
+
+// Long enough points that a SIGTERM a few seconds in finds some running.
+constexpr const char kSlow[] = R"(name: slow
+data:
+  synthetic: {users: 3000, items: 300, mean_length: 40, predictability: 0.7, seed: 3}
+model: {type: sasrec, heads: 1}
+train: {epochs: 10, batch_size: 64}
+eval: {protocol: "sampled:20", ks: [10]}
+grid:
+  model.layers: [1, 2]
+  model.d_model: [16, 32]
+resources: {ranks_per_point: 1, workers: 2, device: cpu, threads: 1}
+policy: {max_attempts: 2, point_timeout: 600, heartbeat_interval: 2, heartbeat_timeout: 30}
+law: {enabled: false}
+db: out/slow.db
+work_dir: out/slow-work
+)";
+
+int64_t Count(const std::string& db_path, const std::string& sql) {
+  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  if (!db.ok()) return -1;
+  StatusOr<Statement> st = Statement::Prepare((*db)->connection(), sql);
+  EXPECT_TRUE(st.ok()) << st.status().ToString();
+  StatusOr<bool> row = st->Step();
+  EXPECT_TRUE(row.ok() && *row) << sql;
+  return st->Int64(0);
+}
+
+void ExpectIntact(const std::string& db_path) {
+  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  Status st = (*db)->IntegrityCheck();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+CommandResult Perflaw(const TempDir& dir, const std::string& args) {
+  return RunCommand("cd " + dir.path().string() + " && " + Bin("perflaw") + " " + args +
+                    " </dev/null");
+}
+
+TEST(RunMpiTest, RunsATinySweepThenReusesIt) {
+  TempDir dir;
+  dir.Write("tiny.yaml", kTiny);
+  CommandResult r = Perflaw(dir, "run tiny.yaml");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string db = dir.File("out/r.db");
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 4);
+  EXPECT_EQ(Count(db,
+                  "SELECT count(*) FROM attempts WHERE exit_reason = 'completed' AND "
+                  "json_array_length(hosts) = 1 AND ranks IN ('[1]', '[2]')"),
+            4);
+  EXPECT_EQ(
+      Count(
+          db,
+          "SELECT count(*) FROM result_metrics WHERE split = 'test' AND metric = 'hr' AND k = 10"),
+      4);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM fits WHERE form = 'scaling'"), 1);
+  EXPECT_NE(r.out.find("law: fitted"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("points 4/4 done"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(db + ".lock"));
+
+  CommandResult again = Perflaw(dir, "run tiny.yaml --np 1");
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("4 completed (4 from earlier runs, not rerun)"), std::string::npos)
+      << again.out;
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM attempts"), 4);
+  ExpectIntact(db);
+}
+
+TEST(RunMpiTest, SigtermStopsWithCheckpointsAndResumeFinishes) {
+  TempDir dir;
+  dir.Write("slow.yaml", kSlow);
+  // SIGTERM to perflaw run, which forwards it to mpirun and so to every rank.
+  CommandResult r = Perflaw(dir, "run slow.yaml & P=$!; sleep 8; kill -TERM $P; wait $P");
+  const std::string db = dir.File("out/slow.db");
+  ASSERT_EQ(r.exit_code, 3) << r.out << r.err;
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM sweeps WHERE status = 'INTERRUPTED'"), 1);
+  EXPECT_GE(Count(db,
+                  "SELECT count(*) FROM attempts WHERE exit_reason = 'preempted' AND "
+                  "error LIKE '%checkpoint written%'"),
+            1)
+      << r.err;
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM attempts WHERE ended_at IS NULL"), 0);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'RUNNING'"), 0);
+  const int64_t completed = Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'");
+  ExpectIntact(db);
+
+  CommandResult resumed = Perflaw(dir, "resume out/slow.db");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 4);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM results"), 4);
+  // Completed points were not run again: one completed attempt each.
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM attempts WHERE exit_reason = 'completed'"), 4);
+  // Each interrupted point continued from its checkpoint: its completed attempt reports epochs from
+  // the one after the last epoch its preempted attempt finished.
+  const std::string pairs =
+      "FROM attempts p JOIN attempts c ON c.point = p.point AND c.exit_reason = 'completed' "
+      "WHERE p.exit_reason = 'preempted' AND "
+      "(SELECT max(epoch) FROM epoch_metrics WHERE attempt = p.id) IS NOT NULL";
+  EXPECT_GE(Count(db, "SELECT count(*) " + pairs), 1);
+  EXPECT_EQ(Count(db, "SELECT count(*) " + pairs +
+                          " AND (SELECT min(epoch) FROM epoch_metrics WHERE attempt = c.id) != "
+                          "(SELECT max(epoch) FROM epoch_metrics WHERE attempt = p.id) + 1"),
+            0);
+  EXPECT_NE(resumed.out.find("4 completed (" + std::to_string(completed) + " from earlier runs"),
+            std::string::npos)
+      << resumed.out;
+  ExpectIntact(db);
+}
+
+}  // namespace
+}  // namespace perflaw::orchestrator

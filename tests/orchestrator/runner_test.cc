@@ -1,0 +1,538 @@
+// The run logic end to end on a fake world: a real sweep YAML, a real SQLite file, simulated
+// worker groups on a fake clock. Whole runs, reuse of completed points, stop and resume, a job
+// that died, the writer lock, failing points, and the law fit at the end.
+#include "orchestrator/runner.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "orchestrator/sqlite_util.h"
+#include "tests/orchestrator/fakes.h"
+#include "tests/test_util.h"
+#include "worker/result.h"
+
+namespace perflaw::orchestrator {
+namespace {
+
+using nlohmann::json;
+using perflaw::testing::TempDir;
+namespace fs = std::filesystem;
+
+// HR@10 of a point: an exact scaling law in (layers, d_model), so the fit at the end is known.
+double TrueHr(int layers, int d_model) {
+  return 0.1 + 0.05 * std::log(layers) + 0.04 * std::log(d_model);
+}
+
+// Between the scheduler and FakeWorld: gives every RunPoint a duration (layers x d_model / 8
+// seconds) and turns the fake's epoch and result messages into real worker records whose metrics
+// follow TrueHr.
+class LawWorld final : public Transport {
+ public:
+  explicit LawWorld(testing::FakeWorld* world) : world_(world) {}
+  int GroupCount() const override { return world_->GroupCount(); }
+
+  Status Send(int g, const ToGroup& message) override {
+    const auto* run = std::get_if<RunPoint>(&message);
+    if (!run) return world_->Send(g, message);
+    RunPoint timed = *run;
+    configs_[run->point] = run->config;
+    runs_.push_back(*run);
+    timed.config["seconds"] = Layers(run->config) * DModel(run->config) / 8.0;
+    return world_->Send(g, timed);
+  }
+
+  StatusOr<std::optional<Incoming>> Poll(double timeout) override {
+    StatusOr<std::optional<Incoming>> in = world_->Poll(timeout);
+    if (!in.ok() || !in->has_value()) return in;
+    if (auto* done = std::get_if<PointDone>(&(*in)->message)) {
+      done->result = Result(configs_.at(done->point));
+    } else if (auto* epoch = std::get_if<EpochMetrics>(&(*in)->message)) {
+      worker::EpochRecord record;
+      record.epoch = epoch->epoch;
+      record.steps = 10;
+      record.train_loss = 0.5;
+      epoch->metrics = worker::EpochRecordToJson(record);
+    }
+    return in;
+  }
+
+  // The RunPoints as the scheduler sent them.
+  const std::vector<RunPoint>& runs() const { return runs_; }
+
+ private:
+  static int Layers(const json& c) { return c["model"]["layers"].get<int>(); }
+  static int DModel(const json& c) { return c["model"]["d_model"].get<int>(); }
+
+  static json Result(const json& config) {
+    worker::PointResult r;
+    r.status = worker::RunStatus::kOk;
+    r.message = "ok";
+    r.params = {1000, 2000};
+    r.tokens_seen = 5000;
+    worker::RankMetrics test;
+    test.split = "test";
+    test.protocol = "sampled:10";
+    test.users = 50;
+    const double hr = TrueHr(Layers(config), DModel(config));
+    test.hr = {{10, hr}};
+    test.ndcg = {{10, hr / 2}};
+    r.test = test;
+    return worker::PointResultToJson(r);
+  }
+
+  testing::FakeWorld* world_;
+  std::map<std::string, json> configs_;
+  std::vector<RunPoint> runs_;
+};
+
+constexpr const char kSweep[] = R"(name: unit
+data:
+  synthetic: {users: 50, items: 30, mean_length: 8, predictability: 0.5, seed: 1}
+model: {type: sasrec, heads: 1}
+train: {epochs: 1}
+eval: {protocol: "sampled:10", ks: [10]}
+grid:
+  model.layers: [1, 2, 4]
+  model.d_model: [8, 16, 32, 64]
+resources: {ranks_per_point: 1, workers: 2}
+policy: {max_attempts: 2, heartbeat_interval: 1, heartbeat_timeout: 10}
+law: {metrics: [HR@10], forms: [scaling], group_by: []}
+db: out/r.db
+work_dir: out/work
+)";
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_.Write("sweep.yaml", kSweep);
+    options_.placement.hosts = [](int g) {
+      return std::vector<std::string>{"host" + std::to_string(g)};
+    };
+    options_.placement.ranks = [](int g) { return std::vector<int>{g + 1}; };
+    options_.stop = &stop_;
+    options_.scheduler.progress_interval = 0.5;
+    options_.progress_line_seconds = 5;
+  }
+
+  RunPlan Plan() {
+    StatusOr<RunPlan> plan = PlanRun(dir_.File("sweep.yaml"), "");
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    return plan.ok() ? std::move(plan).value() : RunPlan();
+  }
+
+  std::string DbPath() const { return dir_.File("out/r.db"); }
+
+  StatusOr<RunOutcome> Execute(const RunPlan& plan, testing::FakeWorld* world,
+                               testing::FakeClock* clock, LawWorld** law_world = nullptr) {
+    worlds_.push_back(std::make_unique<LawWorld>(world));
+    if (law_world) *law_world = worlds_.back().get();
+    out_.str("");
+    err_.str("");
+    return ExecuteRun(plan, worlds_.back().get(), *clock, options_, out_, err_);
+  }
+
+  int64_t Count(const std::string& sql) {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(DbPath());
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    if (!db.ok()) return -1;
+    StatusOr<Statement> st = Statement::Prepare((*db)->connection(), sql);
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    StatusOr<bool> row = st->Step();
+    EXPECT_TRUE(row.ok() && *row) << sql;
+    return st->Int64(0);
+  }
+  std::string Text(const std::string& sql) {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(DbPath());
+    EXPECT_TRUE(db.ok()) << db.status().ToString();
+    if (!db.ok()) return "";
+    StatusOr<Statement> st = Statement::Prepare((*db)->connection(), sql);
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    StatusOr<bool> row = st->Step();
+    EXPECT_TRUE(row.ok() && *row) << sql;
+    return st->IsNull(0) ? "NULL" : st->Text(0);
+  }
+
+  TempDir dir_;
+  RunOptions options_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<LawWorld>> worlds_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(RunnerTest, WholeRunRecordsEverythingAndFitsTheLaw) {
+  RunPlan plan = Plan();
+  ASSERT_EQ(plan.sweep.points.size(), 12u);
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);
+  LawWorld* law_world = nullptr;
+  StatusOr<RunOutcome> outcome = Execute(plan, &world, &clock, &law_world);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString() << "\n" << err_.str();
+  EXPECT_TRUE(outcome->ran);
+  EXPECT_EQ(outcome->exit_code, 0);
+  EXPECT_EQ(outcome->counts.completed, 12);
+  EXPECT_EQ(outcome->scheduler.completed, 12);
+  EXPECT_EQ(outcome->reused_completed, 0);
+
+  EXPECT_EQ(Text("SELECT status FROM sweeps WHERE id = 1"), "COMPLETED");
+  EXPECT_EQ(Count("SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 12);
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts WHERE exit_reason = 'completed'"), 12);
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts WHERE hosts = '[\"host1\"]' AND ranks = '[2]'"),
+            Count("SELECT count(*) FROM attempts WHERE group_id = 1"));
+  EXPECT_GT(Count("SELECT count(*) FROM epoch_metrics"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM result_metrics WHERE metric = 'hr' AND k = 10"), 12);
+  // The stored YAML says where its relative paths resolved (for resume).
+  EXPECT_NE(Text("SELECT yaml FROM sweeps").find("# perflaw: base_dir " + dir_.path().string()),
+            std::string::npos);
+
+  // Every point's checkpoints live under WORK_DIR/checkpoints/<id>.
+  ASSERT_EQ(law_world->runs().size(), 12u);
+  for (const RunPoint& run : law_world->runs()) {
+    EXPECT_EQ(run.checkpoint_dir,
+              (fs::path(plan.sweep.work_dir) / "checkpoints" / run.point).string());
+    EXPECT_EQ(run.attempt, 1u);
+  }
+  EXPECT_TRUE(fs::is_directory(fs::path(plan.sweep.work_dir) / "checkpoints"));
+  EXPECT_TRUE(fs::exists(plan.sweep.datasets.at(0).path));  // the synthetic data was made
+
+  // The law at the end: the exact scaling law is recovered and stored.
+  EXPECT_EQ(outcome->law.rfind("fitted", 0), 0u) << outcome->law << "\n" << out_.str();
+  EXPECT_NE(out_.str().find("law fit: form scaling, metric HR@10"), std::string::npos);
+  EXPECT_EQ(Count("SELECT count(*) FROM fits WHERE form = 'scaling' AND metric = 'HR@10'"), 1);
+  EXPECT_GT(std::stod(Text("SELECT r2 FROM fits")), 0.999999);
+  const json params = json::parse(Text("SELECT params FROM fits"));
+  EXPECT_NEAR(params["a"]["value"].get<double>(), 0.05, 1e-9);
+  EXPECT_NEAR(params["b"]["value"].get<double>(), 0.04, 1e-9);
+
+  EXPECT_NE(err_.str().find("points 12/12 done, 0 running, 0 failed, 0 pending"), std::string::npos)
+      << err_.str();
+  EXPECT_FALSE(fs::exists(WriterLockPath(DbPath())));  // released
+}
+
+TEST_F(RunnerTest, RunningTheSweepAgainReusesEveryCompletedPoint) {
+  RunPlan plan = Plan();
+  testing::FakeClock clock1, clock2;
+  testing::FakeWorld world1(&clock1, 2), world2(&clock2, 2);
+  options_.fit_law = false;
+  ASSERT_TRUE(Execute(plan, &world1, &clock1).ok());
+  StatusOr<RunOutcome> again = Execute(Plan(), &world2, &clock2);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->exit_code, 0);
+  EXPECT_EQ(again->reused_completed, 12);
+  EXPECT_EQ(again->scheduler.attempts_started, 0);
+  EXPECT_TRUE(world2.Dispatches().empty());
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts"), 12);
+  EXPECT_EQ(Count("SELECT count(*) FROM sweep_points WHERE sweep = 2"), 12);
+  EXPECT_EQ(Text("SELECT status FROM sweeps WHERE id = 2"), "COMPLETED");
+  EXPECT_EQ(again->law, "skipped: not asked for");
+}
+
+TEST_F(RunnerTest, StopThenResumeRerunsNothingCompleted) {
+  RunPlan plan = Plan();
+  testing::FakeClock clock1;
+  testing::FakeWorld world1(&clock1, 1);
+  world1.At(40, [&] { stop_.store(true); });  // like SIGTERM
+  StatusOr<RunOutcome> first = Execute(plan, &world1, &clock1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->exit_code, 3);
+  EXPECT_EQ(first->scheduler.end, RunEnd::kInterrupted);
+  EXPECT_EQ(first->law, "skipped: points are left pending (fit after perflaw resume)");
+  EXPECT_EQ(Text("SELECT status FROM sweeps"), "INTERRUPTED");
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts WHERE exit_reason = 'preempted'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM points WHERE state = 'RUNNING'"), 0);
+  const int64_t completed_first = Count("SELECT count(*) FROM points WHERE state = 'COMPLETED'");
+  ASSERT_GT(completed_first, 0);
+  ASSERT_LT(completed_first, 12);
+  const std::string preempted = Text("SELECT point FROM attempts WHERE exit_reason = 'preempted'");
+  std::set<std::string> done_first;
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(DbPath());
+    ASSERT_TRUE(db.ok());
+    for (const GridPoint& p : plan.sweep.points) {
+      StatusOr<PointRecord> r = (*db)->GetPoint(p.id);
+      ASSERT_TRUE(r.ok());
+      if (r->state == PointState::kCompleted) done_first.insert(p.id);
+    }
+  }
+
+  stop_.store(false);
+  StatusOr<RunPlan> resume = PlanResume(DbPath(), false);
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  EXPECT_EQ(resume->sweep.work_dir, plan.sweep.work_dir);  // resolved as the run resolved it
+  testing::FakeClock clock2;
+  testing::FakeWorld world2(&clock2, 2);
+  LawWorld* law_world = nullptr;
+  StatusOr<RunOutcome> second = Execute(*resume, &world2, &clock2, &law_world);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->exit_code, 0);
+  EXPECT_EQ(second->reused_completed, completed_first);
+  EXPECT_EQ(second->law.rfind("fitted", 0), 0u) << second->law;
+  for (const RunPoint& run : law_world->runs()) {
+    EXPECT_EQ(done_first.count(run.point), 0u) << run.point << " ran again";
+    if (run.point == preempted) {
+      EXPECT_EQ(run.attempt, 2u);  // numbered across runs
+    }
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM results"), 12);  // no duplicates
+  EXPECT_EQ(Count("SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 12);
+  EXPECT_EQ(Count("SELECT count(*) FROM sweeps"), 1);  // resume continues the sweep
+  EXPECT_EQ(Text("SELECT status FROM sweeps"), "COMPLETED");
+}
+
+TEST_F(RunnerTest, ResumeClosesAttemptsLeftRunningByADeadJob) {
+  RunPlan plan = Plan();
+  testing::FakeClock clock1;
+  testing::FakeWorld world1(&clock1, 1);
+  world1.At(10, [&] { stop_.store(true); });
+  ASSERT_TRUE(Execute(plan, &world1, &clock1).ok());
+  // A job killed with -9 leaves its attempt open and its point RUNNING.
+  std::string orphan;
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenForWriting(DbPath());
+    ASSERT_TRUE(db.ok());
+    StatusOr<std::vector<PointRecord>> pending = (*db)->PendingPoints(1);
+    ASSERT_TRUE(pending.ok() && !pending->empty());
+    orphan = pending->front().id;
+    ASSERT_TRUE((*db)->StartAttempt(orphan, 0, {"gone"}, {1}).ok());
+  }
+  stop_.store(false);
+  StatusOr<RunPlan> resume = PlanResume(DbPath(), false);
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  testing::FakeClock clock2;
+  testing::FakeWorld world2(&clock2, 2);
+  StatusOr<RunOutcome> second = Execute(*resume, &world2, &clock2);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->interrupted_attempts_closed, 1);
+  EXPECT_EQ(second->exit_code, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts WHERE exit_reason = 'interrupted' AND point = '" +
+                  orphan + "'"),
+            1);
+  EXPECT_EQ(Text("SELECT state FROM points WHERE id = '" + orphan + "'"), "COMPLETED");
+  EXPECT_EQ(Count("SELECT count(*) FROM results"), 12);
+}
+
+TEST_F(RunnerTest, SecondWriterFailsAndWritesNothing) {
+  RunPlan plan = Plan();
+  fs::create_directories(fs::path(DbPath()).parent_path());
+  StatusOr<std::unique_ptr<WriterLock>> held = WriterLock::Acquire(DbPath());
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  Status check = WriterLock::CheckFree(DbPath());
+  EXPECT_EQ(check.code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(check.message().find("being written by another perflaw run (pid "), std::string::npos)
+      << check.message();
+
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);
+  StatusOr<RunOutcome> outcome = Execute(plan, &world, &clock);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_TRUE(outcome.status().IsUserError());
+  EXPECT_EQ(outcome.status().message().find('\n'), std::string::npos);  // one line
+  EXPECT_FALSE(fs::exists(DbPath()));
+  EXPECT_FALSE(fs::exists(plan.sweep.work_dir));
+  // The workers were still told to exit.
+  EXPECT_EQ(world.CountSent(0, 2), 1);
+  EXPECT_EQ(world.CountSent(1, 2), 1);
+
+  held->reset();
+  EXPECT_FALSE(fs::exists(WriterLockPath(DbPath())));
+  EXPECT_TRUE(WriterLock::CheckFree(DbPath()).ok());
+  EXPECT_TRUE(WriterLock::Acquire(DbPath()).ok());
+}
+
+TEST_F(RunnerTest, FailingPointIsFailedAndTheOthersComplete) {
+  RunPlan plan = Plan();
+  const std::string bad = plan.sweep.points.at(3).id;
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);
+  world.group(0).fail_points[bad] = 10;
+  world.group(1).fail_points[bad] = 10;
+  StatusOr<RunOutcome> outcome = Execute(plan, &world, &clock);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
+  EXPECT_EQ(outcome->exit_code, 1);
+  EXPECT_EQ(outcome->counts.failed, 1);
+  EXPECT_EQ(outcome->counts.completed, 11);
+  EXPECT_EQ(Text("SELECT state FROM points WHERE id = '" + bad + "'"), "FAILED");
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts WHERE exit_reason = 'failed'"), 2);
+  EXPECT_NE(err_.str().find(bad + " attempt 2 failed: fake: fails on this group -> FAILED"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_NE(out_.str().find("perflaw resume " + DbPath() + " --retry-failed"), std::string::npos);
+  EXPECT_EQ(outcome->law.rfind("fitted", 0), 0u) << outcome->law;  // on the 11 completed
+
+  // resume --retry-failed gives it a fresh budget; this time it works.
+  StatusOr<RunPlan> resume = PlanResume(DbPath(), true);
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  testing::FakeClock clock2;
+  testing::FakeWorld world2(&clock2, 1);
+  StatusOr<RunOutcome> second = Execute(*resume, &world2, &clock2);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->failed_reset, 1);
+  EXPECT_EQ(second->exit_code, 0);
+  EXPECT_EQ(world2.Dispatches().size(), 1u);
+}
+
+TEST_F(RunnerTest, DatabaseErrorStopsTheRunAndIsAnInternalError) {
+  RunPlan plan = Plan();
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);  // its epoch records have no epoch number: refused
+  StatusOr<RunOutcome> outcome = ExecuteRun(plan, &world, clock, options_, out_, err_);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.status().code(), Status::Code::kInternal);
+  EXPECT_NE(outcome.status().message().find("results database: epoch record without"),
+            std::string::npos)
+      << outcome.status().message();
+  EXPECT_EQ(Text("SELECT status FROM sweeps"), "INTERRUPTED");
+  EXPECT_EQ(world.CountSent(0, 2) + world.CountSent(1, 2), 2);  // both groups shut down
+  EXPECT_LT(world.Dispatches().size(), 12u);
+  EXPECT_FALSE(fs::exists(WriterLockPath(DbPath())));
+}
+
+TEST_F(RunnerTest, ProgressOnATerminalRewritesOneLine) {
+  options_.progress = ProgressMode::kTty;
+  options_.fit_law = false;
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);
+  ASSERT_TRUE(Execute(Plan(), &world, &clock).ok());
+  EXPECT_NE(err_.str().find("\r\033[Kperflaw: points 12/12 done"), std::string::npos);
+}
+
+TEST_F(RunnerTest, ProgressLinesComeAtMostEveryFewSeconds) {
+  options_.fit_law = false;
+  options_.progress_line_seconds = 10;
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 1);
+  StatusOr<RunOutcome> outcome = Execute(Plan(), &world, &clock);
+  ASSERT_TRUE(outcome.ok());
+  size_t lines = 0;
+  for (size_t at = 0; (at = err_.str().find("perflaw: points ", at)) != std::string::npos; ++at)
+    ++lines;
+  // One at the start, then at most one per 10 s of the run, and the final state.
+  EXPECT_GE(lines, 3u);
+  EXPECT_LE(lines, 2 + static_cast<size_t>(outcome->scheduler.elapsed_seconds / 10) + 1);
+  EXPECT_EQ(err_.str().find('\r'), std::string::npos);
+}
+
+TEST_F(RunnerTest, PlanRejectsBadInputAndWritesNothing) {
+  dir_.Write("bad.yaml", std::string(kSweep) + "bogus_key: 1\n");
+  StatusOr<RunPlan> bad = PlanRun(dir_.File("bad.yaml"), "");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(bad.status().IsUserError());
+  EXPECT_NE(bad.status().message().find("bad.yaml:"), std::string::npos) << bad.status().message();
+
+  std::string grouped = kSweep;
+  grouped.replace(grouped.find("group_by: []"), 12, "group_by: [model.layers]");
+  dir_.Write("grouped.yaml", grouped);
+  StatusOr<RunPlan> by_layers = PlanRun(dir_.File("grouped.yaml"), "");
+  ASSERT_FALSE(by_layers.ok());
+  EXPECT_NE(by_layers.status().message().find("law.group_by: model.layers cannot be fitted"),
+            std::string::npos)
+      << by_layers.status().message();
+  EXPECT_FALSE(fs::exists(dir_.File("out")));
+
+  EXPECT_EQ(PlanResume(dir_.File("none.db"), false).status().code(), Status::Code::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_.File("none.db")));
+}
+
+TEST(LawGroupByTest, MapsSweepAxesToLawGroups) {
+  LawSpec law;
+  law.group_by = {};
+  EXPECT_EQ(*LawGroupBy(law), "none");
+  law.group_by = {"data.max_seq_len"};
+  EXPECT_EQ(*LawGroupBy(law), "max_seq_len");
+  law.group_by = {"dataset", "data.max_seq_len"};
+  EXPECT_EQ(*LawGroupBy(law), "dataset,max_seq_len");
+  law.group_by = {"seed"};
+  EXPECT_FALSE(LawGroupBy(law).ok());
+}
+
+TEST(FormatTest, DurationsAndTheProgressLine) {
+  EXPECT_EQ(FormatDuration(5.4), "5s");
+  EXPECT_EQ(FormatDuration(65), "1m05s");
+  EXPECT_EQ(FormatDuration(3723), "1h02m03s");
+  EXPECT_EQ(FormatDuration(-1), "n/a");
+  Progress p;
+  p.completed = 2;
+  p.running = 1;
+  p.failed = 1;
+  p.pending = 3;
+  p.live_groups = 2;
+  p.elapsed_seconds = 83;
+  EXPECT_EQ(ProgressLine(p, 4, 0),
+            "points 6/11 done, 1 running, 1 failed, 3 pending | elapsed 1m23s | ETA unknown "
+            "until a point completes | 2 worker group(s) live");
+  p.eta_seconds = 190;
+  EXPECT_NE(ProgressLine(p, 0, 2).find("3 failed, 3 pending | elapsed 1m23s | ETA 3m10s"),
+            std::string::npos);
+}
+
+// Records what reaches the database listener.
+class LastProgress final : public SchedulerListener {
+ public:
+  void OnAttemptStarted(const std::string&, uint32_t, int) override { ++started; }
+  void OnEpochMetrics(const std::string&, uint32_t, uint32_t, const json&) override {}
+  void OnPointCompleted(const std::string&, uint32_t, const json&) override { ++completed; }
+  void OnAttemptFailed(const std::string&, uint32_t, FailureReason, const std::string&,
+                       bool) override {}
+  void OnGroupStateChanged(int, GroupState, const std::string&) override {}
+  void OnProgress(const Progress& p) override { last = p; }
+  int started = 0, completed = 0;
+  Progress last;
+};
+
+TEST(EtaListenerTest, FitsDurationsLinearInCostWithAFixedPart) {
+  testing::FakeClock clock;
+  std::vector<PendingPoint> points(4);
+  for (int i = 0; i < 4; ++i) {
+    points[i].id = "p" + std::to_string(i);
+    points[i].cost = i + 1;  // true duration: 10 + 5 * cost seconds
+  }
+  LastProgress inner;
+  EtaListener eta(&inner, clock, points);
+  Progress p;
+  p.live_groups = 1;
+  p.eta_seconds = 1.0;  // the scheduler's, kept until the model is identified
+  eta.OnAttemptStarted("p3", 1, 0);
+  clock.Set(30);
+  eta.OnPointCompleted("p3", 1, json::object());  // cost 4: 30 s
+  eta.OnProgress(p);
+  EXPECT_EQ(inner.last.eta_seconds, 1.0);
+  eta.OnAttemptStarted("p0", 1, 0);
+  clock.Set(45);
+  eta.OnPointCompleted("p0", 1, json::object());  // cost 1: 15 s
+  eta.OnAttemptStarted("p2", 1, 0);
+  clock.Set(50);  // p2 (cost 3, 25 s) has run 5 s; p1 (cost 2, 20 s) waits: 20 + 20 s left
+  eta.OnProgress(p);
+  ASSERT_TRUE(inner.last.eta_seconds.has_value());
+  EXPECT_NEAR(*inner.last.eta_seconds, 40.0, 1e-9);
+  p.live_groups = 4;  // spread over more groups, but never below the running point's 20 s
+  eta.OnProgress(p);
+  EXPECT_NEAR(*inner.last.eta_seconds, 20.0, 1e-9);
+  EXPECT_EQ(inner.started, 3);
+  EXPECT_EQ(inner.completed, 2);
+}
+
+TEST(SchedulerOptionsForTest, PolicyOverridesTheBase) {
+  Policy policy;
+  policy.max_attempts = 5;
+  policy.point_timeout = 0;
+  policy.heartbeat_interval = 4;
+  policy.heartbeat_timeout = 30;
+  SchedulerOptions base;
+  base.stop_grace = 7;
+  SchedulerOptions o = SchedulerOptionsFor(policy, base);
+  EXPECT_EQ(o.max_attempts, 5u);
+  EXPECT_GT(o.point_timeout, 1e8);  // no limit
+  EXPECT_EQ(o.heartbeat_interval, 4);
+  EXPECT_DOUBLE_EQ(o.heartbeat_grace, 7.5);
+  EXPECT_EQ(o.stop_grace, 7);
+  std::string why;
+  EXPECT_TRUE(o.IsValid(&why)) << why;
+}
+
+}  // namespace
+}  // namespace perflaw::orchestrator
