@@ -21,7 +21,7 @@ Status MpiError(int code, const std::string& what) {
 // Polling waits: start short so that a busy sweep is served with little latency, back off to
 // kMaxNap so that an idle orchestrator does not spin a core the workers need.
 constexpr auto kMinNap = std::chrono::microseconds(20);
-constexpr auto kMaxNap = std::chrono::microseconds(2000);
+constexpr auto kMaxNap = std::chrono::microseconds(200);
 
 }  // namespace
 

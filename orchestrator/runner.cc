@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,6 +181,21 @@ void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
   if (o.failed_reset > 0)
     out << "  FAILED points retried (--retry-failed): " << o.failed_reset << "\n";
   out << "  scheduler: " << s.message << "\n";
+  // What orchestrating cost this process (start-up and sweep parsing included).
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    const double cpu = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+                       1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+    char line[160];
+    std::snprintf(line, sizeof line, "  orchestrator: %.2f s CPU (user + sys, this process)", cpu);
+    out << line;
+    if (s.attempts_started > 0) {
+      std::snprintf(line, sizeof line, ", %.2f ms per attempt started",
+                    1e3 * cpu / s.attempts_started);
+      out << line;
+    }
+    out << "\n";
+  }
   for (size_t g = 0; g < s.groups.size(); ++g) {
     const GroupSummary& gs = s.groups[g];
     out << "  worker group " << g << ": " << gs.attempts << " attempts, " << gs.completed

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <unordered_map>
 #include <utility>
 
 namespace perflaw::orchestrator {
@@ -47,6 +48,38 @@ bool OnlyWhitespaceOrComments(std::string_view s) {
 
 }  // namespace
 
+// ---- The statement pool ----
+
+namespace internal {
+
+struct StatementPool {
+  // Idle statements of one SQL text beyond this are finalized (nested uses of one text are rare).
+  static constexpr size_t kMaxIdlePerSql = 2;
+  std::unordered_multimap<std::string, sqlite3_stmt*> idle;
+
+  sqlite3_stmt* Take(std::string_view sql) {
+    auto it = idle.find(std::string(sql));
+    if (it == idle.end()) return nullptr;
+    sqlite3_stmt* stmt = it->second;
+    idle.erase(it);
+    return stmt;
+  }
+  void Give(const std::string& sql, sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);  // releases its locks; an error here was reported by the step that failed
+    sqlite3_clear_bindings(stmt);
+    if (idle.count(sql) >= kMaxIdlePerSql) {
+      sqlite3_finalize(stmt);
+      return;
+    }
+    idle.emplace(sql, stmt);
+  }
+  ~StatementPool() {
+    for (auto& [sql, stmt] : idle) sqlite3_finalize(stmt);
+  }
+};
+
+}  // namespace internal
+
 // ---- SqliteDb ----
 
 void SqliteDb::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -63,6 +96,7 @@ StatusOr<SqliteDb> SqliteDb::Open(const std::string& path, Mode mode, int busy_t
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   SqliteDb db;
   db.db_.reset(raw);  // sqlite3_open_v2 may allocate a handle even when it fails
+  db.pool_ = std::make_shared<internal::StatementPool>();
   db.path_ = path;
   db.mode_ = mode;
   if (rc != SQLITE_OK) {
@@ -93,14 +127,29 @@ int SqliteDb::Changes() const { return sqlite3_changes(db_.get()); }
 
 // ---- Statement ----
 
-void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const {
+  if (auto p = pool.lock()) {
+    p->Give(sql, stmt);
+  } else {
+    sqlite3_finalize(stmt);
+  }
+}
 
 StatusOr<Statement> Statement::Prepare(const SqliteDb& db, std::string_view sql) {
+  if (db.pool_) {
+    if (sqlite3_stmt* reused = db.pool_->Take(sql)) {
+      Statement st;
+      st.stmt_ =
+          std::unique_ptr<sqlite3_stmt, Finalizer>(reused, Finalizer{db.pool_, std::string(sql)});
+      st.db_ = db.get();
+      return st;
+    }
+  }
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db.get(), sql.data(), static_cast<int>(sql.size()), &raw, &tail);
   Statement st;
-  st.stmt_.reset(raw);
+  st.stmt_ = std::unique_ptr<sqlite3_stmt, Finalizer>(raw, Finalizer{db.pool_, std::string(sql)});
   st.db_ = db.get();
   if (rc != SQLITE_OK) return db.Error("SQL error");
   if (!raw) return Status::InvalidArgument("SQL: empty statement");
@@ -194,7 +243,9 @@ std::string Statement::Sql() const {
 // ---- Transaction ----
 
 StatusOr<Transaction> Transaction::Begin(const SqliteDb& db) {
-  PERFLAW_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  StatusOr<Statement> begin = Statement::Prepare(db, "BEGIN IMMEDIATE");
+  if (!begin.ok()) return begin.status();
+  PERFLAW_RETURN_IF_ERROR(begin->Run());
   Transaction t;
   t.db_ = &db;
   return t;
@@ -214,7 +265,8 @@ Transaction::~Transaction() { Rollback(); }
 
 Status Transaction::Commit() {
   if (!db_) return Status::Internal("commit of a transaction that is not open");
-  Status st = db_->Exec("COMMIT");
+  StatusOr<Statement> commit = Statement::Prepare(*db_, "COMMIT");
+  Status st = commit.ok() ? commit->Run() : commit.status();
   if (st.ok()) db_ = nullptr;  // on failure the destructor rolls back
   return st;
 }

@@ -17,6 +17,10 @@ struct sqlite3_stmt;
 
 namespace perflaw::orchestrator {
 
+namespace internal {
+struct StatementPool;  // compiled statements of one connection, kept for reuse (sqlite_util.cc)
+}
+
 // One connection. Move-only; closes the handle when it goes away.
 class SqliteDb {
  public:
@@ -49,6 +53,9 @@ class SqliteDb {
     void operator()(sqlite3* db) const;
   };
   std::unique_ptr<sqlite3, Closer> db_;
+  // Declared after db_, so destroyed (finalizing its statements) before the connection closes.
+  std::shared_ptr<internal::StatementPool> pool_;
+  friend class Statement;
   std::string path_;
   Mode mode_ = Mode::kReadOnly;
 };
@@ -56,7 +63,9 @@ class SqliteDb {
 // One prepared statement. Move-only; finalized when it goes away. Parameters are 1-based.
 class Statement {
  public:
-  // Compiles exactly one statement; trailing statements are rejected (InvalidArgument).
+  // Compiles exactly one statement; trailing statements are rejected (InvalidArgument). A statement
+  // of the same text that went away on this connection is reused (reset, bindings cleared) instead
+  // of compiled again: a sweep runs the same few statements for every point.
   static StatusOr<Statement> Prepare(const SqliteDb& db, std::string_view sql);
 
   Statement() = default;
@@ -125,7 +134,10 @@ class Statement {
   std::string Sql() const;
 
  private:
+  // Gives the statement back to its connection's pool (or finalizes it when the pool is gone).
   struct Finalizer {
+    std::weak_ptr<internal::StatementPool> pool;
+    std::string sql;
     void operator()(sqlite3_stmt* stmt) const;
   };
   Status Check(int rc, const char* what) const;

@@ -27,7 +27,7 @@ namespace msg = orchestrator;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr auto kMinNap = std::chrono::microseconds(20);
-constexpr auto kMaxNap = std::chrono::microseconds(2000);
+constexpr auto kMaxNap = std::chrono::microseconds(200);
 
 int Complain(const std::string& what) {
   std::cerr << "perflaw-worker serve: error: " << what << std::endl;
@@ -65,12 +65,14 @@ class LeaderLink {
       std::lock_guard<std::mutex> lock(mu_);
       quit_ = true;
     }
+    wake_.notify_one();
     thread_.join();
   }
 
   void Post(const msg::FromGroup& message) {
     std::lock_guard<std::mutex> lock(mu_);
     outbox_.push_back(msg::EncodeMessage(message));
+    wake_.notify_one();  // a reply goes out now, not after the control thread's nap
   }
 
   // The next RunPoint or Shutdown from the orchestrator; nullopt if the link failed.
@@ -141,7 +143,8 @@ class LeaderLink {
         if (!Receive(status)) return;
       }
       nap = active ? kMinNap : std::min(nap * 2, kMaxNap);
-      std::this_thread::sleep_for(nap);
+      std::unique_lock<std::mutex> lock(mu_);
+      wake_.wait_for(lock, nap, [this] { return !outbox_.empty() || quit_; });
     }
   }
 
@@ -186,7 +189,8 @@ class LeaderLink {
   const std::atomic<bool>* terminate_;
   std::thread thread_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;    // orders for the training thread
+  std::condition_variable wake_;  // outgoing messages for the control thread
   std::deque<std::string> outbox_;
   std::deque<msg::ToGroup> orders_;
   bool quit_ = false, failed_ = false;

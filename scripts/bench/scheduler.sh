@@ -47,9 +47,10 @@ start=$(date +%s.%N)
 (cd "$WORK/trivial" && "$BIN/perflaw" run sweep.yaml --np "$WORKERS" > run.log 2>&1) ||
   { tail -20 "$WORK/trivial/run.log"; exit 1; }
 end=$(date +%s.%N)
-python3 - "$WORK/trivial/results.db" "$WORKERS" "$TRIVIAL" "$start" "$end" <<'PY'
-import sqlite3, sys
+python3 - "$WORK/trivial/results.db" "$WORKERS" "$TRIVIAL" "$start" "$end" "$WORK/trivial/run.log" <<'PY'
+import re, sqlite3, sys
 db, groups, n, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+cpu = re.search(r"orchestrator: ([0-9.]+) s CPU", open(sys.argv[6]).read())
 c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
 done = c.execute("SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'").fetchone()[0]
 first, last = c.execute("SELECT MIN(started_at), MAX(ended_at) FROM attempts").fetchone()
@@ -61,8 +62,16 @@ print(f"points completed: {done} of {n}; wall time of `perflaw run` (incl. mpiru
 print(f"makespan (first attempt start to last attempt end, DB): {makespan:.2f} s; "
       f"workers' own wall time: {busy:.2f} s summed ({busy / done * 1000:.1f} ms per point); "
       f"attempt spans (orchestrator's view) {att:.2f} s summed")
+gaps = []
+rows = c.execute("SELECT group_id, started_at, ended_at FROM attempts ORDER BY group_id, started_at").fetchall()
+for a, b in zip(rows, rows[1:]):
+    if a[0] == b[0]: gaps.append(b[1] - a[2])
 print(f"orchestration cost per point = ({groups} x makespan - workers' time) / points = {cost_ms:.2f} ms "
       f"(target < 5 ms): {'MET' if cost_ms < 5 and done == n else 'MISSED'}")
+print(f"  of which: rank 0 between a group's result and its next point (DB): {sum(gaps) / len(gaps) * 1000:.2f} ms; "
+      f"rank 0 CPU: {float(cpu.group(1)) / done * 1000 if cpu else float('nan'):.2f} ms per point (start-up included); "
+      f"the rest is message transit and, with more ranks than the {__import__('os').cpu_count()} cores, "
+      f"ranks waiting for a core")
 PY
 
 # --- 2. mixed sizes ---------------------------------------------------------------------------------
