@@ -98,6 +98,16 @@ start_run() {  # DIR
   RUN_PID=$!
 }
 
+# Ranks of a killed job may outlive mpirun for a moment (reparented, so no longer descendants): wait
+# for every process naming the case's folder (the workers' --cache-dir does) to go, then kill them.
+reap_job() {  # DIR
+  local i
+  for i in $(seq 1 100); do pgrep -f -- "$1/" > /dev/null || return 0; sleep 0.1; done
+  echo "note [$CASE]: processes of the killed job still alive after 10 s: $(pgrep -f -a -- "$1/" | cut -c1-120)"
+  pkill -9 -f -- "$1/"
+  sleep 0.5
+}
+
 resume() {  # DIR
   (cd "$1" && "$BIN/perflaw" resume results.db --np 2 > resume.log 2>&1)
   local rc=$?
@@ -141,6 +151,7 @@ for CASE in "${CASES[@]}"; do
       start_run "$dir"
       if [ "$CASE" = kill-worker ]; then kill_mid_sweep "$dir" "perflaw-worker serve"
       else kill_mid_sweep "$dir" "perflaw orchestrate"; fi
+      reap_job "$dir"
       resume "$dir"
       check_complete "$dir/results.db"
       [ "$(q "$dir/results.db" "SELECT COUNT(*) FROM attempts WHERE exit_reason = 'interrupted'")" -ge 1 ] ||
@@ -168,6 +179,7 @@ for CASE in "${CASES[@]}"; do
       for p in $RUN_PID $(descendants "$RUN_PID"); do kill -TERM "$p" 2>/dev/null; done
       timeout 120 tail --pid="$RUN_PID" -f /dev/null || fail "the job did not end after SIGTERM"
       wait "$RUN_PID"
+      reap_job "$dir"
       [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'RUNNING'")" = 0 ] || fail "points left RUNNING after SIGTERM"
       [ "$(q "$db" "SELECT COUNT(*) FROM attempts WHERE ended_at IS NULL")" = 0 ] || fail "attempts left open after SIGTERM"
       preempted=$(q "$db" "SELECT DISTINCT point FROM attempts WHERE exit_reason = 'preempted'")
