@@ -14,9 +14,12 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 
+#include "apen/quality.h"
 #include "orchestrator/cli.h"
+#include "worker/point_config.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -457,6 +460,60 @@ namespace {
 
 // Steps 2-4 of a run (docs/running.md): interrupted attempts closed, data made, the sweep recorded
 // or found, and its pending points as the scheduler takes them.
+// Stores the data-quality measures of every (dataset, preprocessing, max_seq_len) the sweep trains on
+// (apen's defaults: ApEn/SampEn with m = 2, r = 0.2, LZ entropy, Shannon, zlib; whole preprocessed
+// sequences truncated to their last L items), so that the results database carries the data term
+// of the law next to the results. Cheap next to training: one load per dataset configuration.
+Status RecordDatasetStats(const Sweep& sweep, ResultsDb* db, std::ostream& err) {
+  std::map<std::string, std::pair<apen::DataOptions, std::set<size_t>>> configs;
+  for (const GridPoint& p : sweep.points) {
+    StatusOr<worker::PointConfig> config = worker::ParsePointConfig(p.config.dump(), "point " + p.id);
+    if (!config.ok()) return config.status();
+    apen::DataOptions data = config->data;
+    const size_t max_len = data.max_seq_len;
+    data.max_seq_len = 0;
+    auto& entry = configs[data.CanonicalString()];
+    entry.first = data;
+    entry.second.insert(max_len);
+  }
+  apen::CacheOptions cache;
+  cache.dir = sweep.work_dir + "/cache";
+  for (const auto& [canonical, entry] : configs) {
+    StatusOr<apen::Dataset> data = apen::LoadDataset(entry.first, cache);
+    if (!data.ok()) return data.status();
+    for (size_t max_len : entry.second) {
+      apen::QualityOptions q;
+      q.max_seq_len = max_len;
+      const apen::QualitySummary quality = apen::ComputeQuality(data->sequences, q);
+      if (!quality.ok) return Status::Internal("data-quality measures: " + quality.message);
+      DatasetStatsRecord r;
+      r.dataset = entry.first.path;
+      r.options = canonical;
+      r.max_seq_len = static_cast<int64_t>(max_len);
+      r.users = static_cast<int64_t>(data->num_users());
+      r.interactions = static_cast<int64_t>(data->num_interactions());
+      r.tokens = static_cast<int64_t>(quality.tokens);
+      r.apen = quality.apen.mean;
+      r.sampen = quality.sampen.mean;
+      r.lz_entropy = quality.lz.mean;
+      r.shannon_bits = quality.shannon_bits;
+      r.zlib_ratio = quality.zlib_ratio;
+      r.m = q.m;
+      r.r = q.r;
+      PERFLAW_RETURN_IF_ERROR(db->StoreDatasetStats(r));
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "L %zu: %lld users, %lld tokens, ApEn(m=2, r=0.2) mean %.4g, LZ entropy %.4g "
+                    "bits/item",
+                    max_len, static_cast<long long>(r.users), static_cast<long long>(r.tokens),
+                    r.apen, r.lz_entropy);
+      err << "perflaw: dataset " << fs::path(entry.first.path).filename().string() << " " << line
+          << " (stored in dataset_stats)" << std::endl;
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::vector<PendingPoint>> PrepareRun(const RunPlan& plan, ResultsDb* db,
                                                RunOutcome* outcome, StateCounts* before) {
   // Anything left RUNNING belongs to a job that died: we hold the only writer lock.
@@ -533,6 +590,7 @@ StatusOr<RunOutcome> ExecuteRun(const RunPlan& plan, Transport* transport, const
   StatusOr<std::vector<PendingPoint>> points = PrepareRun(plan, &db, &outcome, &before);
   if (!points.ok()) return points.status();
   const int64_t sweep = outcome.sweep_id;
+  PERFLAW_RETURN_IF_ERROR(RecordDatasetStats(plan.sweep, &db, err));
 
   err << "perflaw: sweep " << plan.sweep.name << " (id " << sweep << ") in " << plan.db_path << ": "
       << before.total() << " points, " << before.completed << " already completed (not rerun), "

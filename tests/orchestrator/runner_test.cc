@@ -186,6 +186,10 @@ TEST_F(RunnerTest, WholeRunRecordsEverythingAndFitsTheLaw) {
             Count("SELECT count(*) FROM attempts WHERE group_id = 1"));
   EXPECT_GT(Count("SELECT count(*) FROM epoch_metrics"), 0);
   EXPECT_EQ(Count("SELECT count(*) FROM result_metrics WHERE metric = 'hr' AND k = 10"), 12);
+  // The data term: one row for the one dataset configuration at its max_seq_len (default 50).
+  EXPECT_EQ(Count("SELECT count(*) FROM dataset_stats WHERE max_seq_len = 50 AND users = 50 AND "
+                  "tokens > 0 AND apen > 0 AND m = 2"),
+            1);
   // The stored YAML says where its relative paths resolved (for resume).
   EXPECT_NE(Text("SELECT yaml FROM sweeps").find("# perflaw: base_dir " + dir_.path().string()),
             std::string::npos);
