@@ -359,6 +359,9 @@ TEST(SweepErrors, IncludeExcludeAndLaw) {
             "s.yaml:6:15: law.forms: unknown form \"performanc\" (did you mean performance?)");
   EXPECT_EQ(ErrorOf(SynthSweep("", "law: {group_by: [seed]}\n")),
             "s.yaml:6:18: law.group_by: seed is not a grid axis (nor dataset)");
+  EXPECT_EQ(ErrorOf(SynthSweep("grid:\n  seed: [0, 1]\n", "law: {group_by: [seed]}\n")),
+            "s.yaml:8:18: law.group_by: seed cannot be fitted separately (the law groups by "
+            "dataset and data.max_seq_len only)");
   EXPECT_EQ(ErrorOf(SynthSweep("grid:\n  data.path: [a, b]\n")),
             "s.yaml:7:3: grid data.path: list several datasets under datasets: instead");
 }
