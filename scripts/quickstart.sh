@@ -24,6 +24,12 @@ status=0
 echo
 echo "quickstart: perflaw run exited with code $status after $(($(date +%s) - start)) s" \
   "(0 = every point completed; see docs/running.md)"
+if [ "$status" = 0 ]; then
+  # Plots of every fit (PNG + SVG) and report.md with the laws, their optima and fit quality.
+  "$BUILD_DIR/bin/perflaw" report out/quickstart/results.db --group-by max_seq_len \
+    --out out/quickstart/report
+  echo "report: out/quickstart/report/report.md"
+fi
 echo "next: $BUILD_DIR/bin/perflaw status out/quickstart/results.db"
-echo "      $BUILD_DIR/bin/perflaw report out/quickstart/results.db --out out/quickstart/report"
+echo "      $BUILD_DIR/bin/perflaw results out/quickstart/results.db --format csv"
 exit "$status"
