@@ -2,6 +2,9 @@
 // and perflaw-worker serve. Header-only, no MPI types: both executables include it.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
+
 namespace perflaw::orchestrator::mpi_protocol {
 
 // Bumped when the handshake or the framing changes; a worker of another version refuses to run.
@@ -16,5 +19,23 @@ constexpr int kHandshakeInts = 2;
 constexpr int kHostNameBytes = 256;
 // Control messages (transport.h JSON) on the control communicator, in both directions.
 constexpr int kControlTag = 17;
+
+// The wait between two polls for control messages (both sides poll with MPI_Iprobe / MPI_Test):
+// short right after traffic, so a busy sweep is served within microseconds, doubling up to a
+// ceiling while nothing comes, so that idle ranks leave the cores to training ranks.
+class PollBackoff {
+ public:
+  std::chrono::microseconds Next() {
+    const auto nap = nap_;
+    nap_ = std::min(nap_ * 2, kMax);
+    return nap;
+  }
+  void Reset() { nap_ = kMin; }
+
+ private:
+  static constexpr std::chrono::microseconds kMin{20};
+  static constexpr std::chrono::microseconds kMax{200};
+  std::chrono::microseconds nap_ = kMin;
+};
 
 }  // namespace perflaw::orchestrator::mpi_protocol

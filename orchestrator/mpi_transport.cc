@@ -18,11 +18,6 @@ Status MpiError(int code, const std::string& what) {
   return Status::Internal("MPI: " + what + ": " + std::string(text, static_cast<size_t>(len)));
 }
 
-// Polling waits: start short so that a busy sweep is served with little latency, back off to
-// kMaxNap so that an idle orchestrator does not spin a core the workers need.
-constexpr auto kMinNap = std::chrono::microseconds(20);
-constexpr auto kMaxNap = std::chrono::microseconds(200);
-
 }  // namespace
 
 StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** argv) {
@@ -145,7 +140,7 @@ StatusOr<std::optional<Incoming>> MpiTransport::Poll(double timeout_seconds) {
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(std::max(0.0, timeout_seconds)));
-  auto nap = kMinNap;
+  proto::PollBackoff backoff;
   while (true) {
     PERFLAW_RETURN_IF_ERROR(ReapSends());
     int flag = 0;
@@ -173,8 +168,7 @@ StatusOr<std::optional<Incoming>> MpiTransport::Poll(double timeout_seconds) {
     }
     const auto now = Clock::now();
     if (now >= deadline) return std::optional<Incoming>();
-    std::this_thread::sleep_for(std::min<Clock::duration>(nap, deadline - now));
-    nap = std::min(nap * 2, kMaxNap);
+    std::this_thread::sleep_for(std::min<Clock::duration>(backoff.Next(), deadline - now));
   }
 }
 

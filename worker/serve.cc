@@ -26,9 +26,6 @@ namespace proto = orchestrator::mpi_protocol;
 namespace msg = orchestrator;
 using SteadyClock = std::chrono::steady_clock;
 
-constexpr auto kMinNap = std::chrono::microseconds(20);
-constexpr auto kMaxNap = std::chrono::microseconds(200);
-
 int Complain(const std::string& what) {
   std::cerr << "perflaw-worker serve: error: " << what << std::endl;
   return 1;
@@ -94,7 +91,10 @@ class LeaderLink {
     interval_ = run.heartbeat_interval > 0 ? run.heartbeat_interval : 10.0;
     live_ = live;
     stop_.store(false);
-    next_beat_ = SteadyClock::now();
+    // The first heartbeat after one interval: the attempt's deadline starts at dispatch on rank 0,
+    // and an immediate one would only add a message per point to rank 0's hot path.
+    next_beat_ = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                          std::chrono::duration<double>(interval_));
   }
   void EndAttempt() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -109,7 +109,7 @@ class LeaderLink {
 
  private:
   void Loop() {
-    auto nap = kMinNap;
+    proto::PollBackoff backoff;
     while (true) {
       bool quit = false;
       std::vector<std::string> out;
@@ -142,9 +142,9 @@ class LeaderLink {
         active = true;
         if (!Receive(status)) return;
       }
-      nap = active ? kMinNap : std::min(nap * 2, kMaxNap);
+      if (active) backoff.Reset();
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait_for(lock, nap, [this] { return !outbox_.empty() || quit_; });
+      wake_.wait_for(lock, backoff.Next(), [this] { return !outbox_.empty() || quit_; });
     }
   }
 
@@ -208,13 +208,12 @@ class LeaderLink {
 // with naps instead of spinning in a blocking one: idle ranks then leave the cores to training.
 bool ShareOrder(MPI_Comm group, std::string* bytes) {
   auto wait = [](MPI_Request* request) {
-    auto nap = kMinNap;
+    proto::PollBackoff backoff;
     while (true) {
       int done = 0;
       if (MPI_Test(request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return false;
       if (done) return true;
-      std::this_thread::sleep_for(nap);
-      nap = std::min(nap * 2, kMaxNap);
+      std::this_thread::sleep_for(backoff.Next());
     }
   };
   uint64_t size = bytes->size();
