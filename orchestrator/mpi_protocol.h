@@ -22,7 +22,8 @@ constexpr int kControlTag = 17;
 
 // The wait between two polls for control messages (both sides poll with MPI_Iprobe / MPI_Test):
 // short right after traffic, so a busy sweep is served within microseconds, doubling up to a
-// ceiling while nothing comes, so that idle ranks leave the cores to training ranks.
+// ceiling while nothing comes, so that idle ranks leave the cores to training ranks. The ceiling's
+// latency is hidden by dispatch ahead (the next point usually waits at the worker already).
 class PollBackoff {
  public:
   std::chrono::microseconds Next() {
@@ -34,7 +35,7 @@ class PollBackoff {
 
  private:
   static constexpr std::chrono::microseconds kMin{20};
-  static constexpr std::chrono::microseconds kMax{200};
+  static constexpr std::chrono::microseconds kMax{2000};
   std::chrono::microseconds nap_ = kMin;
 };
 

@@ -175,7 +175,8 @@ void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
       << o.reused_completed << " from earlier runs, not rerun), " << c.failed << " failed, "
       << c.pending + c.running << " pending\n";
   out << "  this run: " << s.completed << " completed, " << s.failed << " failed, "
-      << s.attempts_started << " attempts started, " << s.attempts_failed
+      << s.attempts_started << " attempts started (" << s.sent_ahead
+      << " sent ahead to busy groups), " << s.attempts_failed
       << " attempts failed (any reason), elapsed " << FormatDuration(s.elapsed_seconds)
       << ", makespan " << FormatDuration(s.makespan_seconds) << "\n";
   if (o.interrupted_attempts_closed > 0)
@@ -453,6 +454,7 @@ SchedulerOptions SchedulerOptionsFor(const Policy& policy, SchedulerOptions base
   base.point_timeout = policy.point_timeout > 0 ? policy.point_timeout : 10 * 365 * 86400.0;
   base.heartbeat_interval = policy.heartbeat_interval;
   base.heartbeat_grace = policy.heartbeat_timeout / policy.heartbeat_interval;
+  base.dispatch_ahead = policy.dispatch_ahead;
   return base;
 }
 
@@ -460,14 +462,16 @@ namespace {
 
 // Steps 2-4 of a run (docs/running.md): interrupted attempts closed, data made, the sweep recorded
 // or found, and its pending points as the scheduler takes them.
-// Stores the data-quality measures of every (dataset, preprocessing, max_seq_len) the sweep trains on
-// (apen's defaults: ApEn/SampEn with m = 2, r = 0.2, LZ entropy, Shannon, zlib; whole preprocessed
-// sequences truncated to their last L items), so that the results database carries the data term
-// of the law next to the results. Cheap next to training: one load per dataset configuration.
+// Stores the data-quality measures of every (dataset, preprocessing, max_seq_len) the sweep trains
+// on (apen's defaults: ApEn/SampEn with m = 2, r = 0.2, LZ entropy, Shannon, zlib; whole
+// preprocessed sequences truncated to their last L items), so that the results database carries the
+// data term of the law next to the results. Cheap next to training: one load per dataset
+// configuration.
 Status RecordDatasetStats(const Sweep& sweep, ResultsDb* db, std::ostream& err) {
   std::map<std::string, std::pair<apen::DataOptions, std::set<size_t>>> configs;
   for (const GridPoint& p : sweep.points) {
-    StatusOr<worker::PointConfig> config = worker::ParsePointConfig(p.config.dump(), "point " + p.id);
+    StatusOr<worker::PointConfig> config =
+        worker::ParsePointConfig(p.config.dump(), "point " + p.id);
     if (!config.ok()) return config.status();
     apen::DataOptions data = config->data;
     const size_t max_len = data.max_seq_len;

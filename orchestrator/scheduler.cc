@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <functional>
+#include <limits>
 #include <numeric>
+#include <optional>
 #include <queue>
 #include <sstream>
 #include <unordered_set>
@@ -45,7 +48,10 @@ bool SchedulerOptions::IsValid(std::string* why) const {
          Check(Finite(max_poll_wait) && max_poll_wait > 0, "max_poll_wait", "> 0 seconds",
                max_poll_wait, why) &&
          Check(Finite(progress_interval) && progress_interval > 0, "progress_interval",
-               "> 0 seconds", progress_interval, why);
+               "> 0 seconds", progress_interval, why) &&
+         Check(Finite(dispatch_ahead) && dispatch_ahead >= 0, "dispatch_ahead",
+               ">= 0 seconds (0: off)", dispatch_ahead, why) &&
+         Check(max_sent_ahead >= 1, "max_sent_ahead", ">= 1", max_sent_ahead, why);
 }
 
 const char* GroupStateName(GroupState state) {
@@ -109,7 +115,8 @@ StatusOr<LptBounds> ComputeLptBounds(std::vector<double> durations, int groups) 
 // One Run's state. Points and groups are indexed; the pending queue holds point indices ordered by
 // cost (largest first), ties by input order, so dispatch is deterministic.
 struct Scheduler::Impl {
-  enum class PointPhase { kPending, kRunning, kCompleted, kFailed };
+  // kQueued: sent ahead to a busy group, which starts it when its current attempt ends.
+  enum class PointPhase { kPending, kQueued, kRunning, kCompleted, kFailed };
   struct Point {
     PendingPoint in;
     PointPhase phase = PointPhase::kPending;
@@ -118,6 +125,11 @@ struct Scheduler::Impl {
     GroupState state = GroupState::kStarting;
     int point = -1;  // index of the point it runs, when busy
     uint32_t attempt = 0;
+    struct Ahead {
+      int point;
+      uint32_t attempt;
+    };
+    std::deque<Ahead> ahead;  // points sent ahead (dispatch_ahead), in the order it will run them
     double started = 0, last_heard = 0;
     double answer_by = -1;  // a timed-out group counts as live until then, awaiting its Ready
     GroupSummary summary;
@@ -138,6 +150,7 @@ struct Scheduler::Impl {
   double stop_deadline = 0;
   bool weigh_by_cost = false;
   double total_weight = 0, done_weight = 0;
+  std::vector<double> rates;  // seconds per unit of weight of this run's completed attempts, sorted
 
   Impl(const SchedulerOptions& o, Transport& t, const Clock& c, SchedulerListener& l,
        const std::atomic<bool>& stop)
@@ -215,26 +228,55 @@ struct Scheduler::Impl {
     if (stopping) return;
     for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
       if (groups[g].state != GroupState::kIdle) continue;
-      auto it =
-          std::find_if(queue.begin(), queue.end(), [&](int p) { return Eligible(points[p], g); });
+      auto it = NextFor(g);
+      if (it == queue.end() && TakeBackForIdle(g)) it = NextFor(g);
       if (it != queue.end()) StartAttempt(g, it);
     }
   }
 
+  // Nothing queued for idle group g, but points may wait on busy groups (typically the last points
+  // of a sweep, behind an attempt running past its estimate): take back the costliest point that
+  // waits last in some group's line and that g may run, so that it starts now.
+  bool TakeBackForIdle(int g) {
+    int from = -1;
+    for (int h = 0; h < static_cast<int>(groups.size()); ++h) {
+      if (groups[h].ahead.empty() || !Eligible(points[groups[h].ahead.back().point], g)) continue;
+      if (from < 0 || Before(groups[h].ahead.back().point, groups[from].ahead.back().point)) {
+        from = h;
+      }
+    }
+    if (from < 0) return false;
+    TakeBackLast(from, true);
+    return true;
+  }
+
+  // The first queued point group g may take, or queue.end().
+  std::vector<int>::iterator NextFor(int g) {
+    return std::find_if(queue.begin(), queue.end(), [&](int p) { return Eligible(points[p], g); });
+  }
+
+  Status SendRunPoint(int g, const Point& point, uint32_t attempt) {
+    return transport.Send(g, RunPoint{point.in.id, attempt, point.in.config,
+                                      point.in.checkpoint_dir, opt.heartbeat_interval});
+  }
+
   void StartAttempt(int g, std::vector<int>::iterator queued) {
     const int p = *queued;
-    Point& point = points[p];
-    const uint32_t attempt = point.in.attempts + 1;
-    const Status sent =
-        transport.Send(g, RunPoint{point.in.id, attempt, point.in.config, point.in.checkpoint_dir,
-                                   opt.heartbeat_interval});
+    const uint32_t attempt = points[p].in.attempts + 1;
+    const Status sent = SendRunPoint(g, points[p], attempt);
     if (!sent.ok()) {  // the point never left: it stays queued, the group is gone
       SetGroupState(g, GroupState::kLost, "sending RunPoint failed: " + sent.message());
       return;
     }
     queue.erase(queued);
+    points[p].in.attempts = attempt;
+    Begin(g, p, attempt);
+  }
+
+  // Group g now runs attempt `attempt` of point p.
+  void Begin(int g, int p, uint32_t attempt) {
     const double now = clock.Now();
-    point.in.attempts = attempt;
+    Point& point = points[p];
     point.phase = PointPhase::kRunning;
     Group& group = groups[g];
     group.point = p;
@@ -245,6 +287,93 @@ struct Scheduler::Impl {
     if (first_dispatch < 0) first_dispatch = now;
     SetGroupState(g, GroupState::kBusy, "");
     listener.OnAttemptStarted(point.in.id, attempt, g);
+  }
+
+  // ---- dispatch ahead ----
+
+  double MedianRate() const { return rates[rates.size() / 2]; }
+
+  // When group g's attempt should end, from the median rate of completed attempts; none before
+  // the first completion.
+  std::optional<double> ExpectedEnd(int g) const {
+    if (rates.empty()) return std::nullopt;
+    const Group& group = groups[g];
+    return group.started + Weight(points[group.point]) * MedianRate();
+  }
+
+  // When group g should be through its attempt and the points already sent ahead to it.
+  std::optional<double> ExpectedFree(int g) const {
+    auto end = ExpectedEnd(g);
+    if (!end) return end;
+    for (const auto& a : groups[g].ahead) *end += Weight(points[a.point]) * MedianRate();
+    return end;
+  }
+
+  // A busy group whose known work should be done within dispatch_ahead gets more, unless its
+  // attempt runs more than dispatch_ahead past its estimate (the estimate is wrong for it).
+  bool DueForMore(int g) const {
+    const Group& group = groups[g];
+    if (group.state != GroupState::kBusy || group.ahead.size() >= opt.max_sent_ahead) return false;
+    const auto end = ExpectedEnd(g);
+    const double now = clock.Now();
+    return end && now - *end <= opt.dispatch_ahead && *ExpectedFree(g) - now <= opt.dispatch_ahead;
+  }
+
+  // In rounds of one point per due group, so that the largest points spread over the groups.
+  void DispatchAhead() {
+    if (stopping || opt.dispatch_ahead <= 0) return;
+    for (bool sent = true; sent;) {
+      sent = false;
+      for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+        if (!DueForMore(g)) continue;
+        auto it = NextFor(g);
+        if (it != queue.end()) sent |= SendAhead(g, it);
+      }
+    }
+  }
+
+  bool SendAhead(int g, std::vector<int>::iterator queued) {
+    const int p = *queued;
+    const uint32_t attempt = points[p].in.attempts + 1;
+    const Status sent = SendRunPoint(g, points[p], attempt);
+    if (!sent.ok()) {  // the point never left; the group's current attempt is lost with it
+      const std::string msg = "sending RunPoint failed: " + sent.message();
+      Fail(g, FailureReason::kGroupLost, msg, true, GroupState::kLost, msg);
+      return false;
+    }
+    queue.erase(queued);
+    points[p].in.attempts = attempt;
+    points[p].phase = PointPhase::kQueued;
+    groups[g].ahead.push_back({p, attempt});
+    summary.sent_ahead++;
+    return true;
+  }
+
+  // The group answered for its current attempt, so it has started the first point sent ahead.
+  void StartNext(int g) {
+    Group& group = groups[g];
+    if (group.ahead.empty()) return;
+    const Group::Ahead next = group.ahead.front();
+    group.ahead.pop_front();
+    Begin(g, next.point, next.attempt);
+  }
+
+  // The last point sent ahead to g goes back to the queue, as if never sent (its attempt number is
+  // reused: no attempt of it was recorded). A group that may still be alive is told to drop it.
+  void TakeBackLast(int g, bool tell_group) {
+    Group& group = groups[g];
+    const Group::Ahead last = group.ahead.back();
+    group.ahead.pop_back();
+    Point& point = points[last.point];
+    if (tell_group) (void)transport.Send(g, StopPoint{point.in.id, last.attempt});
+    point.in.attempts = last.attempt - 1;
+    Enqueue(last.point);
+    progress_changed = true;
+  }
+
+  // All of them, last first, before anything else is said to the group.
+  void TakeBackAhead(int g, bool tell_group) {
+    while (!groups[g].ahead.empty()) TakeBackLast(g, tell_group);
   }
 
   // ---- attempt endings ----
@@ -260,17 +389,28 @@ struct Scheduler::Impl {
     EndAttempt(g);
     Group& group = groups[g];
     Point& point = points[group.point];
+    const double weight = Weight(point);
+    if (weight > 0) {
+      const double rate = (clock.Now() - group.started) / weight;
+      rates.insert(std::upper_bound(rates.begin(), rates.end(), rate), rate);
+    }
     point.phase = PointPhase::kCompleted;
     done_weight += Weight(point);
     group.summary.completed++;
     summary.completed++;
     listener.OnPointCompleted(point.in.id, group.attempt, result);
     SetGroupState(g, GroupState::kIdle, "");
+    StartNext(g);
   }
 
-  // Ends the group's attempt without a result; `next` is what becomes of the group.
+  // Ends the group's attempt without a result; `next` is what becomes of the group. A group that
+  // answered (next == idle) goes on with the point sent ahead, unless it stopped its attempt on its
+  // own (preempted: it is being stopped, e.g. by SIGTERM, and would refuse that one too); any other
+  // loses it.
   void Fail(int g, FailureReason reason, const std::string& message, bool retryable,
             GroupState next, const std::string& why) {
+    const bool keep_next = next == GroupState::kIdle && reason != FailureReason::kPreempted;
+    if (!keep_next) TakeBackAhead(g, next != GroupState::kLost);
     EndAttempt(g);
     Group& group = groups[g];
     const int p = group.point;
@@ -290,6 +430,7 @@ struct Scheduler::Impl {
     }
     listener.OnAttemptFailed(point.in.id, group.attempt, reason, message, will_retry);
     SetGroupState(g, next, why);
+    if (keep_next) StartNext(g);
   }
 
   // ---- deadlines ----
@@ -321,6 +462,7 @@ struct Scheduler::Impl {
   // says Ready (a retry elsewhere may resume from that checkpoint). Until stop_grace has passed it
   // still counts as live, so that a run with one group does not end while it is answering.
   void TimeOut(int g) {
+    TakeBackAhead(g, true);
     Group& group = groups[g];
     const Status sent = transport.Send(g, StopPoint{points[group.point].in.id, group.attempt});
     const std::string msg = "ran longer than point_timeout " + Num(opt.point_timeout) + " s";
@@ -342,6 +484,23 @@ struct Scheduler::Impl {
           std::min({next, group.started + opt.point_timeout, group.last_heard + HeartbeatLimit()});
       if (stopping) next = std::min(next, stop_deadline);
     }
+    return std::min(next, NextDispatchAhead());
+  }
+
+  // When the next busy group becomes due for more points (+inf: none will before an event). Groups
+  // due already got what they could in DispatchAhead; they wait for an event (a point ends, the
+  // queue changes), not for a deadline.
+  double NextDispatchAhead() const {
+    double next = std::numeric_limits<double>::infinity();
+    if (stopping || opt.dispatch_ahead <= 0 || queue.empty()) return next;
+    const double now = clock.Now();
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+      const Group& group = groups[g];
+      if (group.state != GroupState::kBusy || group.ahead.size() >= opt.max_sent_ahead) continue;
+      const auto free = ExpectedFree(g);
+      if (free && *free - opt.dispatch_ahead > now)
+        next = std::min(next, *free - opt.dispatch_ahead);
+    }
     return next;
   }
 
@@ -357,6 +516,7 @@ struct Scheduler::Impl {
     for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
       const Group& group = groups[g];
       if (group.state != GroupState::kBusy) continue;
+      TakeBackAhead(g, true);
       const Status sent = transport.Send(g, StopPoint{points[group.point].in.id, group.attempt});
       if (!sent.ok()) {
         const std::string msg = "sending StopPoint failed: " + sent.message();
@@ -446,7 +606,7 @@ struct Scheduler::Impl {
     pr.completed = Count(PointPhase::kCompleted);
     pr.running = Count(PointPhase::kRunning);
     pr.failed = Count(PointPhase::kFailed);
-    pr.pending = Count(PointPhase::kPending);
+    pr.pending = Count(PointPhase::kPending) + Count(PointPhase::kQueued);  // queued: not started
     pr.live_groups = LiveGroups();
     pr.elapsed_seconds = now - start;
     double failed_weight = 0;
@@ -521,6 +681,7 @@ struct Scheduler::Impl {
       if (stop_requested.load(std::memory_order_relaxed) && !stopping) BeginStop();
       CheckDeadlines();
       DispatchIdleGroups();
+      DispatchAhead();
       ReportProgress(false);
       if (Finished()) break;
       auto polled = transport.Poll(PollTimeout());

@@ -36,6 +36,14 @@ struct SchedulerOptions {
   double max_poll_wait = 0.5;
   // Seconds between OnProgress calls when nothing changes (they also follow every change).
   double progress_interval = 5.0;
+  // Dispatch ahead: a busy group whose known work (its attempt and the points already sent ahead)
+  // is expected to be done within this many seconds is sent its next point, which it starts the
+  // moment the current one ends, so short points do not wait for round trips through rank 0.
+  // Expected ends come from this run's completed attempts (median seconds per unit of cost). An
+  // idle group with nothing queued takes back a point waiting on a busy one. 0 = off.
+  double dispatch_ahead = 0;
+  // At most this many points wait on one group (dispatch_ahead).
+  uint32_t max_sent_ahead = 4;
 
   bool IsValid(std::string* why) const;
 };
@@ -54,7 +62,7 @@ struct PendingPoint {
 enum class GroupState {
   kStarting,      // has not said Ready yet
   kIdle,          // Ready, no work
-  kBusy,          // running one attempt
+  kBusy,          // running one attempt (and maybe holding the next one, sent ahead)
   kUnresponsive,  // timed out / went silent / never said Ready: unused until it says Ready again
   kLost,          // the transport says its ranks are dead: never used again
 };
@@ -75,7 +83,8 @@ struct Progress {
 class SchedulerListener {
  public:
   virtual ~SchedulerListener() = default;
-  // The point is RUNNING as `attempt` on `group`.
+  // The point is RUNNING as `attempt` on `group`. A point sent ahead is reported when its group
+  // starts it (when the group's previous attempt ends), not when it was sent.
   virtual void OnAttemptStarted(const std::string& point, uint32_t attempt, int group) = 0;
   virtual void OnEpochMetrics(const std::string& point, uint32_t attempt, uint32_t epoch,
                               const nlohmann::json& metrics) = 0;
@@ -114,6 +123,7 @@ struct SchedulerSummary {
   int failed = 0;     // FAILED for good in this run
   int pending = 0;    // left PENDING (stop request, all groups lost)
   int attempts_started = 0;
+  int sent_ahead = 0;           // RunPoints sent to busy groups (dispatch_ahead)
   int attempts_failed = 0;      // all reasons, preempted included
   int ignored_messages = 0;     // stale attempt ids, duplicates, unknown points or groups
   double elapsed_seconds = 0;   // Run's start to its end

@@ -398,9 +398,9 @@ class SweepParser {
     const YAML::Node node = root["policy"];
     if (!node) return Status::Ok();
     PERFLAW_RETURN_IF_ERROR(ExpectMap(node, "policy"));
-    PERFLAW_RETURN_IF_ERROR(
-        CheckKeys(node, "policy",
-                  {"max_attempts", "point_timeout", "heartbeat_interval", "heartbeat_timeout"}));
+    PERFLAW_RETURN_IF_ERROR(CheckKeys(node, "policy",
+                                      {"max_attempts", "point_timeout", "heartbeat_interval",
+                                       "heartbeat_timeout", "dispatch_ahead"}));
     Policy& p = sweep_.policy;
     if (node["max_attempts"])
       PERFLAW_RETURN_IF_ERROR(Uint32(node["max_attempts"], "policy.max_attempts", &p.max_attempts));
@@ -413,6 +413,9 @@ class SweepParser {
     if (node["heartbeat_timeout"])
       PERFLAW_RETURN_IF_ERROR(
           Double(node["heartbeat_timeout"], "policy.heartbeat_timeout", &p.heartbeat_timeout));
+    if (node["dispatch_ahead"])
+      PERFLAW_RETURN_IF_ERROR(
+          Double(node["dispatch_ahead"], "policy.dispatch_ahead", &p.dispatch_ahead));
     std::string why;
     if (!p.IsValid(&why)) {
       // Point at the key the message names.
@@ -967,6 +970,9 @@ bool Policy::IsValid(std::string* why) const {
   if (!(heartbeat_timeout > heartbeat_interval && std::isfinite(heartbeat_timeout)))
     return Fail(why, "policy.heartbeat_timeout must exceed policy.heartbeat_interval (" +
                          Num(heartbeat_interval) + " s), got " + Num(heartbeat_timeout));
+  if (!(dispatch_ahead >= 0 && std::isfinite(dispatch_ahead)))
+    return Fail(why,
+                "policy.dispatch_ahead must be >= 0 seconds (0: off), got " + Num(dispatch_ahead));
   return true;
 }
 

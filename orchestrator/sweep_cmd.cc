@@ -40,9 +40,10 @@ void PrintTable(const Sweep& sweep) {
                 ds.synthetic ? " (synthetic, written at run time)" : "");
   std::printf(
       "resources: ranks_per_point %u, workers %u; policy: max_attempts %u, point_timeout %g s, "
-      "heartbeat %g s / timeout %g s\n",
+      "heartbeat %g s / timeout %g s, dispatch ahead %g s\n",
       sweep.resources.ranks_per_point, sweep.resources.workers, sweep.policy.max_attempts,
-      sweep.policy.point_timeout, sweep.policy.heartbeat_interval, sweep.policy.heartbeat_timeout);
+      sweep.policy.point_timeout, sweep.policy.heartbeat_interval, sweep.policy.heartbeat_timeout,
+      sweep.policy.dispatch_ahead);
   const std::vector<std::string>& axes = sweep.axis_names;
   // Each axis column is as wide as its name or its widest value, so long names stay aligned.
   std::vector<int> width;

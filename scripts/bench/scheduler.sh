@@ -3,7 +3,8 @@
 #  1. TRIVIAL points (default 1,000: one training step of a tiny model each) across WORKERS worker
 #     ranks (default 8): orchestration cost per point = (groups x makespan - sum of the workers' own
 #     wall time per point) / points, from the database (attempts.started_at/ended_at,
-#     results.wall_seconds). Target: under 5 ms per point.
+#     results.wall_seconds). Target: under 5 ms per point. Side by side: the same run with
+#     policy.dispatch_ahead 0 (no point sent ahead), the reference.
 #  2. A grid of mixed sizes on MIXED_WORKERS groups (default 2): the measured makespan against the
 #     longest-processing-time-first (LPT) schedule of the measured attempt durations. Target: within
 #     10% of the LPT makespan.
@@ -23,10 +24,13 @@ WORK=$(mktemp -d /tmp/perflaw-bench-scheduler.XXXXXX)
 [[ "${KEEP:-0}" = 1 ]] && echo "work folder: $WORK" || trap 'rm -rf "$WORK"' EXIT
 
 # --- 1. trivial points: 64 users in one batch of 64, one epoch = one optimizer step ---------------
-mkdir -p "$WORK/trivial"
-seeds=$(seq -s, 0 $((TRIVIAL - 1)))
-cat > "$WORK/trivial/sweep.yaml" <<YAML
-name: bench-trivial
+# Run twice: with the default dispatch ahead (1 s) and with it off (every point waits for a round
+# trip through rank 0), the reference, side by side.
+trivial() {  # trivial NAME DISPATCH_AHEAD
+  local dir="$WORK/$1"
+  mkdir -p "$dir"
+  cat > "$dir/sweep.yaml" <<YAML
+name: bench-trivial-$1
 data:
   synthetic: {users: 64, items: 50, mean_length: 8, predictability: 0.5, seed: 1}
   max_seq_len: 8
@@ -35,43 +39,61 @@ train: {epochs: 1, batch_size: 64, lr: 0.001}
 eval: {protocol: "sampled:10", ks: [10]}
 threads: 1
 grid:
-  seed: [$seeds]
+  seed: [$(seq -s, 0 $((TRIVIAL - 1)))]
 resources: {ranks_per_point: 1, workers: $WORKERS}
-policy: {max_attempts: 1, heartbeat_interval: 30, heartbeat_timeout: 120}
+policy: {max_attempts: 1, heartbeat_interval: 30, heartbeat_timeout: 120, dispatch_ahead: $2}
 law: {enabled: false}
 db: results.db
 work_dir: work
 YAML
+  local start end
+  start=$(date +%s.%N)
+  (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np "$WORKERS" > run.log 2>&1) ||
+    { tail -20 "$dir/run.log"; exit 1; }
+  end=$(date +%s.%N)
+  echo "$start $end" > "$dir/times"
+}
 echo "== 1. $TRIVIAL trivial points (1 step of a 1-layer d=8 sasrec) on $WORKERS worker ranks, $(nproc) cores"
-start=$(date +%s.%N)
-(cd "$WORK/trivial" && "$BIN/perflaw" run sweep.yaml --np "$WORKERS" > run.log 2>&1) ||
-  { tail -20 "$WORK/trivial/run.log"; exit 1; }
-end=$(date +%s.%N)
-python3 - "$WORK/trivial/results.db" "$WORKERS" "$TRIVIAL" "$start" "$end" "$WORK/trivial/run.log" <<'PY'
-import re, sqlite3, sys
-db, groups, n, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
-cpu = re.search(r"orchestrator: ([0-9.]+) s CPU", open(sys.argv[6]).read())
-c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-done = c.execute("SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'").fetchone()[0]
-first, last = c.execute("SELECT MIN(started_at), MAX(ended_at) FROM attempts").fetchone()
-busy = c.execute("SELECT SUM(wall_seconds) FROM results").fetchone()[0]
-att = c.execute("SELECT SUM(ended_at - started_at) FROM attempts").fetchone()[0]
-makespan = last - first
-cost_ms = (groups * makespan - busy) / done * 1000
-print(f"points completed: {done} of {n}; wall time of `perflaw run` (incl. mpirun start-up): {end - start:.1f} s")
-print(f"makespan (first attempt start to last attempt end, DB): {makespan:.2f} s; "
-      f"workers' own wall time: {busy:.2f} s summed ({busy / done * 1000:.1f} ms per point); "
-      f"attempt spans (orchestrator's view) {att:.2f} s summed")
-gaps = []
-rows = c.execute("SELECT group_id, started_at, ended_at FROM attempts ORDER BY group_id, started_at").fetchall()
-for a, b in zip(rows, rows[1:]):
-    if a[0] == b[0]: gaps.append(b[1] - a[2])
-print(f"orchestration cost per point = ({groups} x makespan - workers' time) / points = {cost_ms:.2f} ms "
-      f"(target < 5 ms): {'MET' if cost_ms < 5 and done == n else 'MISSED'}")
-print(f"  of which: rank 0 between a group's result and its next point (DB): {sum(gaps) / len(gaps) * 1000:.2f} ms; "
-      f"rank 0 CPU: {float(cpu.group(1)) / done * 1000 if cpu else float('nan'):.2f} ms per point (start-up included); "
-      f"the rest is message transit and, with more ranks than the {__import__('os').cpu_count()} cores, "
-      f"ranks waiting for a core")
+trivial ahead 1
+trivial reference 0
+python3 - "$WORKERS" "$TRIVIAL" "$WORK/ahead" "$WORK/reference" <<'PY'
+import os, re, sqlite3, sys
+groups, n = int(sys.argv[1]), int(sys.argv[2])
+def measure(d):
+    start, end = open(f"{d}/times").read().split()
+    log = open(f"{d}/run.log").read()
+    cpu = re.search(r"orchestrator: ([0-9.]+) s CPU", log)
+    ahead = re.search(r"\((\d+) sent ahead", log)
+    c = sqlite3.connect(f"file:{d}/results.db?mode=ro", uri=True)
+    done = c.execute("SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'").fetchone()[0]
+    first, last = c.execute("SELECT MIN(started_at), MAX(ended_at) FROM attempts").fetchone()
+    busy = c.execute("SELECT SUM(wall_seconds) FROM results").fetchone()[0]
+    makespan = last - first
+    gaps = []
+    rows = c.execute("SELECT group_id, started_at, ended_at FROM attempts ORDER BY group_id, started_at").fetchall()
+    for a, b in zip(rows, rows[1:]):
+        if a[0] == b[0]: gaps.append(b[1] - a[2])
+    return {"done": done, "run": float(end) - float(start), "makespan": makespan,
+            "busy_ms": busy / done * 1e3, "cost_ms": (groups * makespan - busy) / done * 1e3,
+            "gap_ms": sum(gaps) / len(gaps) * 1e3 if gaps else float("nan"),
+            "cpu_ms": float(cpu.group(1)) / done * 1e3 if cpu else float("nan"),
+            "ahead": int(ahead.group(1)) if ahead else 0}
+a, r = measure(sys.argv[3]), measure(sys.argv[4])
+rows = [("points completed", "done", "{:.0f}"),
+        ("points sent ahead to busy groups", "ahead", "{:.0f}"),
+        ("wall time of `perflaw run` (incl. mpirun start-up), s", "run", "{:.1f}"),
+        ("makespan (first attempt start to last attempt end, DB), s", "makespan", "{:.2f}"),
+        ("workers' own wall time per point (results.wall_seconds), ms", "busy_ms", "{:.1f}"),
+        ("orchestration cost per point = (groups x makespan - workers' time) / points, ms", "cost_ms", "{:.2f}"),
+        ("gap between a group's attempt end and its next attempt start (DB), ms", "gap_ms", "{:.2f}"),
+        ("rank-0 CPU per point (start-up included), ms", "cpu_ms", "{:.2f}")]
+print(f"{'':84s} {'dispatch ahead 1 s':>19s} {'reference (off)':>16s} {'ratio':>7s}")
+for label, key, fmt in rows:
+    ratio = a[key] / r[key] if r[key] else float("nan")
+    print(f"{label:84s} {fmt.format(a[key]):>19s} {fmt.format(r[key]):>16s} {ratio:7.3f}")
+ok = a["cost_ms"] < 5 and a["done"] == n
+print(f"orchestration cost per point (dispatch ahead, the default): {a['cost_ms']:.2f} ms, target < 5 ms: "
+      f"{'MET' if ok else 'MISSED'}; with more ranks than the {os.cpu_count()} cores, ranks also wait for a core")
 PY
 
 # --- 2. mixed sizes ---------------------------------------------------------------------------------

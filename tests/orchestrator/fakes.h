@@ -4,10 +4,14 @@
 //
 // A simulated group says Ready at time 0, and on RunPoint "trains" for config["seconds"] (times its
 // slowdown), sending a Heartbeat every `heartbeat_every` seconds, then PointDone (or PointFailed
-// when config["fail"] names a reason, or its own fail_points says so) followed by Ready.
+// when config["fail"] names a reason, or its own fail_points says so) followed by Ready. Like the
+// real worker it runs one point at a time: a RunPoint that arrives while it is busy (sent ahead)
+// starts when the current point ends, and a StopPoint for it before then drops it silently.
 #pragma once
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -162,16 +166,20 @@ class FakeWorld final : public Transport {
     Cancel([g](const Event& e) { return e.group == g; });
   }
 
-  // The simulated worker: a RunPoint schedules its heartbeats and its ending.
+  // The simulated worker: a RunPoint schedules its heartbeats and its ending, from when the group
+  // is free (a hung group never is again).
   void React(int g, const RunPoint& m) {
     const FakeGroup& fg = groups_[g];
-    const double now = clock_->Now();
-    const double seconds = m.config.value("seconds", 1.0) * fg.slowdown;
-    const double end = now + seconds;
-    const double silent_from = fg.silent_after >= 0 ? now + fg.silent_after : end + 1;
+    const double start = std::max(clock_->Now(), free_at_[g]);
     const std::string tag = Tag(g, m.point, m.attempt);
+    starts_[tag] = start;
+    if (std::isinf(start)) return;
+    const double seconds = m.config.value("seconds", 1.0) * fg.slowdown;
+    const double end = start + seconds;
+    const double silent_from = fg.silent_after >= 0 ? start + fg.silent_after : end + 1;
+    free_at_[g] = end < silent_from ? end : std::numeric_limits<double>::infinity();
     uint64_t step = 0;
-    for (double t = now + heartbeat_every_; t < end && t < silent_from; t += heartbeat_every_) {
+    for (double t = start + heartbeat_every_; t < end && t < silent_from; t += heartbeat_every_) {
       PushMessage(t, g, tag, Heartbeat{m.point, m.attempt, ++step, 0});
     }
     if (end >= silent_from) return;
@@ -199,11 +207,18 @@ class FakeWorld final : public Transport {
   void React(int g, const StopPoint& m) {
     if (groups_[g].ignore_stop) return;
     const std::string tag = Tag(g, m.point, m.attempt);
+    const auto start = starts_.find(tag);
+    if (start != starts_.end() && start->second > clock_->Now()) {  // sent ahead, not started
+      Cancel([&](const Event& e) { return e.tag == tag; });
+      free_at_[g] = start->second;
+      return;
+    }
     bool running = false;
     for (const auto& [key, e] : events_) running |= e.tag == tag;
     if (!running) return;  // already finished (or hung): nothing answers
     Cancel([&](const Event& e) { return e.tag == tag; });
     const double t = clock_->Now() + 0.5;  // time to write the checkpoint
+    free_at_[g] = t;
     PushMessage(t, g, "",
                 PointFailed{m.point, m.attempt, FailureReason::kPreempted,
                             "fake: checkpointed and stopped", true});
@@ -221,6 +236,8 @@ class FakeWorld final : public Transport {
   uint64_t seq_ = 0;
   std::vector<Sent> sent_;
   std::set<int> lost_;
+  std::map<int, double> free_at_;         // group -> when its last point ends
+  std::map<std::string, double> starts_;  // tag -> when that attempt starts
   bool started_ = false;
   double fail_poll_at_ = -1;
   uint64_t polls_ = 0;

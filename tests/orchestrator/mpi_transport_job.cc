@@ -165,6 +165,9 @@ TEST(MpiTransportJob, SchedulerRunsPointsOnBothGroupsAndADivergingOneFails) {
   SchedulerOptions options;
   options.heartbeat_interval = 1.0;
   options.ready_timeout = 60;
+  // Once the first point completes, the group still busy is sent the next point ahead: the worker
+  // holds it and starts it when its current one ends.
+  options.dispatch_ahead = 60;
   Recorder recorder;
   SteadyClock clock;
   Scheduler scheduler(options, g_replay, &clock, &recorder);
@@ -182,6 +185,8 @@ TEST(MpiTransportJob, SchedulerRunsPointsOnBothGroupsAndADivergingOneFails) {
   EXPECT_FALSE(recorder.retry["nan"]);
   EXPECT_GE(summary->groups.at(0).attempts, 1);
   EXPECT_GE(summary->groups.at(1).attempts, 1);
+  EXPECT_GE(summary->sent_ahead, 1);
+  EXPECT_EQ(summary->attempts_started, 4);  // no point sent ahead ran twice or got lost
   EXPECT_TRUE(g_transport->Flush(30).ok());
 }
 

@@ -452,6 +452,204 @@ TEST(SchedulerTest, ProgressReportsEtaAfterTheFirstCompletion) {
   EXPECT_DOUBLE_EQ(sim.listener.last_progress.elapsed_seconds, 4);
 }
 
+// ---- dispatch ahead ----
+
+SchedulerOptions AheadOptions(double seconds) {
+  SchedulerOptions o = FastOptions();
+  o.dispatch_ahead = seconds;
+  return o;
+}
+
+// When the RunPoint for "point#attempt" was sent (-1 if never).
+double SentAt(const FakeWorld& world, const std::string& point, uint32_t attempt) {
+  for (const auto& s : world.sent()) {
+    const auto* run = std::get_if<RunPoint>(&s.message);
+    if (run && run->point == point && run->attempt == attempt) return s.time;
+  }
+  return -1;
+}
+
+bool Logged(const RecordingListener& listener, const std::string& line) {
+  return std::find(listener.log.begin(), listener.log.end(), line) != listener.log.end();
+}
+
+TEST(SchedulerTest, DispatchAheadSendsTheNextPointBeforeTheCurrentEndsAndStartsItAfter) {
+  Sim sim(1, AheadOptions(2));
+  sim.world.group(0).fail_points["b"] = 1;  // b#1 answers PointFailed: the next one still starts
+  const auto summary =
+      sim.Run({Point("a", 30, 10), Point("b", 20, 10), Point("c", 10, 10)});  // 1 s per 3 units
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  EXPECT_EQ(sim.world.Dispatches(), (std::vector<std::string>{"a#1@0", "b#1@0", "c#1@0", "b#2@0"}));
+  // No rate before the first completion (t=10): b is sent when the group is idle. Then each point
+  // goes 2 s before its predecessor's expected end, and starts when that one ends.
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "b", 1), 10);
+  EXPECT_NEAR(SentAt(sim.world, "c", 1), 10 + 20.0 / 3 - 2, 1e-9);  // b expected to take 6.67 s
+  EXPECT_NEAR(SentAt(sim.world, "b", 2), 20 + 10.0 / 3 - 2, 1e-9);  // only a's rate is known
+  EXPECT_TRUE(Logged(sim.listener, "t=20 start c#1@0"));
+  EXPECT_TRUE(Logged(sim.listener, "t=30 start b#2@0"));
+  EXPECT_EQ(sim.listener.failures, (std::vector<std::string>{"fail b#1 failed retry"}));
+  EXPECT_EQ(summary.sent_ahead, 2);
+  EXPECT_EQ(summary.attempts_started, 4);
+  EXPECT_EQ(summary.completed, 3);
+  EXPECT_EQ(summary.ignored_messages, 0);
+  EXPECT_DOUBLE_EQ(summary.makespan_seconds, 40);
+  EXPECT_DOUBLE_EQ(summary.groups[0].busy_seconds, 40);
+}
+
+TEST(SchedulerTest, DispatchAheadKeepsUpToMaxSentAheadPointsWaitingOnAGroup) {
+  SchedulerOptions o = AheadOptions(2.5);
+  o.max_sent_ahead = 2;
+  Sim sim(1, o);
+  std::vector<PendingPoint> points;
+  for (int i = 1; i <= 6; ++i) points.push_back(Point("p" + std::to_string(i), 1, 1));
+  const auto summary = sim.Run(points);
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  // From t=1 (p1 done: 1 s per point) the group's known work is topped up to within 2.5 s, at most
+  // 2 points waiting: p3 and p4 at t=1, then one more as each point ends.
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "p2", 1), 1);
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "p3", 1), 1);
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "p4", 1), 1);
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "p5", 1), 2);
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "p6", 1), 3);
+  for (int i = 2; i <= 6; ++i) {
+    EXPECT_TRUE(Logged(sim.listener,
+                       "t=" + std::to_string(i - 1) + " start p" + std::to_string(i) + "#1@0"));
+  }
+  EXPECT_EQ(summary.sent_ahead, 4);
+  EXPECT_EQ(summary.attempts_started, 6);
+  EXPECT_DOUBLE_EQ(summary.makespan_seconds, 6);
+}
+
+TEST(SchedulerTest, AttemptFarPastItsEstimateGetsNoMorePointsAndTheSchedulerWaitsQuietly) {
+  SchedulerOptions o = AheadOptions(2);
+  o.max_sent_ahead = 10;
+  Sim sim(1, o);
+  // b should take 1 s like a but takes 100: c..g go ahead while its known work ends within 2 s
+  // (up to t=4); from t=4 b runs more than 2 s past its estimate, so h waits in the queue until b
+  // ends. (A deadline left in the past would make the scheduler poll without waiting: the fake
+  // fails the run after a million polls.)
+  std::vector<PendingPoint> points = {Point("a", 1, 1), Point("b", 1, 100)};
+  for (const char* id : {"c", "d", "e", "f", "g", "h"}) points.push_back(Point(id, 1, 1));
+  const auto summary = sim.Run(points);
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "c", 1), 1);
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "g", 1), 4);
+  EXPECT_GT(SentAt(sim.world, "h", 1), 101);
+  EXPECT_DOUBLE_EQ(summary.makespan_seconds, 107);
+}
+
+TEST(SchedulerTest, StopRequestTakesBackThePointSentAheadBeforeStoppingTheCurrentOne) {
+  Sim sim(1, AheadOptions(2));
+  sim.world.At(19, [&] { sim.scheduler.RequestStop(); });
+  const auto summary = sim.Run({Point("a", 1, 10), Point("b", 1, 10), Point("c", 1, 10)});
+  EXPECT_EQ(summary.end, RunEnd::kInterrupted) << summary.message;
+  EXPECT_EQ(summary.pending, 2);
+  EXPECT_EQ(summary.sent_ahead, 1);
+  EXPECT_EQ(summary.attempts_started, 2);  // c was sent ahead but never started
+  std::vector<std::string> stops;
+  for (const auto& s : sim.world.sent()) {
+    if (const auto* stop = std::get_if<StopPoint>(&s.message)) {
+      stops.push_back(stop->point + "#" + std::to_string(stop->attempt));
+    }
+  }
+  EXPECT_EQ(stops, (std::vector<std::string>{"c#1", "b#1"}));
+  EXPECT_EQ(sim.listener.failures, (std::vector<std::string>{"fail b#1 preempted retry"}));
+  for (const auto& line : sim.listener.log) EXPECT_EQ(line.find("start c#"), std::string::npos);
+  EXPECT_EQ(sim.listener.last_progress.pending, 2);
+  EXPECT_EQ(sim.listener.last_progress.running, 0);
+}
+
+TEST(SchedulerTest, SilentGroupGivesBackThePointSentAheadAndAnotherGroupRunsItAsItsFirstAttempt) {
+  SchedulerOptions o = AheadOptions(2);
+  o.heartbeat_grace = 5;
+  o.max_sent_ahead = 1;
+  Sim sim(2, o);
+  sim.world.group(0).silent_after = 6;  // A (10 s) hangs there after its heartbeat at t=5
+  const auto summary = sim.Run(
+      {Point("A", 10, 10), Point("B", 4, 4), Point("C", 4, 4), Point("D", 1, 3), Point("E", 1, 1)});
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  // D goes ahead to group 1 at t=6 (C expected to end at 8); E ahead to group 0 at t=8 (A expected
+  // at 10). At t=10 group 0 is lost for silence: A and E return to the queue, E as attempt 1 again;
+  // group 1 (D until 11) gets A ahead at once and E at 19.
+  EXPECT_EQ(sim.world.Dispatches(), (std::vector<std::string>{"A#1@0", "B#1@1", "C#1@1", "D#1@1",
+                                                              "E#1@0", "A#2@1", "E#1@1"}));
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "D", 1), 6);
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "E", 1), 8);
+  EXPECT_EQ(sim.listener.failures, (std::vector<std::string>{"fail A#1 heartbeat_lost retry"}));
+  EXPECT_EQ(sim.world.CountSent(0, kStopPoint), 1);  // "drop E#1"
+  EXPECT_FALSE(Logged(sim.listener, "t=10 start E#1@0"));
+  EXPECT_TRUE(Logged(sim.listener, "t=11 start A#2@1"));
+  EXPECT_TRUE(Logged(sim.listener, "t=21 start E#1@1"));
+  int e_starts = 0;
+  for (const auto& line : sim.listener.log)
+    e_starts += line.find("start E#1@") != std::string::npos;
+  EXPECT_EQ(e_starts, 1);
+  EXPECT_EQ(sim.listener.completed.size(), 5u);
+  for (const auto& [id, results] : sim.listener.completed) EXPECT_EQ(results.size(), 1u) << id;
+  EXPECT_EQ(sim.listener.completed.at("E")[0]["group"], 1);
+}
+
+TEST(SchedulerTest, GroupPreemptedOnItsOwnDoesNotStartThePointSentAhead) {
+  Sim sim(1, AheadOptions(2));
+  // b#1 is preempted by the worker itself (SIGTERM) at t=19, after c went ahead at t=18: the group
+  // is being stopped and would refuse c, so c is taken back rather than recorded as started.
+  sim.world.Inject(19, 0, PointFailed{"b", 1, FailureReason::kPreempted, "SIGTERM", true});
+  const auto summary = sim.Run({Point("a", 1, 10), Point("b", 1, 10), Point("c", 1, 10)});
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  EXPECT_EQ(sim.listener.failures, (std::vector<std::string>{"fail b#1 preempted retry"}));
+  EXPECT_EQ(sim.world.Dispatches(),
+            (std::vector<std::string>{"a#1@0", "b#1@0", "c#1@0", "b#2@0", "c#1@0"}));
+  EXPECT_EQ(sim.world.CountSent(0, kStopPoint), 1);  // "drop c#1"
+  EXPECT_FALSE(Logged(sim.listener, "t=19 start c#1@0"));
+  EXPECT_EQ(summary.attempts_started, 4);
+  EXPECT_EQ(summary.completed, 3);
+}
+
+TEST(SchedulerTest, IdleGroupTakesBackAPointWaitingOnAGroupThatRunsPastItsEstimate) {
+  Sim sim(2, AheadOptions(2));
+  // Y gives the rate (1 s per unit of cost); X (cost 3) should end at t=3 but takes 30 s. V goes
+  // ahead to X's group at t=2; when group 1 falls idle at t=3 with nothing queued, it takes V back.
+  const auto summary =
+      sim.Run({Point("X", 3, 30), Point("Y", 2, 2), Point("Z", 1, 1), Point("V", 0.5, 0.5)});
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  EXPECT_EQ(sim.world.Dispatches(),
+            (std::vector<std::string>{"X#1@0", "Y#1@1", "Z#1@1", "V#1@0", "V#1@1"}));
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "V", 1), 2);
+  EXPECT_EQ(sim.world.CountSent(0, kStopPoint), 1);  // "drop V#1"
+  EXPECT_TRUE(Logged(sim.listener, "t=3 start V#1@1"));
+  EXPECT_EQ(sim.listener.completed.at("V")[0]["group"], 1);
+  EXPECT_EQ(summary.completed, 4);
+  EXPECT_EQ(summary.attempts_started, 4);
+  EXPECT_EQ(summary.ignored_messages, 0);
+  EXPECT_DOUBLE_EQ(summary.makespan_seconds, 30);
+}
+
+TEST(SchedulerTest, DispatchAheadKeepsEveryPointOnceAndStaysNearTheLptSchedule) {
+  for (double ahead : {0.5, 2.0, 10.0}) {
+    Sim sim(4, AheadOptions(ahead));
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<double> seconds(1, 50);
+    std::vector<PendingPoint> points;
+    std::vector<double> durations;
+    for (int i = 0; i < 41; ++i) {
+      const double s = std::round(seconds(rng));
+      points.push_back(Point("p" + std::to_string(i), s, s));
+      durations.push_back(s);
+    }
+    const auto summary = sim.Run(points);
+    EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+    EXPECT_EQ(summary.completed, 41);
+    EXPECT_EQ(summary.attempts_started, 41);
+    EXPECT_GT(summary.sent_ahead, 0);
+    ASSERT_EQ(sim.listener.completed.size(), 41u);
+    for (const auto& [id, results] : sim.listener.completed) EXPECT_EQ(results.size(), 1u) << id;
+    const auto bounds = ComputeLptBounds(durations, 4);
+    ASSERT_TRUE(bounds.ok());
+    // A point bound to a group early may wait up to `ahead` there instead of starting elsewhere.
+    EXPECT_LE(summary.makespan_seconds, bounds->lpt_makespan + ahead) << "ahead " << ahead;
+  }
+}
+
 TEST(SchedulerTest, RejectsBadOptionsAndPointsWithoutSendingAnything) {
   struct Case {
     SchedulerOptions options;
@@ -473,6 +671,8 @@ TEST(SchedulerTest, RejectsBadOptionsAndPointsWithoutSendingAnything) {
   cases.push_back(with([](SchedulerOptions& o) { o.max_poll_wait = 0; }, "max_poll_wait"));
   cases.push_back(
       with([](SchedulerOptions& o) { o.progress_interval = INFINITY; }, "progress_interval"));
+  cases.push_back(with([](SchedulerOptions& o) { o.dispatch_ahead = -0.5; }, "dispatch_ahead"));
+  cases.push_back(with([](SchedulerOptions& o) { o.max_sent_ahead = 0; }, "max_sent_ahead"));
   std::string why;
   EXPECT_TRUE(SchedulerOptions().IsValid(&why)) << why;
   for (const auto& c : cases) {

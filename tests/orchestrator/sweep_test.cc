@@ -337,6 +337,8 @@ TEST(SweepErrors, BadPolicyAndResources) {
       "s.yaml:6:53: policy.heartbeat_timeout must exceed policy.heartbeat_interval (30 s), got 10");
   EXPECT_EQ(ErrorOf(SynthSweep("policy: {point_timeout: -5}\n")),
             "s.yaml:6:25: policy.point_timeout must be >= 0 seconds (0: no limit), got -5");
+  EXPECT_EQ(ErrorOf(SynthSweep("policy: {dispatch_ahead: -1}\n")),
+            "s.yaml:6:26: policy.dispatch_ahead must be >= 0 seconds (0: off), got -1");
   EXPECT_EQ(
       ErrorOf(SynthSweep("resources: {workers: 3, ranks_per_point: 2}\n")),
       "s.yaml:6:12: resources.workers (3) must be a multiple of resources.ranks_per_point (2)");
