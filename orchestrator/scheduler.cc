@@ -121,15 +121,15 @@ struct Scheduler::Impl {
     PendingPoint in;
     PointPhase phase = PointPhase::kPending;
   };
+  struct Sent {  // an attempt of a point, sent to a group
+    int point;
+    uint32_t attempt;
+  };
   struct Group {
     GroupState state = GroupState::kStarting;
     int point = -1;  // index of the point it runs, when busy
     uint32_t attempt = 0;
-    struct Ahead {
-      int point;
-      uint32_t attempt;
-    };
-    std::deque<Ahead> ahead;  // points sent ahead (dispatch_ahead), in the order it will run them
+    std::deque<Sent> ahead;  // points sent ahead (dispatch_ahead), in the order it will run them
     double started = 0, last_heard = 0;
     double answer_by = -1;  // a timed-out group counts as live until then, awaiting its Ready
     GroupSummary summary;
@@ -255,22 +255,28 @@ struct Scheduler::Impl {
     return std::find_if(queue.begin(), queue.end(), [&](int p) { return Eligible(points[p], g); });
   }
 
-  Status SendRunPoint(int g, const Point& point, uint32_t attempt) {
-    return transport.Send(g, RunPoint{point.in.id, attempt, point.in.config,
-                                      point.in.checkpoint_dir, opt.heartbeat_interval});
+  // Sends the queued point to group g as its next attempt and takes it off the queue. If the send
+  // fails the point never left: it stays queued, and the error says why.
+  StatusOr<Sent> SendFromQueue(int g, std::vector<int>::iterator queued) {
+    const int p = *queued;
+    Point& point = points[p];
+    const uint32_t attempt = point.in.attempts + 1;
+    const Status sent =
+        transport.Send(g, RunPoint{point.in.id, attempt, point.in.config, point.in.checkpoint_dir,
+                                   opt.heartbeat_interval});
+    if (!sent.ok()) return Status::IoError("sending RunPoint failed: " + sent.message());
+    queue.erase(queued);
+    point.in.attempts = attempt;
+    return Sent{p, attempt};
   }
 
   void StartAttempt(int g, std::vector<int>::iterator queued) {
-    const int p = *queued;
-    const uint32_t attempt = points[p].in.attempts + 1;
-    const Status sent = SendRunPoint(g, points[p], attempt);
-    if (!sent.ok()) {  // the point never left: it stays queued, the group is gone
-      SetGroupState(g, GroupState::kLost, "sending RunPoint failed: " + sent.message());
+    const StatusOr<Sent> sent = SendFromQueue(g, queued);
+    if (!sent.ok()) {  // the group is gone
+      SetGroupState(g, GroupState::kLost, sent.status().message());
       return;
     }
-    queue.erase(queued);
-    points[p].in.attempts = attempt;
-    Begin(g, p, attempt);
+    Begin(g, sent->point, sent->attempt);
   }
 
   // Group g now runs attempt `attempt` of point p.
@@ -333,18 +339,14 @@ struct Scheduler::Impl {
   }
 
   bool SendAhead(int g, std::vector<int>::iterator queued) {
-    const int p = *queued;
-    const uint32_t attempt = points[p].in.attempts + 1;
-    const Status sent = SendRunPoint(g, points[p], attempt);
-    if (!sent.ok()) {  // the point never left; the group's current attempt is lost with it
-      const std::string msg = "sending RunPoint failed: " + sent.message();
+    const StatusOr<Sent> sent = SendFromQueue(g, queued);
+    if (!sent.ok()) {  // the group's current attempt is lost with it
+      const std::string& msg = sent.status().message();
       Fail(g, FailureReason::kGroupLost, msg, true, GroupState::kLost, msg);
       return false;
     }
-    queue.erase(queued);
-    points[p].in.attempts = attempt;
-    points[p].phase = PointPhase::kQueued;
-    groups[g].ahead.push_back({p, attempt});
+    points[sent->point].phase = PointPhase::kQueued;
+    groups[g].ahead.push_back(*sent);
     summary.sent_ahead++;
     return true;
   }
@@ -353,7 +355,7 @@ struct Scheduler::Impl {
   void StartNext(int g) {
     Group& group = groups[g];
     if (group.ahead.empty()) return;
-    const Group::Ahead next = group.ahead.front();
+    const Sent next = group.ahead.front();
     group.ahead.pop_front();
     Begin(g, next.point, next.attempt);
   }
@@ -362,7 +364,7 @@ struct Scheduler::Impl {
   // reused: no attempt of it was recorded). A group that may still be alive is told to drop it.
   void TakeBackLast(int g, bool tell_group) {
     Group& group = groups[g];
-    const Group::Ahead last = group.ahead.back();
+    const Sent last = group.ahead.back();
     group.ahead.pop_back();
     Point& point = points[last.point];
     if (tell_group) (void)transport.Send(g, StopPoint{point.in.id, last.attempt});
