@@ -28,36 +28,72 @@ bool DbListenerOptions::IsValid(std::string* why) const {
     *why = "max_attempts must be >= 1, got " + std::to_string(max_attempts);
     return false;
   }
+  if (max_batch_changes < 1) {
+    *why = "max_batch_changes must be >= 1, got " + std::to_string(max_batch_changes);
+    return false;
+  }
   return true;
 }
 
 DbListener::DbListener(ResultsDb* db, DbListenerOptions options)
     : db_(db), options_(std::move(options)) {}
 
+DbListener::~DbListener() {
+  if (batch_) batch_->Commit();  // nowhere to report a failure to here: then it rolls back
+}
+
+Status DbListener::OpenBatch() {
+  if (batch_) return Status::Ok();
+  StatusOr<Transaction> batch = db_->BeginBatch();
+  if (!batch.ok()) return batch.status();
+  batch_ = std::move(*batch);
+  batch_changes_ = 0;
+  return Status::Ok();
+}
+
+void DbListener::Changed() {
+  if (++batch_changes_ >= options_.max_batch_changes) CommitBatch();
+}
+
+void DbListener::CommitBatch() {
+  if (!batch_) return;
+  Status st = batch_->Commit();
+  batch_.reset();  // rolls back what a failed commit left open
+  if (!st.ok()) Fail(st);
+}
+
+void DbListener::OnQuiet() { CommitBatch(); }
+
 void DbListener::OnAttemptStarted(const std::string& point, uint32_t attempt, int group) {
   const std::vector<std::string> hosts =
       options_.placement.hosts ? options_.placement.hosts(group) : std::vector<std::string>();
   const std::vector<int> ranks =
       options_.placement.ranks ? options_.placement.ranks(group) : std::vector<int>();
+  if (Status st = OpenBatch(); !st.ok()) return Fail(st);
   StatusOr<int64_t> id = db_->StartAttempt(point, group, hosts, ranks);
   if (!id.ok()) return Fail(id.status());
   attempt_ids_[{point, attempt}] = *id;
+  Changed();
 }
 
 void DbListener::OnEpochMetrics(const std::string& point, uint32_t attempt, uint32_t,
                                 const nlohmann::json& metrics) {
   StatusOr<int64_t> id = AttemptId(point, attempt);
   if (!id.ok()) return Fail(id.status());
+  if (Status st = OpenBatch(); !st.ok()) return Fail(st);
   Status st = db_->RecordEpochMetrics(point, *id, metrics);
-  if (!st.ok()) Fail(st);
+  if (!st.ok()) return Fail(st);
+  Changed();
 }
 
 void DbListener::OnPointCompleted(const std::string& point, uint32_t attempt,
                                   const nlohmann::json& result) {
   StatusOr<int64_t> id = AttemptId(point, attempt);
   if (!id.ok()) return Fail(id.status());
+  if (Status st = OpenBatch(); !st.ok()) return Fail(st);
   Status st = db_->CompletePoint(point, *id, result);
   if (!st.ok()) return Fail(st);
+  Changed();
   ++completed_;
   CheckStop();
 }
@@ -71,9 +107,11 @@ void DbListener::OnAttemptFailed(const std::string& point, uint32_t attempt, Fai
   // A point the scheduler gives up on (e.g. a non-retryable failure) is FAILED in the database
   // too, whatever its failure count: the database then fails it at this counted failure.
   const uint32_t max_attempts = will_retry ? options_.max_attempts : 1;
+  if (Status st = OpenBatch(); !st.ok()) return Fail(st);
   StatusOr<PointState> state = db_->FailAttempt(point, *id, ExitReasonFor(reason), error,
                                                 static_cast<int64_t>(max_attempts));
   if (!state.ok()) return Fail(state.status());
+  Changed();
   const bool failed = *state == PointState::kFailed;
   failed_ += failed;
   if (failed == will_retry) {

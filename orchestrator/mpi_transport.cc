@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -24,6 +25,12 @@ StatusOr<std::unique_ptr<MpiRuntime>> MpiRuntime::Init(int* argc, char*** argv) 
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) return Status::FailedPrecondition("MPI is already initialised");
+  // When ranks outnumber cores, mpirun tells every rank to call sched_yield whenever a probe finds
+  // nothing new (mpi_yield_when_idle). Rank 0 never waits inside MPI (Poll probes and naps), so
+  // each yield only sends it to the back of the run queue: with 8 busy worker ranks on 2 cores it
+  // handled about one message per scheduling round (~2 ms) and the workers ran out of orders
+  // (docs/benchmarks.md). Workers keep the setting: their collectives do wait inside MPI.
+  setenv("OMPI_MCA_mpi_yield_when_idle", "0", /*overwrite=*/1);
   int provided = 0;
   const int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
   if (rc != MPI_SUCCESS) return MpiError(rc, "MPI_Init_thread");

@@ -210,6 +210,11 @@ class ResultsDb {
   // PRAGMA integrity_check: OK or Corruption with SQLite's report.
   Status IntegrityCheck() const;
 
+  // Opens a batch on the writer: until the returned transaction commits, every change above is a
+  // savepoint inside it (still all or nothing on its own) and none is durable or visible to
+  // readers. One commit for many small changes: see DbListener.
+  StatusOr<Transaction> BeginBatch() { return Transaction::Begin(db_); }
+
   const SqliteDb& connection() const { return db_; }
   double Now() const;
 

@@ -136,6 +136,7 @@ class EtaListener final : public SchedulerListener {
                        const std::string& message, bool will_retry) override;
   void OnGroupStateChanged(int group, GroupState state, const std::string& why) override;
   void OnProgress(const Progress& progress) override;
+  void OnQuiet() override { inner_->OnQuiet(); }
 
   // Seconds until every point not done is done; empty while the model is not identified.
   std::optional<double> Eta(int groups) const;

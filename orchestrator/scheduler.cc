@@ -116,7 +116,10 @@ StatusOr<LptBounds> ComputeLptBounds(std::vector<double> durations, int groups) 
 // cost (largest first), ties by input order, so dispatch is deterministic.
 struct Scheduler::Impl {
   // kQueued: sent ahead to a busy group, which starts it when its current attempt ends.
-  enum class PointPhase { kPending, kQueued, kRunning, kCompleted, kFailed };
+  // kWithdrawing: sent ahead, then taken back; it waits for that group's answer about it before it
+  // may go anywhere else (the group may have started it already: two groups must never run one
+  // point at once).
+  enum class PointPhase { kPending, kQueued, kWithdrawing, kRunning, kCompleted, kFailed };
   struct Point {
     PendingPoint in;
     PointPhase phase = PointPhase::kPending;
@@ -130,6 +133,7 @@ struct Scheduler::Impl {
     int point = -1;  // index of the point it runs, when busy
     uint32_t attempt = 0;
     std::deque<Sent> ahead;  // points sent ahead (dispatch_ahead), in the order it will run them
+    std::vector<Sent> withdrawing;  // taken back from it, awaiting its answer about them
     double started = 0, last_heard = 0;
     double answer_by = -1;  // a timed-out group counts as live until then, awaiting its Ready
     GroupSummary summary;
@@ -202,6 +206,7 @@ struct Scheduler::Impl {
   void SetGroupState(int g, GroupState state, const std::string& why) {
     const GroupState old = groups[g].state;
     groups[g].state = state;
+    if (state == GroupState::kLost || state == GroupState::kUnresponsive) ReleaseWithdrawing(g);
     const bool routine = (old == GroupState::kBusy && state == GroupState::kIdle) ||
                          (old == GroupState::kIdle && state == GroupState::kBusy);
     if (old != state && !routine) listener.OnGroupStateChanged(g, state, why);
@@ -238,6 +243,14 @@ struct Scheduler::Impl {
   // of a sweep, behind an attempt running past its estimate): take back the costliest point that
   // waits last in some group's line and that g may run, so that it starts now.
   bool TakeBackForIdle(int g) {
+    // One point on its way back per idle group is enough: each comes back after its group's answer
+    // (a round trip), and idle groups ask again on every pass of the loop meanwhile.
+    size_t returning = 0, idle = 0;
+    for (const Group& group : groups) {
+      returning += group.withdrawing.size();
+      idle += group.state == GroupState::kIdle;
+    }
+    if (returning >= idle) return false;
     int from = -1;
     for (int h = 0; h < static_cast<int>(groups.size()); ++h) {
       if (groups[h].ahead.empty() || !Eligible(points[groups[h].ahead.back().point], g)) continue;
@@ -360,16 +373,60 @@ struct Scheduler::Impl {
     Begin(g, next.point, next.attempt);
   }
 
-  // The last point sent ahead to g goes back to the queue, as if never sent (its attempt number is
-  // reused: no attempt of it was recorded). A group that may still be alive is told to drop it.
+  // The last point sent ahead to g is taken back. A group that may still be alive is told to stop
+  // it and the point waits for the group's answer (dropped before it started, or the result of the
+  // attempt if it had started); a lost group's point goes straight back to the queue.
   void TakeBackLast(int g, bool tell_group) {
     Group& group = groups[g];
     const Sent last = group.ahead.back();
     group.ahead.pop_back();
-    Point& point = points[last.point];
-    if (tell_group) (void)transport.Send(g, StopPoint{point.in.id, last.attempt});
-    point.in.attempts = last.attempt - 1;
-    Enqueue(last.point);
+    if (tell_group && transport.Send(g, StopPoint{points[last.point].in.id, last.attempt}).ok()) {
+      points[last.point].phase = PointPhase::kWithdrawing;
+      group.withdrawing.push_back(last);
+    } else {
+      Requeue(last);
+    }
+    progress_changed = true;
+  }
+
+  // Back to the queue as if never sent: no attempt of it was recorded, so its number is reused.
+  void Requeue(const Sent& sent) {
+    points[sent.point].in.attempts = sent.attempt - 1;
+    Enqueue(sent.point);
+    progress_changed = true;
+  }
+
+  // A group that will not answer any more (lost, unresponsive) gives back what it was withdrawing.
+  void ReleaseWithdrawing(int g) {
+    for (const Sent& sent : groups[g].withdrawing) Requeue(sent);
+    groups[g].withdrawing.clear();
+  }
+
+  // The answer of group g about a point taken back from it, if (point, attempt) is one.
+  std::optional<Sent> TakeWithdrawn(int g, const std::string& point, uint32_t attempt) {
+    auto& list = groups[g].withdrawing;
+    auto it = std::find_if(list.begin(), list.end(), [&](const Sent& s) {
+      return s.attempt == attempt && points[s.point].in.id == point;
+    });
+    if (it == list.end()) return std::nullopt;
+    const Sent sent = *it;
+    list.erase(it);
+    return sent;
+  }
+
+  // It had started before the stop reached it, and finished: the attempt is recorded after the
+  // fact, with its result (its epoch metrics and heartbeats were ignored: it was not current).
+  void CompleteWithdrawn(int g, const Sent& sent, const nlohmann::json& result) {
+    Point& point = points[sent.point];
+    point.phase = PointPhase::kCompleted;
+    last_end = std::max(last_end, clock.Now());
+    done_weight += Weight(point);
+    groups[g].summary.attempts++;
+    groups[g].summary.completed++;
+    summary.attempts_started++;
+    summary.completed++;
+    listener.OnAttemptStarted(point.in.id, sent.attempt, g);
+    listener.OnPointCompleted(point.in.id, sent.attempt, result);
     progress_changed = true;
   }
 
@@ -570,6 +627,9 @@ struct Scheduler::Impl {
   }
 
   void On(int g, const PointDone& m) {
+    if (const auto withdrawn = TakeWithdrawn(g, m.point, m.attempt)) {
+      return CompleteWithdrawn(g, *withdrawn, m.result);
+    }
     if (!IsCurrent(g, m.point, m.attempt)) {
       summary.ignored_messages++;
       return;
@@ -578,6 +638,8 @@ struct Scheduler::Impl {
   }
 
   void On(int g, const PointFailed& m) {
+    // Dropped before it started, or stopped: nothing counts against the point.
+    if (const auto withdrawn = TakeWithdrawn(g, m.point, m.attempt)) return Requeue(*withdrawn);
     if (!IsCurrent(g, m.point, m.attempt)) {
       summary.ignored_messages++;
       return;
@@ -608,7 +670,8 @@ struct Scheduler::Impl {
     pr.completed = Count(PointPhase::kCompleted);
     pr.running = Count(PointPhase::kRunning);
     pr.failed = Count(PointPhase::kFailed);
-    pr.pending = Count(PointPhase::kPending) + Count(PointPhase::kQueued);  // queued: not started
+    pr.pending = Count(PointPhase::kPending) + Count(PointPhase::kQueued) +
+                 Count(PointPhase::kWithdrawing);  // not started
     pr.live_groups = LiveGroups();
     pr.elapsed_seconds = now - start;
     double failed_weight = 0;
@@ -626,7 +689,9 @@ struct Scheduler::Impl {
 
   // Sets summary.end when the run is over.
   bool Finished() {
-    const int pending = Count(PointPhase::kPending), running = Count(PointPhase::kRunning);
+    // A point being withdrawn is pending: it waits for its group's answer, then for a group.
+    const int pending = Count(PointPhase::kPending) + Count(PointPhase::kWithdrawing);
+    const int running = Count(PointPhase::kRunning);
     if (stopping) {
       if (running > 0) return false;
       summary.end = pending == 0 ? RunEnd::kCompleted : RunEnd::kInterrupted;
@@ -661,7 +726,8 @@ struct Scheduler::Impl {
 
   void Summarise() {
     const double now = clock.Now();
-    summary.pending = Count(PointPhase::kPending);
+    summary.pending =
+        Count(PointPhase::kPending) + Count(PointPhase::kQueued) + Count(PointPhase::kWithdrawing);
     summary.elapsed_seconds = now - start;
     summary.makespan_seconds = first_dispatch < 0 ? 0 : last_end - first_dispatch;
     for (const Group& group : groups) {
@@ -686,7 +752,11 @@ struct Scheduler::Impl {
       DispatchAhead();
       ReportProgress(false);
       if (Finished()) break;
-      auto polled = transport.Poll(PollTimeout());
+      auto polled = transport.Poll(0.0);
+      if (polled.ok() && !polled->has_value()) {
+        listener.OnQuiet();
+        polled = transport.Poll(PollTimeout());
+      }
       if (!polled.ok()) {
         summary.end = RunEnd::kTransportError;
         summary.message = polled.status().message();
@@ -697,6 +767,7 @@ struct Scheduler::Impl {
     }
     ShutdownGroups();
     ReportProgress(true);
+    listener.OnQuiet();
     Summarise();
     return summary;
   }

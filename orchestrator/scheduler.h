@@ -97,6 +97,10 @@ class SchedulerListener {
                                const std::string& message, bool will_retry) = 0;
   virtual void OnGroupStateChanged(int group, GroupState state, const std::string& why) = 0;
   virtual void OnProgress(const Progress& progress) = 0;
+  // Every message that was waiting has been handled and the scheduler is about to wait for more
+  // (also once at the end of Run): the moment for a listener that batches its writes to make them
+  // durable.
+  virtual void OnQuiet() {}
 };
 
 enum class RunEnd {

@@ -242,21 +242,30 @@ std::string Statement::Sql() const {
 
 // ---- Transaction ----
 
+namespace {
+constexpr char kSavepoint[] = "perflaw_change";
+}  // namespace
+
 StatusOr<Transaction> Transaction::Begin(const SqliteDb& db) {
-  StatusOr<Statement> begin = Statement::Prepare(db, "BEGIN IMMEDIATE");
+  const bool nested = !sqlite3_get_autocommit(db.get());
+  StatusOr<Statement> begin = Statement::Prepare(
+      db, nested ? std::string("SAVEPOINT ") + kSavepoint : std::string("BEGIN IMMEDIATE"));
   if (!begin.ok()) return begin.status();
   PERFLAW_RETURN_IF_ERROR(begin->Run());
   Transaction t;
   t.db_ = &db;
+  t.nested_ = nested;
   return t;
 }
 
-Transaction::Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+Transaction::Transaction(Transaction&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), nested_(other.nested_) {}
 
 Transaction& Transaction::operator=(Transaction&& other) noexcept {
   if (this != &other) {
     Rollback();
     db_ = std::exchange(other.db_, nullptr);
+    nested_ = other.nested_;
   }
   return *this;
 }
@@ -265,7 +274,8 @@ Transaction::~Transaction() { Rollback(); }
 
 Status Transaction::Commit() {
   if (!db_) return Status::Internal("commit of a transaction that is not open");
-  StatusOr<Statement> commit = Statement::Prepare(*db_, "COMMIT");
+  StatusOr<Statement> commit = Statement::Prepare(
+      *db_, nested_ ? std::string("RELEASE ") + kSavepoint : std::string("COMMIT"));
   Status st = commit.ok() ? commit->Run() : commit.status();
   if (st.ok()) db_ = nullptr;  // on failure the destructor rolls back
   return st;
@@ -273,9 +283,14 @@ Status Transaction::Commit() {
 
 void Transaction::Rollback() {
   if (!db_) return;
-  // Errors are ignored: SQLite may already have rolled back (e.g. after an I/O error).
-  if (!sqlite3_get_autocommit(db_->get()))
-    sqlite3_exec(db_->get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  // Errors are ignored: SQLite may already have rolled back (e.g. after an I/O error), the outer
+  // transaction with it.
+  if (!sqlite3_get_autocommit(db_->get())) {
+    const std::string sql =
+        nested_ ? std::string("ROLLBACK TO ") + kSavepoint + "; RELEASE " + kSavepoint
+                : std::string("ROLLBACK");
+    sqlite3_exec(db_->get(), sql.c_str(), nullptr, nullptr, nullptr);
+  }
   db_ = nullptr;
 }
 

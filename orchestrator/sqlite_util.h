@@ -146,8 +146,10 @@ class Statement {
 };
 
 // BEGIN IMMEDIATE (the write lock up front, so a transaction never fails half-way on a lock
-// upgrade)
-// ... Commit(); rolled back if destroyed without a successful Commit().
+// upgrade) ... Commit(); rolled back if destroyed without a successful Commit().
+// Begun while another transaction is open on the connection (a batch of changes, see DbListener),
+// it is a SAVEPOINT instead: Commit releases it into the outer transaction and a rollback undoes
+// only its own changes; they become durable when the outer transaction commits.
 class Transaction {
  public:
   static StatusOr<Transaction> Begin(const SqliteDb& db);
@@ -164,6 +166,7 @@ class Transaction {
  private:
   void Rollback();
   const SqliteDb* db_ = nullptr;  // null once committed or rolled back
+  bool nested_ = false;           // a savepoint inside an outer transaction
 };
 
 }  // namespace perflaw::orchestrator

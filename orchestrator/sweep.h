@@ -55,10 +55,9 @@ struct Policy {
   double point_timeout = 0;        // wall seconds per attempt; 0: no limit
   double heartbeat_interval = 10;  // a busy worker group reports this often (> 0)
   double heartbeat_timeout = 60;   // silence after which a group is presumed dead (> interval)
-  // A busy group this close to its expected end is sent its next point (>= 0; 0: off, the default
-  // until a flaky extra attempt seen once in CI is understood); see
+  // A busy group this close to its expected end is sent its next point (>= 0; 0: off); see
   // SchedulerOptions::dispatch_ahead.
-  double dispatch_ahead = 0;
+  double dispatch_ahead = 1;
   bool IsValid(std::string* why) const;
 };
 

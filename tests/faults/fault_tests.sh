@@ -56,6 +56,10 @@ ${3:-}
 YAML
 }
 
+# Epochs of the reference and kill cases (the same points): long enough that the kill lands while
+# points still run, on a loaded machine too (with points sent ahead, 3 epochs took about 1 s).
+KILL_EPOCHS=8
+
 completed_ids() { q "$1" "SELECT id FROM points WHERE state = 'COMPLETED' ORDER BY id"; }
 
 # Waits (up to 120 s) until the SQL query on DB returns a non-empty, non-zero value.
@@ -140,14 +144,14 @@ for CASE in "${CASES[@]}"; do
   echo "== $CASE"
   case "$CASE" in
     reference)
-      write_sweep "$dir" 3
+      write_sweep "$dir" "$KILL_EPOCHS"
       (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1) || fail "reference run: $(tail -3 "$dir/run.log")"
       completed_ids "$dir/results.db" > "$WORK/reference.ids"
       [ "$(wc -l < "$WORK/reference.ids")" = 8 ] || fail "reference: $(wc -l < "$WORK/reference.ids") points completed, want 8"
       check_complete "$dir/results.db"
       ;;
     kill-worker|kill-orchestrator)
-      write_sweep "$dir" 3
+      write_sweep "$dir" "$KILL_EPOCHS"
       start_run "$dir"
       if [ "$CASE" = kill-worker ]; then kill_mid_sweep "$dir" "perflaw-worker serve"
       else kill_mid_sweep "$dir" "perflaw orchestrate"; fi

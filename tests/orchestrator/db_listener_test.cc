@@ -166,6 +166,53 @@ TEST_F(DbListenerTest, DatabaseErrorStopsTheSchedulerAndIsKept) {
   EXPECT_NE(events_[0].find("results database error"), std::string::npos);
 }
 
+int64_t CompletedAsSeenByAReader(const std::string& path) {
+  StatusOr<std::unique_ptr<ResultsDb>> reader = ResultsDb::OpenReadOnly(path);
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  return (*reader)->Counts()->completed;
+}
+
+TEST_F(DbListenerTest, ChangesReachReadersWhenTheSchedulerIsQuiet) {
+  DbListener listener(db_.get(), options_);
+  listener.OnAttemptStarted("p1", 1, 0);
+  listener.OnEpochMetrics("p1", 1, 1, {{"epoch", 1}, {"train_loss", 0.7}});
+  listener.OnPointCompleted("p1", 1, ValidResult());
+  ASSERT_TRUE(listener.error().ok()) << listener.error().ToString();
+  // The writer sees its batch; a reader sees the last commit.
+  EXPECT_EQ(Text(*db_, "SELECT state FROM points WHERE id = 'p1'"), "COMPLETED");
+  EXPECT_EQ(CompletedAsSeenByAReader(dir_.File("r.db")), 0);
+  listener.OnQuiet();
+  EXPECT_EQ(CompletedAsSeenByAReader(dir_.File("r.db")), 1);
+  EXPECT_TRUE(db_->IntegrityCheck().ok());
+}
+
+TEST_F(DbListenerTest, FullBatchCommitsAtOnceAndAFailedChangeUndoesOnlyItself) {
+  options_.max_batch_changes = 2;
+  {
+    DbListener listener(db_.get(), options_);
+    listener.OnAttemptStarted("p1", 1, 0);
+    listener.OnPointCompleted("p1", 1, ValidResult());  // the second change: committed
+    EXPECT_EQ(CompletedAsSeenByAReader(dir_.File("r.db")), 1);
+    listener.OnAttemptStarted("p2", 1, 1);
+    listener.OnEpochMetrics("p2", 1, 1, {{"train_loss", 0.7}});  // no epoch number: refused
+    EXPECT_EQ(listener.error().code(), Status::Code::kInvalidArgument);
+    listener.OnPointCompleted("p2", 1, ValidResult());
+  }  // the listener commits what is left when it goes
+  EXPECT_EQ(CompletedAsSeenByAReader(dir_.File("r.db")), 2);
+  EXPECT_EQ(Text(*db_, "SELECT count(*) FROM epoch_metrics"), "0");
+  EXPECT_EQ(Text(*db_, "SELECT count(*) FROM attempts"), "2");
+  EXPECT_TRUE(db_->IntegrityCheck().ok());
+}
+
+TEST(DbListenerOptionsTest, RejectsAnEmptyBatch) {
+  DbListenerOptions options;
+  std::string why;
+  EXPECT_TRUE(options.IsValid(&why)) << why;
+  options.max_batch_changes = 0;
+  EXPECT_FALSE(options.IsValid(&why));
+  EXPECT_EQ(why, "max_batch_changes must be >= 1, got 0");
+}
+
 TEST_F(DbListenerTest, UnknownAttemptIsAnError) {
   DbListener listener(db_.get(), options_);
   listener.OnEpochMetrics("p1", 7, 1, json::object());

@@ -6,7 +6,8 @@
 // slowdown), sending a Heartbeat every `heartbeat_every` seconds, then PointDone (or PointFailed
 // when config["fail"] names a reason, or its own fail_points says so) followed by Ready. Like the
 // real worker it runs one point at a time: a RunPoint that arrives while it is busy (sent ahead)
-// starts when the current point ends, and a StopPoint for it before then drops it silently.
+// starts when the current point ends, and a StopPoint for it before then drops it and answers
+// PointFailed (preempted).
 #pragma once
 
 #include <cmath>
@@ -211,6 +212,9 @@ class FakeWorld final : public Transport {
     if (start != starts_.end() && start->second > clock_->Now()) {  // sent ahead, not started
       Cancel([&](const Event& e) { return e.tag == tag; });
       free_at_[g] = start->second;
+      PushMessage(clock_->Now(), g, "",
+                  PointFailed{m.point, m.attempt, FailureReason::kPreempted,
+                              "fake: taken back before it started", true});
       return;
     }
     bool running = false;

@@ -456,6 +456,41 @@ TEST(ResultsDbTest, ReadOnlyConnectionCannotWrite) {
   EXPECT_FALSE(insert->ReadOnly());
 }
 
+// Inside an open transaction (a batch) a Transaction is a savepoint: committed into the batch, or
+// rolled back alone, and nothing is durable before the batch commits.
+TEST(ResultsDbTest, TransactionInsideABatchIsASavepoint) {
+  TempDir dir;
+  const std::string path = dir.File("r.db");
+  auto db = OpenWriter(path);
+  const SqliteDb& c = db->connection();
+  auto insert = [&](const std::string& id) {
+    StatusOr<Statement> st = Statement::Prepare(
+        c, "INSERT INTO points (id, config, created_at, updated_at) VALUES (?, '{}', 0, 0)");
+    ASSERT_TRUE(st.ok());
+    ASSERT_TRUE(st->BindAll(id).ok());
+    ASSERT_TRUE(st->Run().ok());
+  };
+  StatusOr<Transaction> batch = db->BeginBatch();
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  {
+    StatusOr<Transaction> kept = Transaction::Begin(c);
+    ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+    insert("kept");
+    ASSERT_TRUE(kept->Commit().ok());
+  }
+  {
+    StatusOr<Transaction> undone = Transaction::Begin(c);
+    ASSERT_TRUE(undone.ok());
+    insert("undone");
+  }  // destroyed without Commit: only its own row goes
+  EXPECT_EQ(db->Counts()->total(), 1);
+  auto shell = RunCommand("sqlite3 -readonly '" + path + "' 'SELECT count(*) FROM points'");
+  EXPECT_EQ(shell.out, "0\n");  // not durable before the batch commits
+  ASSERT_TRUE(batch->Commit().ok());
+  shell = RunCommand("sqlite3 -readonly '" + path + "' 'SELECT group_concat(id) FROM points'");
+  EXPECT_EQ(shell.out, "kept\n");
+}
+
 // The design's promise: readers (our read-only connection and the stock sqlite3 shell) never block
 // the single writer and are never blocked by it; they see the last committed state.
 TEST(ResultsDbTest, ReadersSeeCommittedStateWhileTheWriterHoldsATransaction) {

@@ -55,6 +55,10 @@ class RecordingListener final : public SchedulerListener {
     last_progress = p;
     progress_calls++;
   }
+  void OnQuiet() override {
+    quiet_calls++;
+    events_before_last_quiet = log.size();
+  }
 
   std::vector<std::string> log;
   std::map<std::string, std::vector<nlohmann::json>> completed;
@@ -62,6 +66,8 @@ class RecordingListener final : public SchedulerListener {
   std::vector<std::string> group_states;  // "g state"
   Progress last_progress;
   int progress_calls = 0;
+  int quiet_calls = 0;
+  size_t events_before_last_quiet = 0;
 
  private:
   void Log(const std::string& what) {
@@ -473,6 +479,15 @@ bool Logged(const RecordingListener& listener, const std::string& line) {
   return std::find(listener.log.begin(), listener.log.end(), line) != listener.log.end();
 }
 
+TEST(SchedulerTest, ListenerHearsQuietBetweenMessagesAndOnceMoreAfterTheLastEvent) {
+  Sim sim(2);
+  const auto summary = sim.Run({Point("a", 2, 2), Point("b", 1, 1), Point("c", 1, 1)});
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  // Points end at different times, so the scheduler waits (quiet) between their answers.
+  EXPECT_GE(sim.listener.quiet_calls, 3);
+  EXPECT_EQ(sim.listener.events_before_last_quiet, sim.listener.log.size());
+}
+
 TEST(SchedulerTest, DispatchAheadSendsTheNextPointBeforeTheCurrentEndsAndStartsItAfter) {
   Sim sim(1, AheadOptions(2));
   sim.world.group(0).fail_points["b"] = 1;  // b#1 answers PointFailed: the next one still starts
@@ -622,6 +637,42 @@ TEST(SchedulerTest, IdleGroupTakesBackAPointWaitingOnAGroupThatRunsPastItsEstima
   EXPECT_EQ(summary.attempts_started, 4);
   EXPECT_EQ(summary.ignored_messages, 0);
   EXPECT_DOUBLE_EQ(summary.makespan_seconds, 30);
+}
+
+TEST(SchedulerTest, PointTakenBackWaitsForItsGroupsAnswerAndIsNeverRunTwice) {
+  Sim sim(2, AheadOptions(2));
+  // As above, but group 0 does not drop V (as a worker that had already started it when the stop
+  // came): V must not go to idle group 1; group 0's result for it, at t=30.5, is recorded then.
+  sim.world.group(0).ignore_stop = true;
+  const auto summary =
+      sim.Run({Point("X", 3, 30), Point("Y", 2, 2), Point("Z", 1, 1), Point("V", 0.5, 0.5)});
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  EXPECT_EQ(sim.world.Dispatches(), (std::vector<std::string>{"X#1@0", "Y#1@1", "Z#1@1", "V#1@0"}));
+  EXPECT_EQ(sim.world.CountSent(0, kStopPoint), 1);
+  EXPECT_TRUE(Logged(sim.listener, "t=30.5 start V#1@0"));
+  EXPECT_EQ(sim.listener.completed.at("V").size(), 1u);
+  EXPECT_EQ(sim.listener.completed.at("V")[0]["group"], 0);
+  EXPECT_EQ(summary.completed, 4);
+  EXPECT_EQ(summary.attempts_started, 4);
+  EXPECT_EQ(summary.ignored_messages, 1);  // V's EpochMetrics: its attempt is recorded at its end
+  EXPECT_DOUBLE_EQ(summary.makespan_seconds, 30.5);
+}
+
+TEST(SchedulerTest, IdleGroupWaitingForAPointToComeBackTakesNoOther) {
+  Sim sim(2, AheadOptions(1));
+  // Y gives the rate at t=2 (1/1.4 s per unit); then Z (estimated to t=3.8, ends at 3) goes to
+  // group 1 and V and W wait on group 0 behind X (estimated to t=2.1, runs 30 s). Group 0 ignores
+  // stops. Idle group 1 takes back W at t=3 and then waits for group 0's answer: it must not take
+  // V too.
+  sim.world.group(0).ignore_stop = true;
+  const auto summary = sim.Run({Point("X", 3, 30), Point("Y", 2.8, 2), Point("Z", 2.5, 1),
+                                Point("V", 0.5, 0.5), Point("W", 0.4, 0.4)});
+  EXPECT_EQ(summary.end, RunEnd::kCompleted) << summary.message;
+  EXPECT_EQ(sim.world.Dispatches(),
+            (std::vector<std::string>{"X#1@0", "Y#1@1", "Z#1@1", "V#1@0", "W#1@0"}));
+  EXPECT_EQ(sim.world.CountSent(0, kStopPoint), 1);
+  EXPECT_EQ(summary.completed, 5);
+  EXPECT_EQ(summary.attempts_started, 5);
 }
 
 TEST(SchedulerTest, DispatchAheadKeepsEveryPointOnceAndStaysNearTheLptSchedule) {
