@@ -24,7 +24,7 @@ WORK=$(mktemp -d /tmp/perflaw-bench-scheduler.XXXXXX)
 [[ "${KEEP:-0}" = 1 ]] && echo "work folder: $WORK" || trap 'rm -rf "$WORK"' EXIT
 
 # --- 1. trivial points: 64 users in one batch of 64, one epoch = one optimizer step ---------------
-# Run twice: with dispatch ahead (1 s) and with it off (the default) (every point waits for a round
+# Run twice: with dispatch ahead (1 s, the default) and with it off (every point waits for a round
 # trip through rank 0), the reference, side by side.
 trivial() {  # trivial NAME DISPATCH_AHEAD
   local dir="$WORK/$1"
@@ -87,7 +87,7 @@ rows = [("points completed", "done", "{:.0f}"),
         ("orchestration cost per point = (groups x makespan - workers' time) / points, ms", "cost_ms", "{:.2f}"),
         ("gap between a group's attempt end and its next attempt start (DB), ms", "gap_ms", "{:.2f}"),
         ("rank-0 CPU per point (start-up included), ms", "cpu_ms", "{:.2f}")]
-print(f"{'':84s} {'dispatch ahead 1 s':>19s} {'reference (off)':>16s} {'ratio':>7s}")
+print(f"{'':84s} {'ahead 1 s (default)':>19s} {'reference (off)':>16s} {'ratio':>7s}")
 for label, key, fmt in rows:
     ratio = a[key] / r[key] if r[key] else float("nan")
     print(f"{label:84s} {fmt.format(a[key]):>19s} {fmt.format(r[key]):>16s} {ratio:7.3f}")
