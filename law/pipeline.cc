@@ -55,11 +55,30 @@ Status FitGroup(const Form& form, const StudyOptions& o, GroupFit* g) {
   if (!o.train_where.empty()) {
     StatusOr<RowFilter> filter = RowFilter::Parse(o.train_where);
     if (!filter.ok()) return filter.status();
+    const auto in = std::count_if(g->rows.begin(), g->rows.end(),
+                                  [&](const Observation& r) { return filter->Matches(r); });
+    if (in == 0 || in == static_cast<long>(g->rows.size())) {
+      // Other groups may still be checked (e.g. one grouped by an L the expression does not split).
+      g->extrapolation_skipped = "'" + o.train_where + "' selects " + std::to_string(in) + " of " +
+                                 std::to_string(g->rows.size()) + " points of this group";
+      return Status::Ok();
+    }
     StatusOr<Extrapolation> e = CheckExtrapolation(form, g->rows, *filter, o.fit);
     if (!e.ok()) return e.status();
     g->extrapolation = std::move(e).value();
   }
   return Status::Ok();
+}
+
+// A --train-where that splits no group is a mistake in the expression, not a result.
+Status CheckSomeGroupSplit(const Study& study, const StudyOptions& options) {
+  if (options.train_where.empty()) return Status::Ok();
+  for (const GroupFit& g : study.groups) {
+    if (g.extrapolation || g.extrapolation_skipped.empty()) return Status::Ok();
+  }
+  return Status::FailedPrecondition(
+      "--train-where '" + options.train_where + "' leaves no group with points on both sides (" +
+      study.groups.front().key.Label() + ": " + study.groups.front().extrapolation_skipped + ")");
 }
 
 }  // namespace
@@ -122,6 +141,7 @@ StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOption
     }
     study.groups.push_back(std::move(g));
   }
+  PERFLAW_RETURN_IF_ERROR(CheckSomeGroupSplit(study, options));
   return study;
 }
 

@@ -36,6 +36,8 @@ struct GroupFit {
   Optimum optimum;
   std::optional<BudgetChoice> budget;
   std::optional<Extrapolation> extrapolation;
+  // Why the --train-where check was not made for this group (all its rows on one side), if so.
+  std::string extrapolation_skipped;
 };
 
 struct Study {

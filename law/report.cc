@@ -282,7 +282,9 @@ void WriteMarkdown(const Study& s, const Study* baseline, const std::vector<std:
       md << "\nExtrapolation: fitted on `" << e.train_where << "` (" << e.n_train
          << " points), held-out " << e.n_test << " points: R² " << Num(e.held_out.r2) << ", RMSE "
          << Num(e.held_out.rmse) << ", MAE " << Num(e.held_out.mae) << ", MAPE "
-         << Num(e.held_out.mape) << "%\n";
+         << Num(e.held_out.mape) << "%; the subset fit: " << e.fit.summary << "\n";
+    } else if (!g.extrapolation_skipped.empty()) {
+      md << "\nExtrapolation: not checked: " << g.extrapolation_skipped << "\n";
     }
   }
   md << "\n## Plots\n\n";

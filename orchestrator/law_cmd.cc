@@ -179,11 +179,18 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
   }
   if (g.extrapolation) {
     const law::Extrapolation& e = *g.extrapolation;
+    json subset = json::object();
+    for (size_t k = 0; k < e.fit.params.size() && k < s.param_names.size(); ++k)
+      subset[s.param_names[k]] = Num(e.fit.params[k]);
     j["extrapolation"] = Scores(e.held_out, "held_out_",
                                 {{"train_where", e.train_where},
                                  {"n_train", e.n_train},
                                  {"n_held_out", e.n_test},
-                                 {"train_r2", Num(e.fit.in_sample.r2)}});
+                                 {"train_r2", Num(e.fit.in_sample.r2)},
+                                 {"train_converged", e.fit.converged},
+                                 {"train_params", subset}});
+  } else if (!g.extrapolation_skipped.empty()) {
+    j["extrapolation"] = {{"skipped", g.extrapolation_skipped}};
   }
   return j;
 }
@@ -268,6 +275,12 @@ void PrintTable(const law::Study& s, std::ostream& out) {
       out << "  extrapolation: fit on '" << e.train_where << "' (" << e.n_train
           << " points, in-sample R2 " << F(e.fit.in_sample.r2) << "), held-out " << e.n_test
           << " points: " << ScoreLine(e.held_out) << "\n";
+      out << "    the subset fit: " << e.fit.summary << ";";
+      for (size_t k = 0; k < e.fit.params.size() && k < s.param_names.size(); ++k)
+        out << " " << s.param_names[k] << " " << F(e.fit.params[k]);
+      out << "\n";
+    } else if (!g.extrapolation_skipped.empty()) {
+      out << "  extrapolation: not checked: " << g.extrapolation_skipped << "\n";
     }
   }
 }
@@ -286,7 +299,6 @@ json Selection(const LawArgs& a, const law::Study& s) {
           {"protocol", a.protocol_used},
           {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
           {"group_by", s.group_by},
-          {"train_where", a.study.train_where.empty() ? json(nullptr) : json(a.study.train_where)},
           {"points", "state = COMPLETED"}};
 }
 
@@ -301,6 +313,8 @@ Status StoreFits(const LawArgs& a, const law::Study& s, std::ostream& out) {
     f.metric = g.key.metric;
     f.group_keys = j["keys"];
     f.selection = Selection(a, s);
+    // The stored fit is on all the group's rows; a --train-where check rides along, by its name.
+    if (j.contains("extrapolation")) f.selection["extrapolation_check"] = j["extrapolation"];
     f.params = j["params"];
     f.n_points = static_cast<int64_t>(g.rows.size());
     f.converged = g.fit.converged;
@@ -315,8 +329,8 @@ Status StoreFits(const LawArgs& a, const law::Study& s, std::ostream& out) {
   StatusOr<std::vector<int64_t>> ids = orchestrator::StoreFits(a.db, records);
   if (!ids.ok()) return ids.status();
   if (a.format != "json")
-    out << "\nstored " << ids->size() << " fit(s) in " << a.db << " (fits ids "
-              << ids->front() << ".." << ids->back() << ")\n";
+    out << "\nstored " << ids->size() << " fit(s) in " << a.db << " (fits ids " << ids->front()
+        << ".." << ids->back() << ")\n";
   return Status::Ok();
 }
 

@@ -203,8 +203,8 @@ for metric in NDCG@10 HR@10; do
     round(avg(abs($b - $a)), 5) AS held_out_mae FROM by_config"
   echo
   echo "== 7. $metric: extrapolation to 8 layers: fitted on layers <= 4, scored on the 8-layer point;"
-  echo "==    grouped by dataset only (ml-100k pools L = 50, 100 and 200: a grouping with no held-out"
-  echo "==    row stops the command) =="
+  echo "==    grouped by dataset only (ml-100k pools L = 50, 100 and 200; per (dataset, L) only the"
+  echo "==    L = 50 groups have an 8-layer point, the others would be reported not checked) =="
   run fit "$DB" "${SEL[@]}" --metric "$metric" --form performance --group-by dataset \
     --train-where "layers<=4"
   run fit "$DB" "${SEL[@]}" --metric "$metric" --form scaling --group-by dataset \

@@ -87,6 +87,57 @@ TEST(LawCliTest, FitTableLabelsEveryNumber) {
   }
 }
 
+TEST(LawCliTest, TrainWhereChecksTheGroupsItSplitsAndSaysWhichItDoesNot) {
+  TempDir dir;
+  // Two groups (L 50 and L 100); L 100 keeps only layers <= 16, so "layers<=16" splits L 50 only.
+  std::istringstream grid(GridCsv(2));
+  std::string csv, line;
+  while (std::getline(grid, line)) {
+    std::istringstream f(line);
+    std::string dataset, l, layers;
+    std::getline(f, dataset, ',');
+    std::getline(f, l, ',');
+    std::getline(f, layers, ',');
+    if (l == "100" && (layers == "24" || layers == "32")) continue;
+    csv += line + "\n";
+  }
+  dir.Write("g.csv", csv);
+  const std::string fit = "fit --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 0";
+  auto r = Perflaw(fit + " --train-where \"layers<=16\"");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* label :
+       {"extrapolation: fit on 'layers<=16' (16 points", "held-out 8 points", "the subset fit: ",
+        "extrapolation: not checked: 'layers<=16' selects 16 of 16 points of this group"}) {
+    EXPECT_NE(r.out.find(label), std::string::npos) << label << "\n" << r.out;
+  }
+  auto j = Perflaw(fit + " --train-where \"layers<=16\" --format json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto groups = nlohmann::json::parse(j.out);
+  ASSERT_EQ(groups.size(), 2u);
+  int checked = 0, skipped = 0;
+  for (const auto& g : groups) {
+    const auto& e = g["extrapolation"];
+    if (e.contains("skipped")) {
+      ++skipped;
+      EXPECT_EQ(g["keys"]["max_seq_len"], 100);
+    } else {
+      ++checked;
+      EXPECT_TRUE(e["train_converged"].is_boolean());
+      EXPECT_TRUE(e["train_params"].contains("a")) << e.dump();
+      EXPECT_EQ(e["n_held_out"], 8);
+    }
+  }
+  EXPECT_EQ(checked, 1);
+  EXPECT_EQ(skipped, 1);
+  // An expression that splits no group is an error.
+  auto none = Perflaw(fit + " --train-where \"max_seq_len<=50\"");
+  EXPECT_EQ(none.exit_code, 2) << none.out;
+  EXPECT_NE(none.err.find("--train-where 'max_seq_len<=50' leaves no group with points on both "
+                          "sides"),
+            std::string::npos)
+      << none.err;
+}
+
 TEST(LawCliTest, ScalingAndJointForms) {
   TempDir dir;
   dir.Write("g.csv", GridCsv(4));
