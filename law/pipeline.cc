@@ -1,6 +1,7 @@
 #include "law/pipeline.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace perflaw::law {
@@ -83,6 +84,16 @@ Status CheckSomeGroupSplit(const Study& study, const StudyOptions& options) {
 
 }  // namespace
 
+std::string AtBound(const Study& study, size_t j, double value) {
+  if (j >= study.param_lower.size() || !std::isfinite(value)) return "";
+  auto on = [value](double bound) {
+    return std::abs(bound) < 1e299 && std::abs(value - bound) <= 1e-9 * std::abs(bound);
+  };
+  if (on(study.param_lower[j])) return "lower";
+  if (on(study.param_upper[j])) return "upper";
+  return "";
+}
+
 bool StudyOptions::IsValid(std::string* why) const {
   if (!form_options.IsValid(why) || !fit.IsValid(why)) return false;
   if (budget < 0) {
@@ -129,7 +140,11 @@ StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOption
   study.formula = (*form)->formula();
   study.group_by = by->ToString();
   study.form_options = options.form_options;
-  for (const ParamSpec& s : (*form)->params()) study.param_names.push_back(s.name);
+  for (const ParamSpec& s : (*form)->params()) {
+    study.param_names.push_back(s.name);
+    study.param_lower.push_back(s.lower);
+    study.param_upper.push_back(s.upper);
+  }
   for (auto& [key, group_rows] : GroupRows(selected, *by)) {
     GroupFit g;
     g.key = key;

@@ -40,12 +40,18 @@ struct GroupFit {
   std::string extrapolation_skipped;
 };
 
+// "lower" or "upper" when `value` of parameter `j` sits on that hard bound of the optimizer (the
+// data did not pin it: the fit is degenerate in that parameter), else "".
+struct Study;
+std::string AtBound(const Study& study, size_t j, double value);
+
 struct Study {
   std::string form;
   std::string formula;
   std::string group_by;
   FormOptions form_options;
   std::vector<std::string> param_names;
+  std::vector<double> param_lower, param_upper;  // the optimizer's hard bounds, per parameter
   std::vector<GroupFit> groups;
 };
 

@@ -217,7 +217,9 @@ void ParamTable(const Study& s, const GroupFit& g, std::ostream& md) {
      << "|---|---|---|\n";
   for (size_t j = 0; j < g.fit.params.size(); ++j) {
     Interval iv = j < g.fit.param_intervals.size() ? g.fit.param_intervals[j] : Interval();
-    md << "| " << s.param_names[j] << " | " << Num(g.fit.params[j], 6) << " | "
+    const std::string bound = AtBound(s, j, g.fit.params[j]);
+    md << "| " << s.param_names[j] << " | " << Num(g.fit.params[j], 6)
+       << (bound.empty() ? "" : " (at its " + bound + " bound: not identified)") << " | "
        << (iv.valid() ? "[" + Num(iv.lo) + ", " + Num(iv.hi) + "]" : "n/a") << " |\n";
   }
 }
@@ -225,17 +227,22 @@ void ParamTable(const Study& s, const GroupFit& g, std::ostream& md) {
 void OptimumLines(const GroupFit& g, std::ostream& md) {
   const Optimum& o = g.optimum;
   if (o.has_closed_form) {
-    auto axis = [&](const char* name, const AxisOptimum& a) {
+    auto axis = [&](const char* name, const AxisOptimum& a, double lo, double hi) {
       md << "- closed-form " << name << " = p^(-1/" << (name[0] == 'N' ? "a" : "b") << "): ";
+      const std::string place = MaximumPlace(a, lo, hi);
       if (a.kind == "maximum")
-        md << WithInterval(a.at.value, a.at.interval) << " (maximum)";
+        md << WithInterval(a.at.value, a.at.interval)
+           << (place == "above" || place == "below"
+                   ? " (maximum " + place + " the searched range [" + Num(lo) + ", " + Num(hi) +
+                         "]: an extrapolation)"
+                   : std::string(" (maximum)"));
       else
         md << "no interior maximum (the term has a " << a.kind << ")";
       if (a.at.undefined) md << "; no maximum in " << a.at.undefined << " resamples";
       md << "\n";
     };
-    axis("N*", o.layers);
-    axis("d*", o.d_model);
+    axis("N*", o.layers, o.box.n_lo, o.box.n_hi);
+    axis("d*", o.d_model, o.box.d_lo, o.box.d_hi);
   }
   md << "- numerical " << (o.higher_is_better ? "argmax" : "argmin") << " in layers ["
      << Num(o.box.n_lo) << ", " << Num(o.box.n_hi) << "] x d_model [" << Num(o.box.d_lo) << ", "

@@ -297,4 +297,11 @@ StatusOr<Extrapolation> CheckExtrapolation(const Form& form, const std::vector<O
   return e;
 }
 
+std::string MaximumPlace(const AxisOptimum& a, double lo, double hi) {
+  if (a.kind != "maximum" || !std::isfinite(a.at.value)) return "";
+  if (a.at.value < lo) return "below";
+  if (a.at.value > hi) return "above";
+  return "inside";
+}
+
 }  // namespace perflaw::law

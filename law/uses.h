@@ -33,6 +33,11 @@ struct AxisOptimum {
   Estimate at;                // x* (interval over resamples where it is a maximum)
 };
 
+// Where an axis maximum lies against [lo, hi] (the searched range): "inside", "below" or "above";
+// "" unless it is a maximum with a finite estimate. Outside, the "optimum" is an extrapolation of
+// the fitted curve beyond the range it was searched (and, by default, observed) in.
+std::string MaximumPlace(const AxisOptimum& a, double lo, double hi);
+
 struct Optimum {
   bool has_closed_form = false;  // performance forms only
   AxisOptimum layers, d_model;

@@ -142,6 +142,8 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
         j < g.fit.param_intervals.size() ? g.fit.param_intervals[j] : law::Interval();
     params[s.param_names[j]] = {{"value", Num(g.fit.params[j])},
                                 {"interval", {Num(iv.lo), Num(iv.hi)}}};
+    const std::string bound = law::AtBound(s, j, g.fit.params[j]);
+    if (!bound.empty()) params[s.param_names[j]]["at_bound"] = bound;
   }
   json j = {{"keys", keys},
             {"form", s.form},
@@ -222,17 +224,24 @@ void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream&
   const law::Optimum& o = g.optimum;
   const std::string& metric = g.key.metric;
   if (o.has_closed_form) {
-    auto axis = [&](const std::string& label, const law::AxisOptimum& a) {
+    auto axis = [&](const std::string& label, const law::AxisOptimum& a, const char* name,
+                    double lo, double hi) {
       out << "  optimum " << label << ": ";
-      if (a.kind == "maximum")
+      const std::string place = law::MaximumPlace(a, lo, hi);
+      if (place == "inside")
         out << FI(a.at) << " (interior maximum of " << metric << ")";
+      else if (!place.empty())
+        out << FI(a.at) << " (maximum of " << metric << " " << place << " the searched " << name
+            << " range [" << F(lo) << ", " << F(hi) << "]: an extrapolation of the curve)";
+      else if (a.kind == "maximum")
+        out << FI(a.at) << " (maximum of " << metric << ")";
       else
         out << "none (this term has " << (a.kind == "none" ? "no extremum" : "a minimum") << ")";
       if (a.at.undefined) out << "; undefined in " << a.at.undefined << " resamples";
       out << "\n";
     };
-    axis("N* = p^(-1/a) layers", o.layers);
-    axis("d* = p^(-1/b) d_model", o.d_model);
+    axis("N* = p^(-1/a) layers", o.layers, "layers", o.box.n_lo, o.box.n_hi);
+    axis("d* = p^(-1/b) d_model", o.d_model, "d_model", o.box.d_lo, o.box.d_hi);
   }
   out << "  numerical " << (o.higher_is_better ? "argmax" : "argmin") << " of " << metric
       << " in layers [" << F(o.box.n_lo) << ", " << F(o.box.n_hi) << "] x d_model ["
@@ -261,10 +270,13 @@ void PrintTable(const law::Study& s, std::ostream& out) {
     for (size_t j = 0; j < f.params.size(); ++j) {
       char line[160];
       law::Interval iv = j < f.param_intervals.size() ? f.param_intervals[j] : law::Interval();
-      std::snprintf(line, sizeof(line), "  %-9s %12.6g    %s\n", s.param_names[j].c_str(),
+      std::snprintf(line, sizeof(line), "  %-9s %12.6g    %s", s.param_names[j].c_str(),
                     f.params[j],
                     iv.valid() ? ("[" + F(iv.lo) + ", " + F(iv.hi) + "]").c_str() : "n/a");
       out << line;
+      const std::string bound = law::AtBound(s, j, f.params[j]);
+      if (!bound.empty()) out << "    at its " << bound << " bound: not identified by the data";
+      out << "\n";
     }
     out << "  in-sample " << g.key.metric << " (" << f.in_sample.n
         << " points): " << ScoreLine(f.in_sample) << "\n";

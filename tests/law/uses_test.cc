@@ -83,6 +83,34 @@ TEST(UsesTest, IntervalsComeFromTheSamples) {
   EXPECT_GE(p->interval.hi, p->value - 1e-12);
 }
 
+TEST(UsesTest, MaximumPlaceSaysWhetherTheOptimumIsInsideTheSearchedRange) {
+  AxisOptimum a;
+  a.kind = "maximum";
+  a.at.value = 16;
+  EXPECT_EQ(MaximumPlace(a, 4, 32), "inside");
+  EXPECT_EQ(MaximumPlace(a, 4, 12), "above");
+  EXPECT_EQ(MaximumPlace(a, 20, 40), "below");
+  a.at.value = NAN;
+  EXPECT_EQ(MaximumPlace(a, 4, 32), "");
+  a.at.value = 16;
+  a.kind = "minimum";
+  EXPECT_EQ(MaximumPlace(a, 4, 32), "");
+}
+
+TEST(UsesTest, AtBoundFlagsParametersTheOptimizerLeftOnAHardBound) {
+  Study s;
+  s.param_lower = {1e-8, -1e300, 0};
+  s.param_upper = {1e300, 5, 1e300};
+  EXPECT_EQ(AtBound(s, 0, 1e-8), "lower");
+  EXPECT_EQ(AtBound(s, 0, 1.05e-8), "");  // near a tiny bound is not on it
+  EXPECT_EQ(AtBound(s, 1, 5), "upper");
+  EXPECT_EQ(AtBound(s, 1, 4.9), "");
+  EXPECT_EQ(AtBound(s, 1, -1e200), "");  // no lower bound to be on
+  EXPECT_EQ(AtBound(s, 2, 0), "lower");
+  EXPECT_EQ(AtBound(s, 2, 1e-12), "");
+  EXPECT_EQ(AtBound(s, 3, 0), "");  // no such parameter
+}
+
 TEST(UsesTest, PredictMatchesTheFormula) {
   auto form = Performance();
   auto p = Predict(*form, Fitted(kTruth), 8, 50, NAN);

@@ -138,6 +138,19 @@ TEST(LawCliTest, TrainWhereChecksTheGroupsItSplitsAndSaysWhichItDoesNot) {
       << none.err;
 }
 
+TEST(LawCliTest, OptimumOutsideTheSearchedRangeIsCalledAnExtrapolation) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv());  // N* = 16
+  auto r =
+      Perflaw("fit --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 0 --layers-max 12");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(maximum of HR@10 above the searched layers range [4, 12]: an "
+                       "extrapolation of the curve)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("(interior maximum of HR@10)"), std::string::npos) << r.out;  // d* = 64
+}
+
 TEST(LawCliTest, ScalingAndJointForms) {
   TempDir dir;
   dir.Write("g.csv", GridCsv(4));
