@@ -51,6 +51,7 @@ struct RunArgs {
   bool retry_failed = false;
   long long np = 0;  // signed: CLI11 2.1.2 would wrap "-1" into a huge unsigned value
   std::string progress = "auto";
+  std::string exit_code_file;  // orchestrate: report the exit code here and exit 0 (perflaw run)
 };
 
 // ---- signals ----
@@ -97,7 +98,7 @@ Status CheckOrchestrateArgs(const RunArgs& a) {
   return Status::Ok();
 }
 
-Status Orchestrate(const RunArgs& a) {
+Status OrchestrateJob(const RunArgs& a) {
   PERFLAW_RETURN_IF_ERROR(CheckOrchestrateArgs(a));
   StatusOr<orchestrator::ProgressMode> mode = ProgressModeOf(a.progress);
   if (!mode.ok()) return mode.status();
@@ -134,6 +135,34 @@ Status Orchestrate(const RunArgs& a) {
   if (!outcome.ok()) return outcome.status();
   if (!flushed.ok()) std::cerr << "perflaw: warning: " << flushed.message() << std::endl;
   SetExitCode(outcome->exit_code);
+  return Status::Ok();
+}
+
+// Writes `code` to `path` (through a rename, so that a reader never sees half of it).
+Status WriteExitCode(const std::string& path, int code) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << code << "\n";
+    if (!out.flush()) return Status::IoError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) return Status::IoError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+// With --exit-code-file (how `perflaw run` starts rank 0) the outcome goes to the file and rank 0
+// exits 0: to mpirun a non-zero rank is a crashed job, and it says so in a large box even for a
+// sweep that ended as designed with a FAILED point (1) or was stopped (3). A user's own launch
+// (srun, a batch script) gets the real code, which its scheduler records.
+Status Orchestrate(const RunArgs& a) {
+  Status st = OrchestrateJob(a);
+  if (a.exit_code_file.empty()) return st;
+  if (!st.ok()) PrintError(st.message());
+  PERFLAW_RETURN_IF_ERROR(
+      WriteExitCode(a.exit_code_file, st.ok() ? RequestedExitCode() : ExitCodeFor(st)));
+  SetExitCode(0);
   return Status::Ok();
 }
 
@@ -295,16 +324,35 @@ Status LaunchJob(const RunPlan& plan, long long workers,
   std::string mode = progress;
   if (mode == "auto") mode = isatty(STDERR_FILENO) ? "tty" : "lines";
 
+  // Rank 0 reports its exit code here (see Orchestrate), next to the database's lock.
+  const std::string code_file = plan.db_path + ".exit-code";
+  std::error_code ec;
+  fs::remove(code_file, ec);
   std::vector<std::string> argv = {mpirun, "--oversubscribe", "-np", "1", self, "orchestrate"};
   argv.insert(argv.end(), orchestrate.begin(), orchestrate.end());
-  argv.insert(argv.end(), {"--progress", mode, ":", "-np", std::to_string(workers), worker, "serve",
-                           "--cache-dir", plan.sweep.work_dir + "/cache"});
+  argv.insert(argv.end(), {"--progress", mode, "--exit-code-file", code_file, ":", "-np",
+                           std::to_string(workers), worker, "serve", "--cache-dir",
+                           plan.sweep.work_dir + "/cache"});
   InstallHandlers(OnStopSignal);
   StatusOr<pid_t> pid = Spawn(argv, ChildEnvironment());
   if (!pid.ok()) return pid.status();
   StatusOr<int> code = WaitForChild(*pid);
   if (!code.ok()) return code.status();
-  SetExitCode(*code);  // the orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left
+  // The orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left pending. mpirun's own
+  // non-zero code (a rank died) wins; no file means rank 0 never got to the end.
+  std::ifstream in(code_file);
+  int reported = -1;
+  const bool have = static_cast<bool>(in >> reported);
+  in.close();
+  fs::remove(code_file, ec);
+  if (*code != 0) {
+    SetExitCode(*code);
+  } else if (!have) {
+    return Status::Internal("mpirun ended without the orchestrator's exit code (" + code_file +
+                            ")");
+  } else {
+    SetExitCode(reported);
+  }
   return Status::Ok();
 }
 
@@ -374,6 +422,9 @@ void RegisterRunCommands(CLI::App& app, Action* action) {
   orch->add_option("--db", orch_args->db, "results database (default: the sweep's db:)");
   orch->add_option("--resume", orch_args->resume, "continue the latest sweep of this database");
   orch->add_flag("--retry-failed", orch_args->retry_failed, "with --resume: rerun FAILED points");
+  orch->add_option("--exit-code-file", orch_args->exit_code_file,
+                   "write the exit code to this file and exit 0 (how perflaw run starts rank 0: "
+                   "mpirun reports any non-zero rank as a crashed job)");
   AddProgressOption(orch, orch_args.get());
   orch->callback(
       [action, orch_args] { *action = [orch_args] { return Orchestrate(*orch_args); }; });

@@ -166,6 +166,7 @@ for CASE in "${CASES[@]}"; do
   - {model.layers: 1, model.d_model: 8, train.lr: 1.0e+30}'
       (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1); rc=$?
       [ $rc = 1 ] || fail "run with a diverging point exited $rc, want 1 (a point FAILED)"
+      ! grep -q "non-zero" "$dir/run.log" || fail "mpirun reported a crashed job for a sweep that ended as designed"
       db="$dir/results.db"
       [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'")" = 8 ] || fail "the other points did not all complete"
       [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'FAILED'")" = 1 ] || fail "no FAILED point"

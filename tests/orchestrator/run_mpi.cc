@@ -111,6 +111,9 @@ TEST(RunMpiTest, SigtermStopsWithCheckpointsAndResumeFinishes) {
   CommandResult r = Perflaw(dir, "run slow.yaml & P=$!; sleep 8; kill -TERM $P; wait $P");
   const std::string db = dir.File("out/slow.db");
   ASSERT_EQ(r.exit_code, 3) << r.out << r.err;
+  // A stop is an outcome, not a crash: mpirun must not report the job as failed.
+  EXPECT_EQ(r.err.find("non-zero"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(db + ".exit-code"));
   EXPECT_EQ(Count(db, "SELECT count(*) FROM sweeps WHERE status = 'INTERRUPTED'"), 1);
   EXPECT_GE(Count(db,
                   "SELECT count(*) FROM attempts WHERE exit_reason = 'preempted' AND "
