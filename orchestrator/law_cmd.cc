@@ -363,6 +363,16 @@ Status RunFit(LawArgs* a) {
   return FailedGroups(*study);
 }
 
+// A ranking metric's prediction (or interval) outside [0, 1]: the fitted curves extrapolate to
+// values the metric cannot take. Said, not clipped.
+bool OutsideRateRange(const std::string& metric, const law::Estimate& p) {
+  const bool rate =
+      metric.rfind("HR@", 0) == 0 || metric.rfind("NDCG@", 0) == 0 || metric.rfind("MRR", 0) == 0;
+  auto out = [](double v) { return std::isfinite(v) && (v < 0 || v > 1); };
+  return rate &&
+         (out(p.value) || (p.interval.valid() && (out(p.interval.lo) || out(p.interval.hi))));
+}
+
 Status RunPredict(LawArgs* a) {
   std::vector<law::Observation> rows;
   PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
@@ -384,6 +394,7 @@ Status RunPredict(LawArgs* a) {
                 {"predicted", Est(*p)},
                 {"interval_level", g.fit.level}};
       if (std::isfinite(g.dprime)) j["dprime"] = g.dprime;
+      j["outside_metric_range"] = OutsideRateRange(g.key.metric, *p);
       out.push_back(j);
       continue;
     }
@@ -393,7 +404,11 @@ Status RunPredict(LawArgs* a) {
     std::cout << " = " << F(p->value) << "  (" << F(100 * g.fit.level, 3) << "% bootstrap interval "
               << (p->interval.valid() ? "[" + F(p->interval.lo) + ", " + F(p->interval.hi) + "]"
                                       : std::string("n/a"))
-              << ")\n";
+              << ")";
+    if (OutsideRateRange(g.key.metric, *p))
+      std::cout << "; beyond [0, 1], the range of " << g.key.metric
+                << ": the fitted curves extrapolate there";
+    std::cout << "\n";
   }
   if (a->format == "json") std::cout << out.dump(2) << std::endl;
   return Status::Ok();

@@ -7,16 +7,15 @@
 #include <cstring>
 #include <thread>
 
+#include "orchestrator/mpi_error.h"
+
 namespace perflaw::orchestrator {
 namespace {
 
 namespace proto = mpi_protocol;
 
 Status MpiError(int code, const std::string& what) {
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
-  return Status::Internal("MPI: " + what + ": " + std::string(text, static_cast<size_t>(len)));
+  return Status::Internal("MPI: " + what + ": " + proto::MpiErrorText(code));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "orchestrator/mpi_error.h"
+
 namespace perflaw::worker {
 namespace {
 
@@ -45,11 +47,8 @@ MpiCollective::~MpiCollective() {
 
 Status MpiCollective::Check(int code, const char* what) const {
   if (code == MPI_SUCCESS) return Status::Ok();
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(code, text, &len);
   return Status::Internal(std::string(what) + " failed on rank " + std::to_string(rank_) + ": " +
-                          std::string(text, len));
+                          orchestrator::mpi_protocol::MpiErrorText(code));
 }
 
 Status MpiCollective::AllReduceSum(float* data, size_t n) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "orchestrator/mpi_error.h"
 #include "orchestrator/mpi_protocol.h"
 #include "orchestrator/transport.h"
 #include "worker/collective_mpi.h"
@@ -233,11 +234,8 @@ class LeaderLink {
 
   bool Check(int code, const char* what) {
     if (code == MPI_SUCCESS) return true;
-    char text[MPI_MAX_ERROR_STRING];
-    int len = 0;
-    MPI_Error_string(code, text, &len);
     std::lock_guard<std::mutex> lock(mu_);
-    return Fail(std::string(what) + ": " + std::string(text, static_cast<size_t>(len)));
+    return Fail(std::string(what) + ": " + proto::MpiErrorText(code));
   }
   // Requires mu_. Wakes the training thread, which then leaves.
   bool Fail(const std::string& why) {

@@ -186,6 +186,24 @@ TEST(LawCliTest, PredictPrintsAnInterval) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+TEST(LawCliTest, PredictionBeyondTheMetricsRangeIsSaidNotClipped) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv());
+  const std::string predict = "predict --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 0";
+  auto far = Perflaw(predict + " --layers 16 --d-model 1000000");
+  ASSERT_EQ(far.exit_code, 0) << far.err;
+  EXPECT_NE(
+      far.out.find("; beyond [0, 1], the range of HR@10: the fitted curves extrapolate there"),
+      std::string::npos)
+      << far.out;
+  auto near = Perflaw(predict + " --layers 20 --d-model 60");
+  ASSERT_EQ(near.exit_code, 0) << near.err;
+  EXPECT_EQ(near.out.find("beyond [0, 1]"), std::string::npos) << near.out;
+  auto json = Perflaw(predict + " --layers 16 --d-model 1000000 --format json");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out)[0]["outside_metric_range"], true);
+}
+
 TEST(LawCliTest, ReportWritesFiles) {
   TempDir dir;
   dir.Write("g.csv", GridCsv());
