@@ -1,5 +1,6 @@
-// The text of an MPI error code, for the one-line errors of both executables (rank 0's transport,
-// the workers' control link and collectives), which use MPI_ERRORS_RETURN on their communicators.
+// <mpi.h> with the C API only (Open MPI's / MPICH's deprecated C++ bindings are a separate
+// library), and the text of an MPI error code for the one-line errors of both executables (rank 0's
+// transport, the workers' control link and collectives use MPI_ERRORS_RETURN).
 #pragma once
 
 #ifndef OMPI_SKIP_MPICXX

@@ -7,20 +7,13 @@
 // Protocol and start-up: docs/scheduler.md.
 #pragma once
 
-#ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1
-#endif
-#ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
-#endif
-#include <mpi.h>
-
 #include <list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "apen/status.h"
+#include "orchestrator/mpi_error.h"  // <mpi.h>, the C API only
 #include "orchestrator/mpi_protocol.h"
 #include "orchestrator/transport.h"
 

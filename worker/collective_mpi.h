@@ -1,15 +1,7 @@
 // MPI implementation of the collective interface (CPU buffers), and RAII for MPI itself.
 #pragma once
 
-// The C API only: keep OpenMPI's/MPICH's deprecated C++ bindings (a separate library) out.
-#ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1
-#endif
-#ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
-#endif
-#include <mpi.h>
-
+#include "orchestrator/mpi_error.h"  // <mpi.h>, the C API only
 #include "worker/collective.h"
 
 namespace perflaw::worker {
