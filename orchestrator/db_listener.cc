@@ -163,6 +163,13 @@ void DbListener::Fail(const Status& status) {
     error_ = status;
     Event("results database error, stopping the run: " + status.message());
   }
+  // After some errors (full disk, I/O) SQLite has rolled back the whole batch itself: forget it, so
+  // that later changes start a new one instead of running outside any batch.
+  if (batch_ && !db_->connection().InTransaction()) {
+    batch_.reset();
+    Event("the uncommitted changes of this batch (" + std::to_string(batch_changes_) +
+          ") were rolled back by SQLite; resume reruns their points");
+  }
   if (scheduler_) scheduler_->RequestStop();
 }
 

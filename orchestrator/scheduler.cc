@@ -206,7 +206,7 @@ struct Scheduler::Impl {
   void SetGroupState(int g, GroupState state, const std::string& why) {
     const GroupState old = groups[g].state;
     groups[g].state = state;
-    if (state == GroupState::kLost || state == GroupState::kUnresponsive) ReleaseWithdrawing(g);
+    if (!MayStillAnswer(g)) ReleaseWithdrawing(g);
     const bool routine = (old == GroupState::kBusy && state == GroupState::kIdle) ||
                          (old == GroupState::kIdle && state == GroupState::kBusy);
     if (old != state && !routine) listener.OnGroupStateChanged(g, state, why);
@@ -380,7 +380,10 @@ struct Scheduler::Impl {
     Group& group = groups[g];
     const Sent last = group.ahead.back();
     group.ahead.pop_back();
-    if (tell_group && transport.Send(g, StopPoint{points[last.point].in.id, last.attempt}).ok()) {
+    if (tell_group) {
+      // Even if the stop cannot be sent the group may run the point: its answer (or its loss)
+      // decides, as for a stop that arrives too late.
+      (void)transport.Send(g, StopPoint{points[last.point].in.id, last.attempt});
       points[last.point].phase = PointPhase::kWithdrawing;
       group.withdrawing.push_back(last);
     } else {
@@ -396,18 +399,32 @@ struct Scheduler::Impl {
     progress_changed = true;
   }
 
-  // A group that will not answer any more (lost, unresponsive) gives back what it was withdrawing.
+  // A lost group, or an unresponsive one past the time it was given to answer (a timed-out group is
+  // asked to stop and answers within stop_grace; a silent one is given none), will not answer about
+  // the points withdrawn from it.
+  bool MayStillAnswer(int g) const {
+    const Group& group = groups[g];
+    if (group.state == GroupState::kLost) return false;
+    return group.state != GroupState::kUnresponsive || clock.Now() < group.answer_by;
+  }
+
+  // What group g was withdrawing goes back to the queue.
   void ReleaseWithdrawing(int g) {
     for (const Sent& sent : groups[g].withdrawing) Requeue(sent);
     groups[g].withdrawing.clear();
   }
 
+  std::vector<Sent>::iterator FindWithdrawn(int g, const std::string& point, uint32_t attempt) {
+    auto& list = groups[g].withdrawing;
+    return std::find_if(list.begin(), list.end(), [&](const Sent& s) {
+      return s.attempt == attempt && points[s.point].in.id == point;
+    });
+  }
+
   // The answer of group g about a point taken back from it, if (point, attempt) is one.
   std::optional<Sent> TakeWithdrawn(int g, const std::string& point, uint32_t attempt) {
     auto& list = groups[g].withdrawing;
-    auto it = std::find_if(list.begin(), list.end(), [&](const Sent& s) {
-      return s.attempt == attempt && points[s.point].in.id == point;
-    });
+    auto it = FindWithdrawn(g, point, attempt);
     if (it == list.end()) return std::nullopt;
     const Sent sent = *it;
     list.erase(it);
@@ -415,7 +432,7 @@ struct Scheduler::Impl {
   }
 
   // It had started before the stop reached it, and finished: the attempt is recorded after the
-  // fact, with its result (its epoch metrics and heartbeats were ignored: it was not current).
+  // fact, with its result (its epoch metrics and heartbeats only kept the group alive).
   void CompleteWithdrawn(int g, const Sent& sent, const nlohmann::json& result) {
     Point& point = points[sent.point];
     point.phase = PointPhase::kCompleted;
@@ -500,6 +517,7 @@ struct Scheduler::Impl {
     const double now = clock.Now();
     for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
       Group& group = groups[g];
+      if (!group.withdrawing.empty() && !MayStillAnswer(g)) ReleaseWithdrawing(g);
       if (group.state == GroupState::kStarting && now >= start + opt.ready_timeout) {
         SetGroupState(g, GroupState::kUnresponsive,
                       "no Ready within ready_timeout " + Num(opt.ready_timeout) + " s");
@@ -609,7 +627,16 @@ struct Scheduler::Impl {
     }
   }
 
+  // A heartbeat or epoch of a point withdrawn from g that it had started: g is alive (it may look
+  // busy with its next point, which has not started yet), though the attempt is not recorded.
+  bool AliveWithWithdrawn(int g, const std::string& point, uint32_t attempt) {
+    if (FindWithdrawn(g, point, attempt) == groups[g].withdrawing.end()) return false;
+    groups[g].last_heard = clock.Now();
+    return true;
+  }
+
   void On(int g, const Heartbeat& m) {
+    if (AliveWithWithdrawn(g, m.point, m.attempt)) return;
     if (!IsCurrent(g, m.point, m.attempt)) {
       summary.ignored_messages++;
       return;
@@ -618,6 +645,7 @@ struct Scheduler::Impl {
   }
 
   void On(int g, const EpochMetrics& m) {
+    if (AliveWithWithdrawn(g, m.point, m.attempt)) return;
     if (!IsCurrent(g, m.point, m.attempt)) {
       summary.ignored_messages++;
       return;

@@ -240,6 +240,8 @@ std::string Statement::Sql() const {
   return sql ? sql : "";
 }
 
+bool SqliteDb::InTransaction() const { return db_ && !sqlite3_get_autocommit(db_.get()); }
+
 // ---- Transaction ----
 
 namespace {

@@ -39,6 +39,8 @@ class SqliteDb {
   sqlite3* get() const { return db_.get(); }
   const std::string& path() const { return path_; }
   bool read_only() const { return mode_ == Mode::kReadOnly; }
+  // A transaction is open (SQLite rolls one back on its own after some errors: full disk, I/O).
+  bool InTransaction() const;
 
   // Runs fixed SQL (possibly several statements). Never pass text that contains user data.
   Status Exec(const char* sql) const;

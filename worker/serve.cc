@@ -124,6 +124,11 @@ class LeaderLink {
 
  private:
   void Loop() {
+    RunLoop();
+    FinishSends(std::chrono::seconds(10));
+  }
+
+  void RunLoop() {
     proto::PollBackoff backoff;
     while (true) {
       bool quit = false;
@@ -147,7 +152,7 @@ class LeaderLink {
         if (!StartSend(std::move(bytes))) return;
       }
       if (!ReapSends()) return;
-      if (quit) return FinishSends();
+      if (quit) return;
       // Every order waiting, not one per nap: points sent ahead come in bursts.
       while (true) {
         int flag = 0;
@@ -186,10 +191,18 @@ class LeaderLink {
     }
     return true;
   }
-  // Before the thread ends, what it sent (the last reply) is delivered.
-  void FinishSends() {
+  // Before the thread ends, what it sent (the last reply) is delivered: rank 0 takes it within its
+  // poll naps. Past `limit`, or after a link failure, the requests are freed and their buffers left
+  // allocated (MPI may still read them); the job is ending then.
+  void FinishSends(std::chrono::seconds limit) {
+    const auto deadline = SteadyClock::now() + limit;
     proto::PollBackoff backoff;
-    while (!sends_.empty() && ReapSends()) std::this_thread::sleep_for(backoff.Next());
+    while (!sends_.empty() && SteadyClock::now() < deadline && ReapSends())
+      std::this_thread::sleep_for(backoff.Next());
+    if (sends_.empty()) return;
+    static auto* abandoned = new std::list<PendingSend>();
+    for (PendingSend& send : sends_) MPI_Request_free(&send.request);
+    abandoned->splice(abandoned->end(), sends_);
   }
 
   bool Receive(MPI_Status& status) {
@@ -211,6 +224,10 @@ class LeaderLink {
         outbox_.push_back(msg::EncodeMessage(msg::FromGroup(
             msg::PointFailed{stop->point, stop->attempt, msg::FailureReason::kPreempted,
                              "taken back before it started", true})));
+        // The reply before it skipped Ready for this order: a group that rank 0 holds
+        // unresponsive (timed out) needs one to be used again.
+        if (orders_.empty() && !busy_)
+          outbox_.push_back(msg::EncodeMessage(msg::FromGroup(msg::Ready{})));
       }
       return true;
     }

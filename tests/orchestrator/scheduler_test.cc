@@ -654,7 +654,7 @@ TEST(SchedulerTest, PointTakenBackWaitsForItsGroupsAnswerAndIsNeverRunTwice) {
   EXPECT_EQ(sim.listener.completed.at("V")[0]["group"], 0);
   EXPECT_EQ(summary.completed, 4);
   EXPECT_EQ(summary.attempts_started, 4);
-  EXPECT_EQ(summary.ignored_messages, 1);  // V's EpochMetrics: its attempt is recorded at its end
+  EXPECT_EQ(summary.ignored_messages, 0);  // V's EpochMetrics only shows group 0 alive
   EXPECT_DOUBLE_EQ(summary.makespan_seconds, 30.5);
 }
 
@@ -673,6 +673,25 @@ TEST(SchedulerTest, IdleGroupWaitingForAPointToComeBackTakesNoOther) {
   EXPECT_EQ(sim.world.CountSent(0, kStopPoint), 1);
   EXPECT_EQ(summary.completed, 5);
   EXPECT_EQ(summary.attempts_started, 5);
+}
+
+TEST(SchedulerTest, TimedOutGroupHasUntilStopGraceToAnswerAboutAPointTakenBack) {
+  SchedulerOptions o = AheadOptions(2);
+  o.point_timeout = 5;
+  o.stop_grace = 2;
+  Sim sim(3, o);
+  // V waits on group 0 behind X (30 s); idle group 2 takes it back at t=3, but group 0 does not
+  // answer (it ignores stops). X times out at t=5 (and is retried on group 2): group 0 may still
+  // answer about V until t=7, so V goes to group 1 (idle since U ended at t=5) only then.
+  sim.world.group(0).ignore_stop = true;
+  sim.Run({Point("X", 3, 30), Point("Y", 2.8, 1), Point("Z", 2.5, 3), Point("U", 1.5, 4),
+           Point("V", 0.5, 0.5)});
+  EXPECT_DOUBLE_EQ(SentAt(sim.world, "V", 1), 1);
+  for (const char* early : {"t=5 start V#1@1", "t=5 start V#1@2", "t=3 start V#1@2"}) {
+    EXPECT_FALSE(Logged(sim.listener, early)) << early;
+  }
+  EXPECT_TRUE(Logged(sim.listener, "t=7 start V#1@1"));
+  EXPECT_EQ(sim.listener.completed.count("V"), 1u);
 }
 
 TEST(SchedulerTest, DispatchAheadKeepsEveryPointOnceAndStaysNearTheLptSchedule) {
