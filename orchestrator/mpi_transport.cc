@@ -7,7 +7,7 @@
 #include <cstring>
 #include <thread>
 
-#include "orchestrator/mpi_error.h"
+#include "orchestrator/mpi_util.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -88,10 +88,7 @@ MpiTransport::~MpiTransport() {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;
-  // Sends still in flight are abandoned (the job is ending); their buffers must outlive MPI's use.
-  for (auto& s : sends_) {
-    if (s.request != MPI_REQUEST_NULL) MPI_Request_free(&s.request);
-  }
+  sends_.Abandon();  // sends still in flight (the job is ending)
   if (control_ != MPI_COMM_NULL) MPI_Comm_free(&control_);
   if (no_group_ != MPI_COMM_NULL) MPI_Comm_free(&no_group_);
 }
@@ -115,30 +112,18 @@ Status MpiTransport::Send(int group, const ToGroup& message) {
     return Status::InvalidArgument("no worker group " + std::to_string(group));
   }
   PERFLAW_RETURN_IF_ERROR(ReapSends());
-  sends_.push_back(PendingSend{EncodeMessage(message), MPI_REQUEST_NULL});
-  PendingSend& s = sends_.back();
-  if (s.bytes.size() > static_cast<size_t>(INT_MAX)) {
-    sends_.pop_back();
+  std::string bytes = EncodeMessage(message);
+  if (bytes.size() > static_cast<size_t>(INT_MAX))
     return Status::InvalidArgument("control message too large");
-  }
   const int leader = 1 + group * ranks_per_point_;
-  const int rc = MPI_Isend(s.bytes.data(), static_cast<int>(s.bytes.size()), MPI_CHAR, leader,
-                           proto::kControlTag, control_, &s.request);
-  if (rc != MPI_SUCCESS) {
-    sends_.pop_back();
-    return MpiError(rc, "send to group " + std::to_string(group));
-  }
+  const int rc = sends_.Start(std::move(bytes), leader, proto::kControlTag, control_);
+  if (rc != MPI_SUCCESS) return MpiError(rc, "send to group " + std::to_string(group));
   return Status::Ok();
 }
 
 Status MpiTransport::ReapSends() {
-  for (auto it = sends_.begin(); it != sends_.end();) {
-    int done = 0;
-    const int rc = MPI_Test(&it->request, &done, MPI_STATUS_IGNORE);
-    if (rc != MPI_SUCCESS) return MpiError(rc, "completing a send");
-    it = done ? sends_.erase(it) : std::next(it);
-  }
-  return Status::Ok();
+  const int rc = sends_.Reap();
+  return rc == MPI_SUCCESS ? Status::Ok() : MpiError(rc, "completing a send");
 }
 
 StatusOr<std::optional<Incoming>> MpiTransport::Poll(double timeout_seconds) {
@@ -179,18 +164,11 @@ StatusOr<std::optional<Incoming>> MpiTransport::Poll(double timeout_seconds) {
 }
 
 Status MpiTransport::Flush(double timeout_seconds) {
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(timeout_seconds));
-  while (true) {
-    PERFLAW_RETURN_IF_ERROR(ReapSends());
-    if (sends_.empty()) return Status::Ok();
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::Internal(std::to_string(sends_.size()) +
-                              " control message(s) not delivered before the deadline");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  const int rc = sends_.Drain(std::chrono::duration<double>(timeout_seconds));
+  if (rc != MPI_SUCCESS) return MpiError(rc, "completing a send");
+  if (sends_.empty()) return Status::Ok();
+  return Status::Internal(std::to_string(sends_.size()) +
+                          " control message(s) not delivered before the deadline");
 }
 
 }  // namespace perflaw::orchestrator

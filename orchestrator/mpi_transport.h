@@ -7,14 +7,13 @@
 // Protocol and start-up: docs/scheduler.md.
 #pragma once
 
-#include <list>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "apen/status.h"
-#include "orchestrator/mpi_error.h"  // <mpi.h>, the C API only
 #include "orchestrator/mpi_protocol.h"
+#include "orchestrator/mpi_util.h"  // <mpi.h>, the C API only
 #include "orchestrator/transport.h"
 
 namespace perflaw::orchestrator {
@@ -58,16 +57,12 @@ class MpiTransport final : public Transport {
  private:
   MpiTransport() = default;
   Status ReapSends();
-  struct PendingSend {
-    std::string bytes;
-    MPI_Request request = MPI_REQUEST_NULL;
-  };
   MPI_Comm control_ = MPI_COMM_NULL;   // duplicate of the world, MPI_ERRORS_RETURN
   MPI_Comm no_group_ = MPI_COMM_NULL;  // rank 0's (null) result of the split
   int ranks_per_point_ = 1;
   int groups_ = 0;
   std::vector<std::string> hosts_;  // by world rank
-  std::list<PendingSend> sends_;
+  mpi_protocol::SendQueue sends_;
 };
 
 }  // namespace perflaw::orchestrator

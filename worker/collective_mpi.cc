@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "orchestrator/mpi_error.h"
+#include "orchestrator/mpi_util.h"
 
 namespace perflaw::worker {
 namespace {

@@ -1,7 +1,7 @@
 // MPI implementation of the collective interface (CPU buffers), and RAII for MPI itself.
 #pragma once
 
-#include "orchestrator/mpi_error.h"  // <mpi.h>, the C API only
+#include "orchestrator/mpi_util.h"  // <mpi.h>, the C API only
 #include "worker/collective.h"
 
 namespace perflaw::worker {

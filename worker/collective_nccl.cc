@@ -18,10 +18,8 @@ Status CudaStatus(cudaError_t r, const char* what) {
 
 Status MpiStatus(int code, const char* what) {
   if (code == MPI_SUCCESS) return Status::Ok();
-  char text[MPI_MAX_ERROR_STRING];
-  int len = 0;
-  MPI_Error_string(code, text, &len);
-  return Status::Internal(std::string(what) + " failed: " + std::string(text, len));
+  return Status::Internal(std::string(what) +
+                          " failed: " + orchestrator::mpi_protocol::MpiErrorText(code));
 }
 
 }  // namespace

@@ -4,20 +4,14 @@
 // stream (the trainer's current stream), so it also compiles against the CUDA toolkit alone.
 #pragma once
 
-#ifndef OMPI_SKIP_MPICXX
-#define OMPI_SKIP_MPICXX 1
-#endif
-#ifndef MPICH_SKIP_MPICXX
-#define MPICH_SKIP_MPICXX 1
-#endif
 #include <cuda_runtime.h>
-#include <mpi.h>
 #include <nccl.h>
 
 #include <cstddef>
 #include <memory>
 
 #include "apen/status.h"
+#include "orchestrator/mpi_util.h"  // <mpi.h>, the C API only
 
 namespace perflaw::worker {
 

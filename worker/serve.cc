@@ -7,15 +7,14 @@
 #include <cstring>
 #include <deque>
 #include <iostream>
-#include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include "orchestrator/mpi_error.h"
 #include "orchestrator/mpi_protocol.h"
+#include "orchestrator/mpi_util.h"
 #include "orchestrator/transport.h"
 #include "worker/collective_mpi.h"
 #include "worker/point_config.h"
@@ -176,33 +175,20 @@ class LeaderLink {
       std::lock_guard<std::mutex> lock(mu_);
       return Fail("control message too large");
     }
-    sends_.push_back(PendingSend{std::move(bytes), MPI_REQUEST_NULL});
-    PendingSend& send = sends_.back();
-    return Check(MPI_Isend(send.bytes.data(), static_cast<int>(send.bytes.size()), MPI_CHAR, 0,
-                           proto::kControlTag, control_, &send.request),
+    return Check(sends_.Start(std::move(bytes), 0, proto::kControlTag, control_),
                  "send to the orchestrator");
   }
-  bool ReapSends() {
-    for (auto it = sends_.begin(); it != sends_.end();) {
-      int done = 0;
-      if (!Check(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE), "completing a send"))
-        return false;
-      it = done ? sends_.erase(it) : std::next(it);
-    }
-    return true;
-  }
+  bool ReapSends() { return Check(sends_.Reap(), "completing a send"); }
   // Before the thread ends, what it sent (the last reply) is delivered: rank 0 takes it within its
-  // poll naps. Past `limit`, or after a link failure, the requests are freed and their buffers left
-  // allocated (MPI may still read them); the job is ending then.
+  // poll naps. Past `limit`, or after a link failure, the rest is abandoned (the job is ending).
   void FinishSends(std::chrono::seconds limit) {
-    const auto deadline = SteadyClock::now() + limit;
-    proto::PollBackoff backoff;
-    while (!sends_.empty() && SteadyClock::now() < deadline && ReapSends())
-      std::this_thread::sleep_for(backoff.Next());
-    if (sends_.empty()) return;
-    static auto* abandoned = new std::list<PendingSend>();
-    for (PendingSend& send : sends_) MPI_Request_free(&send.request);
-    abandoned->splice(abandoned->end(), sends_);
+    bool failed = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      failed = failed_;
+    }
+    if (!failed) (void)Check(sends_.Drain(limit), "completing a send");
+    sends_.Abandon();
   }
 
   bool Receive(MPI_Status& status) {
@@ -269,11 +255,7 @@ class LeaderLink {
   std::condition_variable cv_;    // orders for the training thread
   std::condition_variable wake_;  // outgoing messages for the control thread
   std::deque<std::string> outbox_;
-  struct PendingSend {
-    std::string bytes;  // must stay put until the send completes (std::list: it does)
-    MPI_Request request;
-  };
-  std::list<PendingSend> sends_;  // control thread only
+  proto::SendQueue sends_;  // control thread only
   std::deque<msg::ToGroup> orders_;
   bool quit_ = false, failed_ = false;
   std::string error_;
