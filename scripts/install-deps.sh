@@ -9,7 +9,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libboost-dev libboost-program-options-dev
   libyaml-cpp-dev libsqlite3-dev sqlite3 zlib1g-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev googletest
   libceres-dev libeigen3-dev
   libspdlog-dev nlohmann-json3-dev libcli11-dev
   gnuplot-nox

@@ -89,4 +89,13 @@ bool LaunchedByMpi() {
   return std::getenv("PMIX_RANK") && step_tasks && std::atoi(step_tasks) > 1;
 }
 
+int LocalRank() {
+  for (const char* var :
+       {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK"}) {
+    const char* v = std::getenv(var);
+    if (v && *v) return std::max(0, std::atoi(v));
+  }
+  return 0;
+}
+
 }  // namespace perflaw::worker

@@ -49,5 +49,8 @@ class MpiCollective : public Collective {
 // True when this process was started by an MPI launcher (mpirun, srun --mpi) with more than one
 // rank.
 bool LaunchedByMpi();
+// This process's index among the ranks on its node, as the launcher says (Open MPI, Slurm, MPICH,
+// PMIx); 0 when none does. Picks the rank's GPU (RunOptions::local_rank).
+int LocalRank();
 
 }  // namespace perflaw::worker

@@ -1,6 +1,5 @@
 #include "worker/collective_nccl.h"
 
-#include <algorithm>
 #include <string>
 
 namespace perflaw::worker {
@@ -24,7 +23,8 @@ Status MpiStatus(int code, const char* what) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<NcclCollective>> NcclCollective::Create(MPI_Comm comm, int device) {
+StatusOr<std::unique_ptr<NcclCollective>> NcclCollective::Create(MPI_Comm comm, int device,
+                                                                 cudaStream_t stream) {
   int rank = 0, size = 1;
   PERFLAW_RETURN_IF_ERROR(MpiStatus(MPI_Comm_rank(comm, &rank), "MPI_Comm_rank"));
   PERFLAW_RETURN_IF_ERROR(MpiStatus(MPI_Comm_size(comm, &size), "MPI_Comm_size"));
@@ -33,9 +33,9 @@ StatusOr<std::unique_ptr<NcclCollective>> NcclCollective::Create(MPI_Comm comm, 
   if (rank == 0) PERFLAW_RETURN_IF_ERROR(NcclStatus(ncclGetUniqueId(&id), "ncclGetUniqueId"));
   PERFLAW_RETURN_IF_ERROR(
       MpiStatus(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, comm), "MPI_Bcast of the ncclUniqueId"));
-  ncclComm_t nccl = nullptr;
-  PERFLAW_RETURN_IF_ERROR(NcclStatus(ncclCommInitRank(&nccl, size, id, rank), "ncclCommInitRank"));
-  std::unique_ptr<NcclCollective> owned(new NcclCollective(nccl, rank, size));
+  std::unique_ptr<NcclCollective> owned(new NcclCollective(comm, device, stream));
+  PERFLAW_RETURN_IF_ERROR(
+      NcclStatus(ncclCommInitRank(&owned->comm_, size, id, rank), "ncclCommInitRank"));
   PERFLAW_RETURN_IF_ERROR(MpiStatus(MPI_Barrier(comm), "MPI_Barrier after ncclCommInitRank"));
   return owned;
 }
@@ -44,29 +44,42 @@ NcclCollective::~NcclCollective() {
   if (comm_ != nullptr) ncclCommDestroy(comm_);
 }
 
-Status NcclCollective::AllReduceSum(float* device_data, size_t n, size_t bucket,
-                                    cudaStream_t stream) {
-  if (bucket == 0) return Status::InvalidArgument("NCCL all-reduce bucket size must be positive");
-  // One group: the buckets' launches are fused instead of synchronising per bucket.
-  PERFLAW_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "ncclGroupStart"));
-  for (size_t begin = 0; begin < n; begin += bucket) {
-    const size_t count = std::min(bucket, n - begin);
-    const ncclResult_t r = ncclAllReduce(device_data + begin, device_data + begin, count,
-                                         ncclFloat32, ncclSum, comm_, stream);
-    if (r != ncclSuccess) {
-      ncclGroupEnd();
-      return NcclStatus(r, "ncclAllReduce");
-    }
-  }
-  return NcclStatus(ncclGroupEnd(), "ncclGroupEnd (all-reduce)");
+Status NcclCollective::AsyncError() const {
+  ncclResult_t async = ncclSuccess;
+  PERFLAW_RETURN_IF_ERROR(NcclStatus(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError"));
+  return NcclStatus(async, "an earlier NCCL operation");
 }
 
-Status NcclCollective::Broadcast(float* device_data, size_t n, int root, cudaStream_t stream) {
-  if (root < 0 || root >= size_)
+Status NcclCollective::AllReduceSum(float* device_data, size_t n) {
+  PERFLAW_RETURN_IF_ERROR(AsyncError());
+  return NcclStatus(
+      ncclAllReduce(device_data, device_data, n, ncclFloat32, ncclSum, comm_, stream_),
+      "ncclAllReduce");
+}
+
+Status NcclCollective::Broadcast(float* device_data, size_t n, int root) {
+  if (root < 0 || root >= size())
     return Status::InvalidArgument("NCCL broadcast root " + std::to_string(root) + " outside [0, " +
-                                   std::to_string(size_) + ")");
-  return NcclStatus(ncclBroadcast(device_data, device_data, n, ncclFloat32, root, comm_, stream),
+                                   std::to_string(size()) + ")");
+  PERFLAW_RETURN_IF_ERROR(AsyncError());
+  return NcclStatus(ncclBroadcast(device_data, device_data, n, ncclFloat32, root, comm_, stream_),
                     "ncclBroadcast");
+}
+
+Status NcclCollective::Barrier() {
+  PERFLAW_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"));
+  PERFLAW_RETURN_IF_ERROR(AsyncError());
+  return host_.Barrier();
+}
+
+StatusOr<Collective*> NcclGroup::Get(int device) {
+  if (!nccl_ || nccl_->device() != device) {
+    nccl_.reset();
+    StatusOr<std::unique_ptr<NcclCollective>> made = NcclCollective::Create(comm_, device);
+    if (!made.ok()) return made.status();
+    nccl_ = std::move(made).value();
+  }
+  return static_cast<Collective*>(nccl_.get());
 }
 
 }  // namespace perflaw::worker

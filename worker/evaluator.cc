@@ -143,7 +143,7 @@ std::vector<uint32_t> Evaluator::ChunkRanks(SequenceModel& model, Split s,
   ModelInput in{ToTensor(b.items, {b.rows, b.len}, device),
                 ToTensor(b.positions, {b.rows, b.len}, device),
                 ToTensor(b.segments, {b.rows, b.len}, device)};
-  torch::Tensor h = model.Encode(in);
+  torch::Tensor h = model.Hidden(in);  // fp32: scores and ranks in fp32 at any precision
   torch::Tensor hidden =
       h.reshape({-1, h.size(2)}).index_select(0, ToTensor(last, {int64_t(last.size())}, device));
   torch::Tensor scores, target;

@@ -19,6 +19,9 @@
 #include "worker/collective_mpi.h"
 #include "worker/serve.h"
 #endif
+#ifdef PERFLAW_WITH_NCCL
+#include "worker/collective_nccl.h"
+#endif
 
 namespace perflaw::worker {
 namespace {
@@ -102,6 +105,11 @@ int main(int argc, char** argv) {
     perflaw::worker::MpiSession mpi(&argc, &argv);
     perflaw::worker::MpiCollective world(MPI_COMM_WORLD);
     options.collective = &world;
+    options.local_rank = perflaw::worker::LocalRank();
+#ifdef PERFLAW_WITH_NCCL
+    perflaw::worker::NcclGroup nccl(MPI_COMM_WORLD);  // freed before MPI is finalised
+    options.cuda_collective = [&nccl](int device) { return nccl.Get(device); };
+#endif
     return perflaw::worker::Train(point, out, options);
   }
 #endif

@@ -4,6 +4,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "worker/torch_compat.h"
+
 namespace perflaw::worker {
 namespace {
 
@@ -42,11 +44,17 @@ void ZeroPaddingRow(torch::Tensor item_emb) {
   item_emb[0].zero_();
 }
 
-// Multi-head causal self-attention with fused q/k/v projection; attention-weight dropout.
+// Part i (0: q, 1: k, 2: v) of a fused projection [R, L, 3d] as [R, L, heads, dh] (a view).
+torch::Tensor QkvPart(const torch::Tensor& qkv, int64_t i, int64_t heads) {
+  const int64_t d = qkv.size(2) / 3;
+  return qkv.narrow(2, i * d, d).reshape({qkv.size(0), qkv.size(1), heads, d / heads});
+}
+
+// Multi-head self-attention's projections: fused q/k/v in, one out. The attention itself is the
+// model's (SequenceModel::SoftmaxAttention), so both kernels share these weights.
 class SelfAttention : public torch::nn::Module {
  public:
-  SelfAttention(int64_t d, int64_t heads, double dropout)
-      : d_(d), heads_(heads), dropout_(dropout) {
+  SelfAttention(int64_t d, int64_t heads) : heads_(heads) {
     in_ = register_module("in_proj", torch::nn::Linear(d, 3 * d));
     out_ = register_module("out_proj", torch::nn::Linear(d, d));
     XavierNormal(in_->weight);
@@ -55,34 +63,18 @@ class SelfAttention : public torch::nn::Module {
     in_->bias.zero_();
     out_->bias.zero_();
   }
-  // x [R, L, d], mask [R, L, L] additive; `dropout` applies to the attention weights.
-  template <typename DropFn>
-  torch::Tensor Forward(const torch::Tensor& x, const torch::Tensor& mask, DropFn&& drop) {
-    const int64_t r = x.size(0), l = x.size(1), dh = d_ / heads_;
+  // x [R, L, d] -> [R, L, d]; `attend` maps q, k, v [R, L, heads, dh] to [R, L, d].
+  template <typename AttendFn>
+  torch::Tensor Forward(const torch::Tensor& x, AttendFn&& attend) {
     torch::Tensor qkv = in_->forward(x);
-    torch::Tensor q = qkv.narrow(2, 0, d_), k = qkv.narrow(2, d_, d_),
-                  v = qkv.narrow(2, 2 * d_, d_);
-    torch::Tensor m = mask;
-    if (heads_ > 1) {
-      auto split = [&](const torch::Tensor& t) {
-        return t.reshape({r, l, heads_, dh}).transpose(1, 2).reshape({r * heads_, l, dh});
-      };
-      q = split(q), k = split(k), v = split(v);
-      m = mask.unsqueeze(1).expand({r, heads_, l, l}).reshape({r * heads_, l, l});
-    }
-    torch::Tensor scores =
-        torch::baddbmm(m, q, k.transpose(1, 2), 1.0, 1.0 / std::sqrt(static_cast<double>(dh)));
-    torch::Tensor attn = drop(torch::softmax(scores, -1), dropout_);
-    torch::Tensor out = torch::bmm(attn, v);
-    if (heads_ > 1) out = out.reshape({r, heads_, l, dh}).transpose(1, 2).reshape({r, l, d_});
-    return out_->forward(out);
+    return out_->forward(
+        attend(QkvPart(qkv, 0, heads_), QkvPart(qkv, 1, heads_), QkvPart(qkv, 2, heads_)));
   }
   std::vector<torch::Tensor> Weights() { return {in_->weight, out_->weight}; }
   std::vector<torch::Tensor> Biases() { return {in_->bias, out_->bias}; }
 
  private:
-  int64_t d_, heads_;
-  double dropout_;
+  int64_t heads_;
   torch::nn::Linear in_{nullptr}, out_{nullptr};
 };
 
@@ -93,7 +85,10 @@ class SelfAttention : public torch::nn::Module {
 class Sasrec : public SequenceModel {
  public:
   Sasrec(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
-      : d_(c.d_model), dropout_(c.dropout), pre_ln_(c.norm == NormPlacement::kPre) {
+      : d_(c.d_model),
+        heads_(c.heads),
+        dropout_(c.dropout),
+        pre_ln_(c.norm == NormPlacement::kPre) {
     const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
     item_emb_ = RegisterItemEmbeddings(*this, num_items, d_);
     XavierNormal(item_emb_);
@@ -104,7 +99,7 @@ class Sasrec : public SequenceModel {
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
       Block b;
-      b.attn = register_module("attn" + n, std::make_shared<SelfAttention>(d_, c.heads, c.dropout));
+      b.attn = register_module("attn" + n, std::make_shared<SelfAttention>(d_, c.heads));
       b.ln1 = register_module("ln1_" + n, torch::nn::LayerNorm(LnOptions()));
       b.ln2 = register_module("ln2_" + n, torch::nn::LayerNorm(LnOptions()));
       b.fc1 = register_module("fc1_" + n, torch::nn::Linear(d_, hidden));
@@ -127,14 +122,17 @@ class Sasrec : public SequenceModel {
                           std::sqrt(static_cast<double>(d_)) +
                       torch::embedding(pos_emb_, in.positions);
     x = Dropout(x, dropout_);
-    const torch::Tensor mask = AttentionMask(in.segments);
-    auto drop = [this](const torch::Tensor& t, double p) { return Dropout(t, p); };
+    const torch::Tensor allowed = AllowedMask(in.segments);
+    const torch::Tensor math_mask = MathMask(allowed, heads_);
+    auto attend = [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+      return SoftmaxAttention(q, k, v, allowed, math_mask, dropout_);
+    };
     for (Block& b : blocks_) {
       if (pre_ln_) {
-        x = x + b.attn->Forward(b.ln1->forward(x), mask, drop);
+        x = x + b.attn->Forward(b.ln1->forward(x), attend);
         x = x + Ffn(b, b.ln2->forward(x));
       } else {
-        x = b.ln1->forward(x + b.attn->Forward(x, mask, drop));
+        x = b.ln1->forward(x + b.attn->Forward(x, attend));
         x = b.ln2->forward(x + Ffn(b, x));
       }
     }
@@ -156,7 +154,7 @@ class Sasrec : public SequenceModel {
     return Dropout(b.fc2->forward(torch::relu(Dropout(b.fc1->forward(x), dropout_))), dropout_);
   }
 
-  int64_t d_;
+  int64_t d_, heads_;
   double dropout_;
   bool pre_ln_;
   torch::Tensor item_emb_, pos_emb_;
@@ -170,9 +168,7 @@ class RmsNorm : public torch::nn::Module {
   explicit RmsNorm(int64_t d, double eps = 1e-6) : eps_(eps) {
     weight = register_parameter("weight", torch::ones({d}));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight;
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch_compat::RmsNorm(x, weight, eps_); }
   torch::Tensor weight;
 
  private:
@@ -185,20 +181,30 @@ void NormalInit(torch::Tensor w, double std) {
 }
 
 // Rotary position embedding on the first 2*floor(dh/2) features of each head (an odd head size, as
-// with d_model 25 and 1 or 5 heads, leaves its last feature unrotated). x: [R*h, L, dh]; positions
-// [R, L].
-torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& positions, int64_t heads) {
-  const int64_t dh = x.size(2), half = dh / 2;
+// with d_model 25 and 1 or 5 heads, leaves its last feature unrotated). The angles depend only on
+// the positions, so a forward pass computes them once for all layers, in fp32 (bf16 holds integers
+// exactly only up to 256).
+struct RopeAngles {
+  torch::Tensor cos, sin;  // [R, L, 1, half]
+};
+RopeAngles MakeRopeAngles(const torch::Tensor& positions, int64_t dh) {
+  const int64_t half = dh / 2;
+  if (half == 0) return {};
+  const auto f32 = positions.options().dtype(torch::kFloat);
+  torch::Tensor inv_freq =
+      torch::pow(10000.0, -torch::arange(0, half, f32) * 2.0 / static_cast<double>(2 * half));
+  torch::Tensor angle = positions.to(torch::kFloat).unsqueeze(2).unsqueeze(3) * inv_freq;
+  return {angle.cos(), angle.sin()};
+}
+// x: [R, L, h, dh].
+torch::Tensor Rope(const torch::Tensor& x, const RopeAngles& angles) {
+  const int64_t dh = x.size(3), half = dh / 2;
   if (half == 0) return x;
-  torch::Tensor inv_freq = torch::pow(
-      10000.0, -torch::arange(0, half, x.options()) * 2.0 / static_cast<double>(2 * half));
-  torch::Tensor pos = positions.to(x.scalar_type()).repeat_interleave(heads, 0);  // [R*h, L]
-  torch::Tensor angle = pos.unsqueeze(2) * inv_freq;                              // [R*h, L, half]
-  torch::Tensor cos = angle.cos(), sin = angle.sin();
-  torch::Tensor x1 = x.narrow(2, 0, half), x2 = x.narrow(2, half, half);
+  torch::Tensor cos = angles.cos.to(x.scalar_type()), sin = angles.sin.to(x.scalar_type());
+  torch::Tensor x1 = x.narrow(3, 0, half), x2 = x.narrow(3, half, half);
   std::vector<torch::Tensor> parts = {x1 * cos - x2 * sin, x1 * sin + x2 * cos};
-  if (dh > 2 * half) parts.push_back(x.narrow(2, 2 * half, dh - 2 * half));
-  return torch::cat(parts, 2);
+  if (dh > 2 * half) parts.push_back(x.narrow(3, 2 * half, dh - 2 * half));
+  return torch::cat(parts, 3);
 }
 
 // [R, L, d] -> [R*h, L, dh] and back.
@@ -252,14 +258,11 @@ class Llama : public SequenceModel {
 
   torch::Tensor Encode(const ModelInput& in) override {
     torch::Tensor x = Dropout(torch::embedding(item_emb_, in.items, /*padding_idx=*/0), dropout_);
-    const torch::Tensor mask = AttentionMask(in.segments);
-    torch::Tensor m = mask;
-    if (heads_ > 1) {
-      const int64_t r = mask.size(0), l = mask.size(1);
-      m = mask.unsqueeze(1).expand({r, heads_, l, l}).reshape({r * heads_, l, l});
-    }
+    const torch::Tensor allowed = AllowedMask(in.segments);
+    const torch::Tensor math_mask = MathMask(allowed, heads_);
+    const RopeAngles rope = MakeRopeAngles(in.positions, d_ / heads_);
     for (Block& b : blocks_) {
-      x = x + Dropout(Attention(b, b.norm1->forward(x), in.positions, m), dropout_);
+      x = x + Dropout(Attention(b, b.norm1->forward(x), rope, allowed, math_mask), dropout_);
       torch::Tensor h = b.norm2->forward(x);
       x = x +
           Dropout(b.down->forward(torch::silu(b.gate->forward(h)) * b.up->forward(h)), dropout_);
@@ -274,18 +277,13 @@ class Llama : public SequenceModel {
     std::shared_ptr<RmsNorm> norm1, norm2;
     torch::nn::Linear qkv{nullptr}, out{nullptr}, gate{nullptr}, up{nullptr}, down{nullptr};
   };
-  torch::Tensor Attention(Block& b, const torch::Tensor& x, const torch::Tensor& positions,
-                          const torch::Tensor& mask) {
+  torch::Tensor Attention(Block& b, const torch::Tensor& x, const RopeAngles& rope,
+                          const torch::Tensor& allowed, const torch::Tensor& math_mask) {
     torch::Tensor qkv = b.qkv->forward(x);
-    torch::Tensor q = SplitHeads(qkv.narrow(2, 0, d_), heads_),
-                  k = SplitHeads(qkv.narrow(2, d_, d_), heads_),
-                  v = SplitHeads(qkv.narrow(2, 2 * d_, d_), heads_);
-    q = Rope(q, positions, heads_);
-    k = Rope(k, positions, heads_);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
-    torch::Tensor attn = Dropout(
-        torch::softmax(torch::baddbmm(mask, q, k.transpose(1, 2), 1.0, scale), -1), dropout_);
-    return b.out->forward(MergeHeads(torch::bmm(attn, v), heads_));
+    torch::Tensor q = Rope(QkvPart(qkv, 0, heads_), rope),
+                  k = Rope(QkvPart(qkv, 1, heads_), rope);
+    return b.out->forward(
+        SoftmaxAttention(q, k, QkvPart(qkv, 2, heads_), allowed, math_mask, dropout_));
   }
 
   int64_t d_, heads_;
@@ -342,7 +340,7 @@ class Hstu : public SequenceModel {
     x = Dropout(x, dropout_);
     const int64_t r = in.items.size(0), l = in.items.size(1);
     // 0/1 mask (no softmax to absorb -inf) and relative distances j - i, shifted to index rab.
-    torch::Tensor allowed = AttentionMask(in.segments).isfinite().to(x.scalar_type());  // [R, L, L]
+    torch::Tensor allowed = AllowedMask(in.segments).to(x.scalar_type());  // [R, L, L]
     torch::Tensor rel = in.positions.unsqueeze(1) - in.positions.unsqueeze(2) +
                         (int64_t{max_len_} - 1);  // [R, L, L]
     rel = rel.clamp(0, 2 * int64_t{max_len_} - 2);
@@ -359,7 +357,9 @@ class Hstu : public SequenceModel {
                              layer.rab.index_select(0, rel.reshape({-1})).view(rel.sizes());
       torch::Tensor attn = torch::silu(scores) * allowed / static_cast<double>(max_len_);
       torch::Tensor av = MergeHeads(torch::bmm(Dropout(attn, dropout_), v), heads_);
-      x = x + layer.f2->forward(Dropout(layer.norm_attn->forward(av) * u, dropout_));
+      // LayerNorm in x's dtype (fp32): CPU autocast leaves layer_norm's bf16 input to it.
+      av = layer.norm_attn->forward(av.to(x.scalar_type()));
+      x = x + layer.f2->forward(Dropout(av * u, dropout_));
     }
     return final_norm_->forward(x);
   }
@@ -385,18 +385,69 @@ class Hstu : public SequenceModel {
 torch::Tensor MaskDropout::Apply(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;
   if (!x.device().is_cpu()) return torch::dropout(x, p, true);
-  torch::Tensor mask = torch::empty(x.sizes(), x.options().requires_grad(false));
+  // fp32 whatever x's dtype (1/keep is not exact in bf16); a bf16 x comes out fp32.
+  torch::Tensor mask =
+      torch::empty(x.sizes(), x.options().dtype(torch::kFloat).requires_grad(false));
   FillDropoutMask(rng_, p, mask);
   return x * mask;
 }
 
-torch::Tensor SequenceModel::AttentionMask(const torch::Tensor& segments) {
+const char* AttentionKernelName(AttentionKernel kernel) {
+  return kernel == AttentionKernel::kFused ? "sdpa" : "math";
+}
+
+AttentionKernel DefaultAttentionKernel() {
+  return torch_compat::kHasFusedAttention ? AttentionKernel::kFused : AttentionKernel::kMath;
+}
+
+torch::Tensor SequenceModel::Hidden(const ModelInput& input) {
+  torch::Tensor h;
+  {
+    torch_compat::AutocastBf16 autocast(input.items.device(), bf16_);
+    h = Encode(input);
+  }
+  return h.to(torch::kFloat);
+}
+
+void SequenceModel::ReseedDropout(uint64_t seed) {
+  dropout_.Reseed(seed);
+  torch::manual_seed(seed);  // CPU and every CUDA device's default generator
+}
+
+torch::Tensor SequenceModel::AllowedMask(const torch::Tensor& segments) {
   const int64_t l = segments.size(1);
   torch::Tensor same = segments.unsqueeze(2) == segments.unsqueeze(1);  // [R, L, L]
   torch::Tensor causal = torch::ones({l, l}, segments.options().dtype(torch::kBool)).tril();
-  torch::Tensor allowed = same.logical_and(causal);
-  torch::Tensor mask = torch::zeros(allowed.sizes(), segments.options().dtype(torch::kFloat));
-  return mask.masked_fill_(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  return same.logical_and(causal);
+}
+
+torch::Tensor SequenceModel::MathMask(const torch::Tensor& allowed, int64_t heads) const {
+  if (attention_ != AttentionKernel::kMath) return torch::Tensor();
+  torch::Tensor mask = torch::zeros(allowed.sizes(), allowed.options().dtype(torch::kFloat));
+  mask.masked_fill_(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  if (heads == 1) return mask;
+  const int64_t r = mask.size(0), l = mask.size(1);
+  return mask.unsqueeze(1).expand({r, heads, l, l}).reshape({r * heads, l, l});
+}
+
+torch::Tensor SequenceModel::SoftmaxAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                              const torch::Tensor& v, const torch::Tensor& allowed,
+                                              const torch::Tensor& math_mask, double p) {
+  const int64_t r = q.size(0), l = q.size(1), heads = q.size(2), dh = q.size(3);
+  if (attention_ == AttentionKernel::kFused) {
+    // [R, h, L, dh] views: the fused kernels take strided heads, no copies.
+    torch::Tensor out = torch_compat::ScaledDotProductAttention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), allowed.unsqueeze(1),
+        is_training() ? p : 0.0);
+    return out.transpose(1, 2).reshape({r, l, heads * dh});
+  }
+  auto split = [&](const torch::Tensor& t) {  // [R*h, L, dh], heads-major within a row
+    return t.transpose(1, 2).reshape({r * heads, l, dh});
+  };
+  torch::Tensor scores = torch::baddbmm(math_mask, split(q), split(k).transpose(1, 2), 1.0,
+                                        1.0 / std::sqrt(static_cast<double>(dh)));
+  torch::Tensor out = torch::bmm(Dropout(torch::softmax(scores, -1), p), split(v));
+  return out.reshape({r, heads, l, dh}).transpose(1, 2).reshape({r, l, heads * dh});
 }
 
 ParamCounts SequenceModel::CountParams() const {

@@ -121,6 +121,8 @@ const std::vector<std::pair<std::string, LossType>> kLosses = {
     {"bce", LossType::kBce}, {"sampled_softmax", LossType::kSampledSoftmax}};
 const std::vector<std::pair<std::string, LrSchedule>> kSchedules = {
     {"constant", LrSchedule::kConstant}, {"cosine", LrSchedule::kCosine}};
+const std::vector<std::pair<std::string, Precision>> kPrecisions = {
+    {"auto", Precision::kAuto}, {"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}};
 const std::vector<std::pair<std::string, Device>> kDevices = {
     {"auto", Device::kAuto}, {"cpu", Device::kCpu}, {"cuda", Device::kCuda}};
 
@@ -198,7 +200,7 @@ Status ParseTrain(const ObjectReader& r, TrainConfig* c) {
   PERFLAW_RETURN_IF_ERROR(
       r.CheckKeys({"epochs", "batch_size", "optimizer", "lr", "betas", "eps", "weight_decay",
                    "embedding_weight_decay", "warmup", "lr_schedule", "loss", "negatives",
-                   "patience", "clip_norm", "packing"}));
+                   "patience", "clip_norm", "packing", "precision"}));
   PERFLAW_RETURN_IF_ERROR(r.Uint32("epochs", &c->epochs));
   PERFLAW_RETURN_IF_ERROR(r.Uint32("batch_size", &c->batch_size));
   PERFLAW_RETURN_IF_ERROR(r.Enum("optimizer", kOptimizers, &c->optimizer));
@@ -214,6 +216,7 @@ Status ParseTrain(const ObjectReader& r, TrainConfig* c) {
   PERFLAW_RETURN_IF_ERROR(r.Uint32("patience", &c->patience));
   PERFLAW_RETURN_IF_ERROR(r.Double("clip_norm", &c->clip_norm));
   PERFLAW_RETURN_IF_ERROR(r.Bool("packing", &c->packing));
+  PERFLAW_RETURN_IF_ERROR(r.Enum("precision", kPrecisions, &c->precision));
   std::string why;
   if (!c->IsValid(&why)) return r.Error(why);
   return Status::Ok();
@@ -406,6 +409,18 @@ const char* ModelTypeName(ModelType type) {
   return "?";
 }
 
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kAuto:
+      return "auto";
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kBf16:
+      return "bf16";
+  }
+  return "?";
+}
+
 const char* DeviceName(Device device) {
   switch (device) {
     case Device::kAuto:
@@ -453,7 +468,8 @@ nlohmann::json PointConfigToJson(const PointConfig& c) {
                 {"negatives", c.train.negatives},
                 {"patience", c.train.patience},
                 {"clip_norm", c.train.clip_norm},
-                {"packing", c.train.packing}};
+                {"packing", c.train.packing},
+                {"precision", PrecisionName(c.train.precision)}};
   json eval = {{"protocol", c.eval.Protocol()},
                {"users", c.eval.users},
                {"ks", c.eval.ks},

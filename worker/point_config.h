@@ -34,6 +34,10 @@ struct ModelConfig {
 enum class OptimizerType { kAdam, kAdamW };
 enum class LossType { kBce, kSampledSoftmax };
 enum class LrSchedule { kConstant, kCosine };
+// Arithmetic of the forward pass and the loss. Master weights, gradients and optimizer state are fp32
+// either way; kBf16 runs the encoder under autocast (matrix products in bfloat16) and computes the
+// loss and every score in fp32. kAuto: bf16 on CUDA, fp32 on CPU.
+enum class Precision { kAuto, kFp32, kBf16 };
 
 // `train`: the objective and optimisation.
 struct TrainConfig {
@@ -54,6 +58,7 @@ struct TrainConfig {
                            // without improvement (0: run all epochs)
   double clip_norm = 0.0;  // global gradient-norm clipping (0: off)
   bool packing = true;     // pack several users into one row (exact; see docs)
+  Precision precision = Precision::kAuto;  // "auto" | "fp32" | "bf16"
 
   bool IsValid(std::string* why) const;
 };
@@ -101,5 +106,6 @@ nlohmann::json PointConfigToJson(const PointConfig& config);
 
 const char* ModelTypeName(ModelType type);
 const char* DeviceName(Device device);
+const char* PrecisionName(Precision precision);
 
 }  // namespace perflaw::worker

@@ -85,6 +85,8 @@ json PointResultToJson(const PointResult& r) {
               {"config", PointConfigToJson(r.config)},
               {"device", r.device},
               {"world_size", r.world_size},
+              {"precision", r.precision},
+              {"attention", r.attention},
               {"dataset",
                {{"users", r.num_users},
                 {"items", r.num_items},

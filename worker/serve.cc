@@ -20,6 +20,9 @@
 #include "worker/point_config.h"
 #include "worker/result.h"
 #include "worker/trainer.h"
+#ifdef PERFLAW_WITH_NCCL
+#include "worker/collective_nccl.h"
+#endif
 
 namespace perflaw::worker {
 namespace {
@@ -363,6 +366,10 @@ class GroupServer {
     RunOptions options;
     options.checkpoint_dir = run.checkpoint_dir;
     options.collective = &collective_;
+    options.local_rank = LocalRank();
+#ifdef PERFLAW_WITH_NCCL
+    options.cuda_collective = [this](int device) { return nccl_.Get(device); };
+#endif
     options.cache_dir = options_.cache_dir;
     options.live = &live;
     options.stop = link_ ? link_->stop_flag() : options_.terminate;
@@ -395,6 +402,9 @@ class GroupServer {
   const ServeOptions& options_;
   MPI_Comm group_;
   MpiCollective collective_;
+#ifdef PERFLAW_WITH_NCCL
+  NcclGroup nccl_{group_};  // GPU gradients of the group's points (made on the first CUDA point)
+#endif
   std::optional<LeaderLink> link_;
 };
 

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -103,13 +104,24 @@ void SetThreads(uint32_t threads) {
     set(static_cast<int>(threads));
 }
 
-Status PickDevice(Device d, torch::Device* out) {
+// "auto" is CUDA when LibTorch sees a device. On CUDA the rank takes device local_rank mod the
+// devices it sees (one rank per GPU; with CUDA_VISIBLE_DEVICES narrowed per rank, device 0).
+Status PickDevice(Device d, int local_rank, torch::Device* out) {
   const bool cuda = torch::cuda::is_available();
   if (d == Device::kCuda && !cuda)
     return Status::FailedPrecondition("device \"cuda\" requested but LibTorch sees no CUDA device");
-  *out = (d == Device::kCuda || (d == Device::kAuto && cuda)) ? torch::Device(torch::kCUDA, 0)
-                                                              : torch::Device(torch::kCPU);
+  if (d == Device::kCuda || (d == Device::kAuto && cuda)) {
+    const int devices = static_cast<int>(torch::cuda::device_count());
+    *out = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, local_rank) % devices));
+  } else {
+    *out = torch::Device(torch::kCPU);
+  }
   return Status::Ok();
+}
+
+// train.precision "auto": bf16 on CUDA (tensor cores), fp32 on CPU (most CPUs have no fast bf16).
+bool UseBf16(Precision p, const torch::Device& device) {
+  return p == Precision::kBf16 || (p == Precision::kAuto && device.is_cuda());
 }
 
 torch::Tensor IndexTensor(const std::vector<int64_t>& v, std::vector<int64_t> shape,
@@ -134,6 +146,7 @@ class Trainer {
  private:
   enum class EpochEnd { kDone, kDiverged, kStopped };
   std::unique_ptr<torch::optim::Optimizer> MakeOptimizer();
+  Status PickCollective();
   Status BroadcastParams();
   EpochEnd TrainEpoch();
   double Step(const Batch& b);  // returns the global loss sum (NaN/Inf on divergence)
@@ -170,9 +183,10 @@ class Trainer {
 
 Status Trainer::Setup() {
   SetThreads(c_.threads);
-  PERFLAW_RETURN_IF_ERROR(PickDevice(c_.device, &device_));
+  PERFLAW_RETURN_IF_ERROR(PickDevice(c_.device, opt_.local_rank, &device_));
   result_->device = device_.str();
   result_->world_size = coll_->size();
+  PERFLAW_RETURN_IF_ERROR(PickCollective());
   const uint32_t max_len = static_cast<uint32_t>(c_.data.max_seq_len);
   StatusOr<std::unique_ptr<TrainSet>> set =
       TrainSet::Create(data_.sequences, data_.num_items, max_len);
@@ -191,6 +205,9 @@ Status Trainer::Setup() {
 
   model_ = MakeModel(c_.model, data_.num_items, max_len, c_.seed);
   model_->to(device_);
+  model_->set_bf16(UseBf16(c_.train.precision, device_));
+  result_->precision = model_->bf16() ? "bf16" : "fp32";
+  result_->attention = AttentionKernelName(model_->attention());
   params_ = model_->parameters();
   optimizer_ = MakeOptimizer();
   PERFLAW_RETURN_IF_ERROR(BroadcastParams());
@@ -230,14 +247,34 @@ std::unique_ptr<torch::optim::Optimizer> Trainer::MakeOptimizer() {
   return std::make_unique<torch::optim::Adam>(pg, torch::optim::AdamOptions(t.lr));
 }
 
+// On CUDA in a group, the device collective (NCCL) when the caller provides one: gradients then
+// never leave the GPU. Otherwise the host collective, with copies to and from the CPU.
+Status Trainer::PickCollective() {
+  if (coll_->size() == 1 || !device_.is_cuda() || !opt_.cuda_collective) return Status::Ok();
+  StatusOr<Collective*> device_coll = opt_.cuda_collective(device_.index());
+  if (!device_coll.ok()) return device_coll.status();
+  if ((*device_coll)->size() != coll_->size())
+    return Status::Internal("the CUDA collective spans " + std::to_string((*device_coll)->size()) +
+                            " ranks, the group " + std::to_string(coll_->size()));
+  coll_ = *device_coll;
+  return Status::Ok();
+}
+
+// The buffer a collective works on for `t` (fp32): the tensor itself where the collective takes
+// its memory (host tensors on CPU, device tensors with NCCL), else a contiguous host copy.
+torch::Tensor CollectiveBuffer(const torch::Tensor& t, const Collective& coll) {
+  const bool in_place = coll.device_buffers() ? t.is_cuda() : t.is_cpu();
+  return in_place ? t.contiguous() : t.to(torch::kCPU).contiguous();
+}
+
 // Every rank starts from rank 0's parameters.
 Status Trainer::BroadcastParams() {
   if (coll_->size() == 1) return Status::Ok();
   torch::NoGradGuard guard;
   for (torch::Tensor& p : params_) {
-    torch::Tensor host = p.detach().to(torch::kCPU).contiguous();
-    PERFLAW_RETURN_IF_ERROR(coll_->Broadcast(host.data_ptr<float>(), host.numel(), 0));
-    p.copy_(host);
+    torch::Tensor buffer = CollectiveBuffer(p.detach(), *coll_);
+    PERFLAW_RETURN_IF_ERROR(coll_->Broadcast(buffer.data_ptr<float>(), buffer.numel(), 0));
+    if (!buffer.is_same(p)) p.copy_(buffer);
   }
   return Status::Ok();
 }
@@ -278,7 +315,7 @@ Status Trainer::AllReduceGrads() {
       n += params_[j].numel();
       ++j;
     }
-    torch::Tensor bucket = torch::cat(flat).to(torch::kCPU).contiguous();
+    torch::Tensor bucket = CollectiveBuffer(torch::cat(flat), *coll_);
     PERFLAW_RETURN_IF_ERROR(coll_->AllReduceSum(bucket.data_ptr<float>(), bucket.numel()));
     bucket = bucket.to(device_);
     int64_t offset = 0;
@@ -300,7 +337,7 @@ double Trainer::Step(const Batch& b) {
   ModelInput in{IndexTensor(b.items, {b.rows, b.len}, device_),
                 IndexTensor(b.positions, {b.rows, b.len}, device_),
                 IndexTensor(b.segments, {b.rows, b.len}, device_)};
-  torch::Tensor h = model_->Encode(in);
+  torch::Tensor h = model_->Hidden(in);  // fp32 whatever the precision: the loss is fp32
   const int64_t d = h.size(2);
   torch::Tensor hidden =
       h.reshape({-1, d}).index_select(0, IndexTensor(b.target_index, {t}, device_));

@@ -23,8 +23,15 @@ struct RunOptions {
   // Checkpoints go to DIR/checkpoint.pt at every epoch end and when `stop` is raised; a run finding
   // one there resumes from it. "" disables checkpointing.
   std::string checkpoint_dir;
-  // Data-parallel group (nullptr: one process).
+  // Data-parallel group, host buffers (nullptr: one process).
   Collective* collective = nullptr;
+  // When set and the point runs on CUDA in a group of several ranks: the group's collective on
+  // device buffers for CUDA device `device` (NCCL: worker/collective_nccl.h), used instead of
+  // `collective` for gradients and the initial broadcast. Called on every rank of the group.
+  std::function<StatusOr<Collective*>(int device)> cuda_collective;
+  // This rank's index among the ranks on its node: it trains on CUDA device
+  // local_rank % (devices it sees), so one rank per GPU needs no configuration.
+  int local_rank = 0;
   // Raised (by a SIGTERM/SIGUSR1 handler) to checkpoint and stop at the next step boundary.
   const std::atomic<bool>* stop = nullptr;
   // Test hook: behave as if `stop` was raised before this optimizer step (0: never).

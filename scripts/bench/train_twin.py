@@ -7,9 +7,9 @@ sqrt(d) and shared with the output, final LayerNorm with eps 1e-8, xavier-normal
 by the batch's positions), same packed batch layout (first-fit decreasing, positions as if left-padded)
 and the same leave-one-out split, written the way one writes it in Python: idiomatic torch ops (F.dropout)
 and batches sampled in Python on the training thread. Runs on Debian's python3-torch, the same LibTorch as
-perflaw-worker.
+perflaw-worker; on a GPU machine with --device cuda (fp32, as written: no autocast), in PyTorch 2.x.
 
-    /usr/bin/python3 scripts/bench/train_twin.py DATA.txt --epochs 3 [--eval]
+    /usr/bin/python3 scripts/bench/train_twin.py DATA.txt --epochs 3 [--eval] [--device cuda]
 """
 import argparse
 import json
@@ -85,8 +85,9 @@ class Sasrec(torch.nn.Module):
         x = F.embedding(items, self.item_emb, padding_idx=0) * math.sqrt(self.d) + F.embedding(positions, self.pos_emb)
         x = F.dropout(x, self.p, self.training)
         l = items.shape[1]
-        allowed = (segments.unsqueeze(2) == segments.unsqueeze(1)) & torch.ones(l, l, dtype=torch.bool).tril()
-        mask = torch.zeros(allowed.shape).masked_fill_(~allowed, float("-inf"))
+        causal = torch.ones(l, l, dtype=torch.bool, device=items.device).tril()
+        allowed = (segments.unsqueeze(2) == segments.unsqueeze(1)) & causal
+        mask = torch.zeros(allowed.shape, device=items.device).masked_fill_(~allowed, float("-inf"))
         for b in self.blocks:
             x = b(x, mask)
         return self.last_ln(x)
@@ -140,7 +141,7 @@ def train_batch(users, train, train_sets, num_items, max_len, rng):
     return items, positions, segments, torch.tensor(idx), torch.tensor(pos_t), torch.tensor(neg_t)
 
 
-def evaluate(model, users, seqs, num_items, max_len, k_neg, split, seed):
+def evaluate(model, users, seqs, num_items, max_len, k_neg, split, seed, device):
     """sampled:K HR@10 / NDCG@10 (ranks: ties count against the target)."""
     rng = random.Random(seed)
     model.eval()
@@ -162,11 +163,13 @@ def evaluate(model, users, seqs, num_items, max_len, k_neg, split, seed):
                         taken.add(x)
                         c.append(x)
                 cands.append(c)
-            items, positions, segments, start = layout(hists, max_len)
+            items, positions, segments, start = (t.to(device) if torch.is_tensor(t) else t
+                                                 for t in layout(hists, max_len))
             h = model(items, positions, segments).reshape(-1, model.d)
-            last = torch.tensor([start[i] + len(hists[i]) - 1 for i in range(len(chunk))])
+            last = torch.tensor([start[i] + len(hists[i]) - 1 for i in range(len(chunk))], device=device)
             hid = h.index_select(0, last)
-            w = model.item_emb.index_select(0, torch.tensor(cands).reshape(-1)).reshape(len(chunk), k_neg + 1, -1)
+            cand = torch.tensor(cands, device=device).reshape(-1)
+            w = model.item_emb.index_select(0, cand).reshape(len(chunk), k_neg + 1, -1)
             scores = torch.bmm(w, hid.unsqueeze(2)).squeeze(2)
             rank = (~(scores < scores[:, :1])).sum(1).double()
             hits += (rank <= 10).double().sum().item()
@@ -189,6 +192,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval", action="store_true", help="sampled:100 valid/test on 10,000 users at the end")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--out", help="also write the result JSON to this file")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -197,7 +202,8 @@ def main():
     train = [s[:-2] if len(s) >= 3 else s for s in seqs]
     train_sets = [set(t) for t in train]
     trainable = [u for u in range(len(seqs)) if len(train[u]) >= 2]
-    model = Sasrec(num_items, a.max_len, a.d, a.layers, a.heads, a.dropout)
+    device = torch.device(a.device)
+    model = Sasrec(num_items, a.max_len, a.d, a.layers, a.heads, a.dropout).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.98))
     epochs = []
     for epoch in range(a.epochs):
@@ -206,8 +212,8 @@ def main():
         wall, cpu = time.perf_counter(), time.process_time()
         loss_sum, targets = 0.0, 0
         for b in range(0, len(order), a.batch):
-            items, positions, segments, idx, pos, neg = train_batch(order[b:b + a.batch], train, train_sets, num_items,
-                                                                     a.max_len, rng)
+            batch = train_batch(order[b:b + a.batch], train, train_sets, num_items, a.max_len, rng)
+            items, positions, segments, idx, pos, neg = (t.to(device) for t in batch)
             h = model(items, positions, segments).reshape(-1, a.d).index_select(0, idx)
             w = model.item_emb.index_select(0, torch.cat([pos, neg])).view(2, len(idx), a.d)
             logits = (w * h.unsqueeze(0)).sum(-1)
@@ -217,6 +223,8 @@ def main():
             opt.step()
             loss_sum += loss.item()
             targets += len(idx)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         epochs.append({"epoch": epoch + 1, "train_loss": loss_sum / targets,
                        "wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu})
         print(json.dumps(epochs[-1]), file=sys.stderr)
@@ -226,9 +234,14 @@ def main():
     if a.eval:
         eval_users = [u for u in range(len(seqs)) if len(seqs[u]) >= 3]
         eval_users = sorted(random.Random(1).sample(eval_users, min(10000, len(eval_users))))
-        out["valid_hr10"], out["valid_ndcg10"] = evaluate(model, eval_users, seqs, num_items, a.max_len, 100, "valid", 2)
-        out["test_hr10"], out["test_ndcg10"] = evaluate(model, eval_users, seqs, num_items, a.max_len, 100, "test", 3)
+        out["valid_hr10"], out["valid_ndcg10"] = evaluate(model, eval_users, seqs, num_items, a.max_len, 100, "valid", 2,
+                                                          device)
+        out["test_hr10"], out["test_ndcg10"] = evaluate(model, eval_users, seqs, num_items, a.max_len, 100, "test", 3,
+                                                        device)
     print(json.dumps(out))
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(out, f)
 
 
 if __name__ == "__main__":

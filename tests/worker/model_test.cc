@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <torch/version.h>
 
 #include "worker/batches.h"
 #include "worker/evaluator.h"
@@ -81,6 +82,64 @@ TEST(ModelsTest, OtherSequencesAndTheFutureDoNotLeak) {
     EXPECT_TRUE(torch::allclose(alone[0].narrow(0, 0, 4), other[0].narrow(0, 0, 4), 1e-5, 1e-5));
     EXPECT_FALSE(torch::allclose(alone[0].narrow(0, 4, 1), other[0].narrow(0, 4, 1), 1e-5, 1e-5));
   }
+}
+
+// The fused kernel (scaled_dot_product_attention; on LibTorch 1.13 its private composite version)
+// and the written-out math compute the same outputs and gradients from the same weights and masks.
+TEST(ModelsTest, AttentionKernelsAgreeOnOutputsAndGradients) {
+  std::vector<ModelConfig> configs = {Config(16, 1), Config(16, 2),
+                                      Config(16, 4, NormPlacement::kPre),
+                                      Config(16, 1, NormPlacement::kPost, ModelType::kLlama),
+                                      Config(16, 4, NormPlacement::kPost, ModelType::kLlama),
+                                      Config(25, 5, NormPlacement::kPost, ModelType::kLlama)};
+  for (const ModelConfig& config : configs) {
+    SCOPED_TRACE(std::string(ModelTypeName(config.type)) + " d " +
+                 std::to_string(config.d_model) + " heads " + std::to_string(config.heads));
+    auto m = MakeModel(config, 10, 8, 6);
+    std::vector<torch::Tensor> out[2], grads[2];
+    for (AttentionKernel kernel : {AttentionKernel::kMath, AttentionKernel::kFused}) {
+      const int i = kernel == AttentionKernel::kFused;
+      m->set_attention(kernel);
+      m->train();  // dropout is 0: train mode only makes the kernels take their backward paths
+      m->zero_grad();
+      out[i] = EncodeAll(*m, kSeqs, 8, true);
+      torch::Tensor loss = torch::zeros({});
+      for (auto& o : out[i]) loss = loss + (o * o).sum();
+      loss.backward();
+      for (const auto& p : m->parameters()) grads[i].push_back(p.grad().clone());
+    }
+    for (size_t s = 0; s < kSeqs.size(); ++s)
+      EXPECT_TRUE(torch::allclose(out[0][s], out[1][s], 1e-5, 1e-5)) << "sequence " << s;
+    for (size_t p = 0; p < grads[0].size(); ++p)
+      EXPECT_TRUE(torch::allclose(grads[0][p], grads[1][p], 1e-4, 1e-5)) << "parameter " << p;
+  }
+}
+
+// bf16 autocast (on the CPU here, as on CUDA) changes the arithmetic, not the function: Hidden()
+// stays fp32 and within bf16's resolution of the fp32 result.
+TEST(ModelsTest, Bf16HiddenIsFp32AndCloseToTheFp32Result) {
+  std::vector<apen::ItemSpan> spans;
+  for (const auto& s : kSeqs) spans.push_back({s.data(), s.size()});
+  Batch b;
+  LayoutRows(spans, 8, /*packing=*/true, &b);
+  for (const ModelConfig& config : kEveryModel) {
+    SCOPED_TRACE(ModelTypeName(config.type));
+    auto m = MakeModel(config, 10, 8, 1);
+    m->eval();
+    torch::NoGradGuard g;
+    torch::Tensor fp32 = m->Hidden(ToInput(b));
+    m->set_bf16(true);
+    torch::Tensor bf16 = m->Hidden(ToInput(b));
+    EXPECT_EQ(bf16.scalar_type(), torch::kFloat);
+    EXPECT_FALSE(torch::equal(fp32, bf16));
+    EXPECT_TRUE(torch::allclose(fp32, bf16, 5e-2, 5e-2));
+  }
+}
+
+TEST(ModelsTest, DefaultAttentionKernelIsFusedWhereLibTorchHasIt) {
+  auto m = MakeModel(Config(16, 2), 10, 8, 6);
+  EXPECT_EQ(m->attention(), DefaultAttentionKernel());
+  EXPECT_STREQ(AttentionKernelName(DefaultAttentionKernel()), TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "math");
 }
 
 TEST(ModelsTest, HeadsMustDivideDModel) {

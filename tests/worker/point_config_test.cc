@@ -33,6 +33,7 @@ TEST(PointConfigTest, MinimalPointGetsDocumentedDefaults) {
   EXPECT_EQ(c->eval.Protocol(), "full");
   EXPECT_EQ(c->eval.ks, (std::vector<uint32_t>{10, 50, 200}));
   EXPECT_EQ(c->device, Device::kAuto);
+  EXPECT_EQ(c->train.precision, Precision::kAuto);
 }
 
 TEST(PointConfigTest, ParsesEverySection) {
@@ -43,7 +44,7 @@ TEST(PointConfigTest, ParsesEverySection) {
               "ffn_multiplier": 4, "norm": "pre"},
     "train": {"epochs": 3, "batch_size": 64, "optimizer": "adamw", "lr": 0.01, "betas": [0.8, 0.99],
               "weight_decay": 0.1, "embedding_weight_decay": 0.01, "warmup": 10, "lr_schedule": "cosine",
-              "patience": 2, "clip_norm": 1.0, "packing": false},
+              "patience": 2, "clip_norm": 1.0, "packing": false, "precision": "bf16"},
     "eval": {"protocol": "sampled:2499", "users": 10000, "ks": [10, 20], "exclude_history": false, "seed": 3},
     "seed": 42, "device": "cpu", "threads": 2})");
   ASSERT_TRUE(c.ok()) << c.status().message();
@@ -57,6 +58,7 @@ TEST(PointConfigTest, ParsesEverySection) {
   EXPECT_DOUBLE_EQ(c->train.beta1, 0.8);
   EXPECT_EQ(c->train.lr_schedule, LrSchedule::kCosine);
   EXPECT_FALSE(c->train.packing);
+  EXPECT_EQ(c->train.precision, Precision::kBf16);
   EXPECT_EQ(c->eval.sampled_negatives, 2499u);
   EXPECT_EQ(c->eval.Protocol(), "sampled:2499");
   EXPECT_FALSE(c->eval.exclude_history);
@@ -132,6 +134,8 @@ TEST(PointConfigTest, BadValuesNameTheKey) {
             std::string::npos);
   EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "device": "tpu"})"),
             "p.json: device must be one of auto, cpu, cuda, got \"tpu\"");
+  EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"precision": "fp16"}})"),
+            "p.json: train.precision must be one of auto, fp32, bf16, got \"fp16\"");
   EXPECT_EQ(ErrorOf(R"({"model": {}})"), "p.json: missing section data (with at least data.path)");
   EXPECT_EQ(ErrorOf(R"({"data": {}})"), "p.json: missing key data.path");
 }
