@@ -250,7 +250,7 @@ ctest_stage() {
   ctest --test-dir "$BUILD_DIR" "$@" --output-on-failure --timeout "$TEST_TIMEOUT_EACH" \
     --output-junit "$WORK/junit-$name.xml" || { note "ctest $*: failures (see above)"; return 1; }
 }
-stage_gpu() { ctest_stage gpu -L gpu -j 5; }  # small GPU jobs: five processes share the GPU
+stage_gpu() { ctest_stage gpu -L gpu -j 5 -V; }  # five small GPU jobs share the GPU; -V keeps the figures they print
 # Only the worker's test binaries are built, so `unit` means the worker's tests (not apen's, which
 # ctest lists as perflaw_apen_tests_NOT_BUILT). Not the CPU machine's checks: the *_compile_check
 # tests fetch headers from the network and need MPI's, the kit proof needs Debian's LibTorch.
