@@ -1,6 +1,7 @@
 // Helpers shared by the test suites: running the real executables, temp dirs, shared data paths.
 #pragma once
 
+#include <ftw.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,18 +52,26 @@ inline CommandResult RunCommand(const std::string& cmd) {
   return r;
 }
 
-// A fresh directory under the system temp dir, removed when the object goes away.
+// A fresh directory under the system temp dir, removed when the object goes away. POSIX calls
+// (mkdtemp, nftw) rather than std::filesystem's temp_directory_path and remove_all: PyTorch's
+// binary LibTorch exports its own statically linked copies of libstdc++'s directory iterators, and
+// remove_all crashed in test binaries linked against it (seen with torch 2.11 on the GPU machine).
 class TempDir {
  public:
   TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("perflaw_test_" + std::to_string(::getpid()) + "_" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/perflaw_test_XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
+    path_ = pattern;
   }
   ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    ::nftw(
+        path_.c_str(),
+        [](const char* p, const struct stat*, int, struct FTW*) {
+          ::remove(p);
+          return 0;
+        },
+        16, FTW_DEPTH | FTW_PHYS);
   }
   const std::filesystem::path& path() const { return path_; }
   std::string File(const std::string& name) const { return (path_ / name).string(); }

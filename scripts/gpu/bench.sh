@@ -84,6 +84,18 @@ large = {"data": {"path": f"{work}/long.txt", "format": "sasrec", "max_seq_len":
          "eval": {"protocol": "sampled:100", "users": 1000, "ks": [10]},
          "device": device}
 json.dump(large, open(f"{work}/large.json", "w"))
+# Where the large model's time goes: the same model on the first 3,000 users (12 steps an epoch)
+# without the sampled softmax (bce, one negative), and with half the batch.
+with open(f"{work}/long.txt") as src, open(f"{work}/long3k.txt", "w") as dst:
+    for line in src:
+        if int(line.split()[0]) > 3000:
+            break
+        dst.write(line)
+for name, train in (("large-bce", {"loss": "bce", "negatives": 1}), ("large-b128", {"batch_size": 128})):
+    p = json.loads(json.dumps(large))
+    p["data"]["path"] = f"{work}/long3k.txt"
+    p["train"].update(train)
+    json.dump(p, open(f"{work}/{name}.json", "w"))
 PY
 
 say "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null)"
@@ -113,6 +125,10 @@ run twin env PYTHONUNBUFFERED=1 "$PYTHON" "$ROOT/scripts/bench/train_twin.py" "$
   --epochs "$EPOCHS" --eval --device "$DEVICE" --out "$WORK/twin.json"
 run worker-ref-fp32 "$BIN/perflaw-worker" train --point "$WORK/ref-fp32.json" \
   --out "$WORK/ref-fp32.result.json" --cache-dir "$WORK/cache"
+for v in large-bce large-b128; do
+  run "$v" "$BIN/perflaw-worker" train --point "$WORK/$v.json" --out "$WORK/$v.result.json" \
+    --cache-dir "$WORK/cache"
+done
 
 python3 - "$WORK" "$OUT/bench.json" "$EPOCHS" <<'PY' 2>&1 | tee -a "$LOG"
 import json, os, re, sys
@@ -160,8 +176,7 @@ if f and f.get("epochs"):
           f"{e['eval_seconds']:.2f} s on {f['device']}")
 else:
     print(f"full-ranking evaluation: no result ({f and f.get('message')})")
-g = load("large.result.json")
-if g and g.get("epochs"):
+def mfu_of(g, label):
     c = g["config"]
     d, layers, L = c["model"]["d_model"], c["model"]["layers"], c["data"]["max_seq_len"]
     h = round(c["model"]["ffn_multiplier"] * d)
@@ -169,19 +184,25 @@ if g and g.get("epochs"):
     n = layers * (4 * d * d + 3 * d * h)  # q, k, v, o and the SwiGLU gate, up, down matrices
     flops_per_token = 6 * n + 12 * layers * d * L + 6 * (1 + k) * d
     ep = g["epochs"]
-    tokens_per_epoch = g["tokens_seen"] / len(ep)
-    rate = tokens_per_epoch / ep[-1]["train_seconds"]
+    rate = g["tokens_seen"] / len(ep) / ep[-1]["train_seconds"]
     peak = 989.4e12
-    figures["large"] = {"tokens_per_second": rate, "tokens_per_second_all_epochs": g["tokens_per_second"],
-                        "non_embedding_matmul_params": n, "flops_per_token": flops_per_token,
-                        "mfu_datasheet": flops_per_token * rate / peak,
-                        "mfu_measured_peak": flops_per_token * rate / (measured_peak * 1e12) if measured_peak else None,
-                        "epoch_seconds": [e["train_seconds"] for e in ep], "status": g["status"],
-                        "attention": g["attention"], "precision": g["precision"], "steps": g["steps"]}
-    print(f"large llama d {d} x {layers} layers, L {L}, {k} negatives, {g['precision']} ({g['attention']}): "
-          f"{rate:,.0f} training tokens/s in epoch {len(ep)} ({g['tokens_per_second']:,.0f} over all epochs); "
-          f"{flops_per_token / 1e9:.3f} GFLOP/token -> MFU {100 * figures['large']['mfu_datasheet']:.1f}% of 989.4 TFLOP/s"
-          + (f", {100 * figures['large']['mfu_measured_peak']:.1f}% of the measured {measured_peak:.0f} TFLOP/s" if measured_peak else ""))
+    f = {"tokens_per_second": rate, "tokens_per_second_all_epochs": g["tokens_per_second"],
+         "non_embedding_matmul_params": n, "flops_per_token": flops_per_token,
+         "mfu_datasheet": flops_per_token * rate / peak,
+         "mfu_measured_peak": flops_per_token * rate / (measured_peak * 1e12) if measured_peak else None,
+         "epoch_seconds": [e["train_seconds"] for e in ep], "status": g["status"], "loss": c["train"]["loss"],
+         "negatives": k, "batch_size": c["train"]["batch_size"], "attention": g["attention"],
+         "precision": g["precision"], "steps": g["steps"],
+         "step_seconds": ep[-1]["train_seconds"] / (g["steps"] / len(ep))}
+    print(f"{label}: llama d {d} x {layers} layers, L {L}, batch {c['train']['batch_size']} users, "
+          f"{c['train']['loss']} with {k} negatives, {g['precision']} ({g['attention']}): "
+          f"{rate:,.0f} training tokens/s in epoch {len(ep)} ({f['step_seconds']:.3f} s/step); "
+          f"{flops_per_token / 1e9:.3f} GFLOP/token -> MFU {100 * f['mfu_datasheet']:.1f}% of 989.4 TFLOP/s"
+          + (f", {100 * f['mfu_measured_peak']:.1f}% of the measured {measured_peak:.0f} TFLOP/s" if measured_peak else ""))
+    return f
+g = load("large.result.json")
+if g and g.get("epochs"):
+    figures["large"] = mfu_of(g, "large")
     try:
         rows = [l.split(",") for l in open(f"{work}/smi.csv") if l.strip()]
         util = [float(r[1].strip().split()[0]) for r in rows]
@@ -193,7 +214,14 @@ if g and g.get("epochs"):
         pass
 else:
     print(f"large configuration: no result ({g and g.get('message')})")
-for name in ("matmul", "worker-ref-fp32", "worker-ref-bf16", "twin", "full-ranking", "large"):
+for v in ("large-bce", "large-b128"):
+    g = load(f"{v}.result.json")
+    if g and g.get("epochs"):
+        figures[v] = mfu_of(g, v + " (3,000 users)")
+    else:
+        print(f"{v}: no result ({g and g.get('message')})")
+for name in ("matmul", "worker-ref-fp32", "worker-ref-bf16", "twin", "full-ranking", "large", "large-bce",
+             "large-b128"):
     try:
         figures.setdefault("exit_codes", {})[name] = int(open(f"{work}/{name}.rc").read())
     except Exception:

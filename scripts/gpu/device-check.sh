@@ -26,10 +26,10 @@ SELF="$ROOT/scripts/gpu/device-check.sh"
 # stage is also cut to what TOTAL_TIMEOUT has left, so the run ends in time whatever happens.
 : "${TOTAL_TIMEOUT:=480}"      # the caps below sum to this
 : "${ENV_TIMEOUT:=30}"         # a cold `import torch` with CUDA takes a while
-: "${BUILD_TIMEOUT:=210}"      # googletest + perflaw-worker + test binaries: ~2.5 min of 2 cores here
+: "${BUILD_TIMEOUT:=180}"      # googletest + perflaw-worker + tests: 77 s on the H200 machine's 16 cores
 : "${SMOKE_TIMEOUT:=20}"
-: "${GPU_TEST_TIMEOUT:=60}"
-: "${BENCH_TIMEOUT:=150}"      # bench.sh plans its runs within BENCH_BUDGET (10 s less)
+: "${GPU_TEST_TIMEOUT:=40}"
+: "${BENCH_TIMEOUT:=200}"      # bench.sh plans its runs within BENCH_BUDGET (10 s less)
 : "${UNIT_TEST_TIMEOUT:=10}"   # at least: the unit tests also get whatever the others left
 : "${TEST_TIMEOUT_EACH:=120}"  # ctest --timeout, per test
 
@@ -247,8 +247,25 @@ ctest_stage() {
   n=$(ctest --test-dir "$BUILD_DIR" -N "$@" | sed -n 's/^Total Tests: //p')
   if [[ ${n:-0} == 0 ]]; then note "no tests selected by: ctest $*"; return 78; fi
   note "running $n tests: ctest $*"
+  local rc=0  # pipefail: ctest's status
   ctest --test-dir "$BUILD_DIR" "$@" --output-on-failure --timeout "$TEST_TIMEOUT_EACH" \
-    --output-junit "$WORK/junit-$name.xml" || { note "ctest $*: failures (see above)"; return 1; }
+    --output-junit "$WORK/junit-$name.xml" | tee "$WORK/ctest-$name.out" || rc=$?
+  [[ $rc -eq 0 ]] && return 0
+  backtraces "$WORK/ctest-$name.out"
+  note "ctest $*: failures (see above)"
+  return 1
+}
+# backtraces CTEST_OUTPUT: each test that crashed, rerun under a debugger for its backtrace (the GPU
+# image has cuda-gdb and no gdb); at most three, a minute each.
+backtraces() {
+  local dbg test cmd
+  dbg=$(command -v gdb || command -v cuda-gdb || ls /usr/local/cuda/bin/cuda-gdb 2>/dev/null) || return 0
+  for test in $(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (SEGFAULT).*/\1/p' "$1" | head -3); do
+    cmd=$(ctest --test-dir "$BUILD_DIR" -R "^$test\$" -V -N 2>/dev/null | sed -n 's/.*Test command: //p' | head -1)
+    [[ -n $cmd ]] || continue
+    echo "== backtrace of $test ($dbg)"
+    (cd "$BUILD_DIR/tests/worker" 2>/dev/null; eval "timeout 60 $dbg -batch -ex run -ex bt --args $cmd" 2>&1 | tail -40)
+  done
 }
 stage_gpu() { ctest_stage gpu -L gpu -j 5 -V; }  # five small GPU jobs share the GPU; -V keeps the figures they print
 # Only the worker's test binaries are built, so `unit` means the worker's tests (not apen's, which

@@ -108,10 +108,17 @@ TEST(ModelsTest, AttentionKernelsAgreeOnOutputsAndGradients) {
       loss.backward();
       for (const auto& p : m->parameters()) grads[i].push_back(p.grad().clone());
     }
+    // Gradients: 1e-3 relative (LibTorch 2.x's fused CPU kernel sums its blocks in another order);
+    // a wrong mask or scale moves them by orders of magnitude more.
     for (size_t s = 0; s < kSeqs.size(); ++s)
-      EXPECT_TRUE(torch::allclose(out[0][s], out[1][s], 1e-5, 1e-5)) << "sequence " << s;
+      EXPECT_TRUE(torch::allclose(out[0][s], out[1][s], 1e-5, 1e-5))
+          << "sequence " << s << ": max difference "
+          << (out[0][s] - out[1][s]).abs().max().item<double>();
     for (size_t p = 0; p < grads[0].size(); ++p)
-      EXPECT_TRUE(torch::allclose(grads[0][p], grads[1][p], 1e-4, 1e-5)) << "parameter " << p;
+      EXPECT_TRUE(torch::allclose(grads[0][p], grads[1][p], 1e-3, 1e-4))
+          << "parameter " << p << ": max difference "
+          << (grads[0][p] - grads[1][p]).abs().max().item<double>() << " of max "
+          << grads[0][p].abs().max().item<double>();
   }
 }
 
