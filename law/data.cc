@@ -91,11 +91,20 @@ Status ParseRow(const std::vector<std::string>& cells, const Columns& cols,
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "value", where, false, &row->value));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "tokens", where, true, &row->tokens));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "apen", where, true, &row->apen));
+  PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "users", where, true, &row->users));
+  PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "best_epoch", where, true, &row->best_epoch));
+  PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "epochs", where, true, &row->epochs));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->max_seq_len, "max_seq_len", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->layers, "layers", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->d_model, "d_model", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->tokens, "tokens", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->apen, "apen", where));
+  PERFLAW_RETURN_IF_ERROR(CheckPositive(row->users, "users", where));
+  PERFLAW_RETURN_IF_ERROR(CheckPositive(row->best_epoch, "best_epoch", where));
+  PERFLAW_RETURN_IF_ERROR(CheckPositive(row->epochs, "epochs", where));
+  if (row->best_epoch > row->epochs)
+    return Status::InvalidArgument(where + ": best_epoch " + FormatNumber(row->best_epoch) +
+                                   " is after the last epoch " + FormatNumber(row->epochs));
   return Status::Ok();
 }
 
@@ -149,14 +158,15 @@ StatusOr<std::vector<Observation>> ReadCsv(const std::string& path) {
 Status WriteCsv(const std::string& path, const std::vector<Observation>& rows) {
   std::ofstream out(path);
   if (!out) return Status::IoError("cannot write '" + path + "'");
-  out << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen\n";
+  out << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen,users,best_epoch,epochs\n";
   auto opt = [](double v) { return std::isnan(v) ? std::string() : FormatNumber(v); };
   for (const Observation& r : rows) {
     char value[64];
     std::snprintf(value, sizeof(value), "%.17g", r.value);
     out << r.dataset << ',' << FormatNumber(r.max_seq_len) << ',' << FormatNumber(r.layers) << ','
         << FormatNumber(r.d_model) << ',' << r.metric << ',' << value << ',' << opt(r.tokens) << ','
-        << opt(r.apen) << '\n';
+        << opt(r.apen) << ',' << opt(r.users) << ',' << opt(r.best_epoch) << ',' << opt(r.epochs)
+        << '\n';
   }
   return out ? Status::Ok() : Status::IoError("write to '" + path + "' failed");
 }

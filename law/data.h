@@ -23,13 +23,18 @@ struct Observation {
   double value = 0;
   double tokens = kMissing;  // training tokens (interactions) of the dataset at this L; optional
   double apen = kMissing;    // mean approximate entropy of users' sequences at this L; optional
-  std::string origin;        // "file:line" for error messages
+  // How the point was measured and trained, for the verdict (law/verdict.h); optional.
+  double users = kMissing;       // evaluated users (the standard error of a rate)
+  double best_epoch = kMissing;  // the epoch validation picked (1-based)
+  double epochs = kMissing;      // epochs run
+  std::string origin;            // "file:line" for error messages
 };
 
 // Reads a CSV with a header naming at least dataset, max_seq_len, layers, d_model, metric, value
-// (any order; optional tokens, apen; other columns ignored). Rejects missing columns, non-numeric
-// or non-finite numbers, layers/d_model/max_seq_len <= 0, tokens/apen <= 0, with "file:line: ..."
-// (InvalidArgument). Empty cells are allowed only in the optional columns.
+// (any order; optional tokens, apen, users, best_epoch, epochs; other columns ignored). Rejects
+// missing columns, non-numeric or non-finite numbers, layers/d_model/max_seq_len <= 0, tokens/apen
+// <= 0, with "file:line: ..." (InvalidArgument). Empty cells are allowed only in the optional
+// columns.
 StatusOr<std::vector<Observation>> ReadCsv(const std::string& path);
 
 // Writes observations in the format ReadCsv reads (used by tests, benchmarks and reports).

@@ -34,22 +34,106 @@ Box SearchBox(const StudyOptions& o, const std::vector<Observation>& rows) {
   return b;
 }
 
-Status FitGroup(const Form& form, const StudyOptions& o, GroupFit* g) {
-  StatusOr<FitResult> fit = Fit(form, g->rows, o.fit);
+void SetForm(const Form& form, GroupFit* g) {
+  g->form = form.name();
+  g->formula = form.formula();
+  g->param_names.clear();
+  g->param_lower.clear();
+  g->param_upper.clear();
+  for (const ParamSpec& p : form.params()) {
+    g->param_names.push_back(p.name);
+    g->param_lower.push_back(p.lower);
+    g->param_upper.push_back(p.upper);
+  }
+}
+
+// Why the performance form cannot pin this group's parameters ("" when it can): too few points
+// for its parameters, or too few distinct layers or d_model values.
+std::string SmallGrid(const Form& form, const std::vector<Observation>& rows) {
+  if (rows.size() <= form.num_params())
+    return "the " + form.name() + " form has " + std::to_string(form.num_params()) +
+           " parameters and needs at least " + std::to_string(form.num_params() + 1) +
+           " points; this group has " + std::to_string(rows.size());
+  Status data = form.CheckData(rows);
+  return data.ok() ? "" : data.message();
+}
+
+// The log-linear baseline on the same rows, without bootstrap: its LOO error is what the verdict
+// compares the law with.
+std::optional<FitResult> FitBaseline(const std::vector<Observation>& rows, const StudyOptions& o) {
+  StatusOr<std::unique_ptr<Form>> scaling = MakeForm("scaling", o.form_options);
+  if (!scaling.ok()) return std::nullopt;
+  FitOptions f = o.fit;
+  f.bootstrap = 0;
+  StatusOr<FitResult> fit = Fit(**scaling, rows, f);
+  if (!fit.ok() || fit->params.empty()) return std::nullopt;
+  return std::move(fit).value();
+}
+
+std::string MeasureLabel(const GroupKey& key, const std::string& measured) {
+  std::string s = key.metric;
+  if (!measured.empty()) s += " (" + measured + ")";
+  if (!key.dataset.empty()) s += ", " + key.dataset;
+  if (!key.max_seq_len.empty()) s += ", L " + key.max_seq_len;
+  return s;
+}
+
+void MakeGroupVerdict(const StudyOptions& o, GroupFit* g) {
+  VerdictInput in;
+  in.form = g->form;
+  in.rows = &g->rows;
+  in.fit = &g->fit;
+  in.optimum = &g->optimum;
+  for (size_t j = 0; j < g->fit.params.size(); ++j)
+    in.param_at_bound.push_back(!AtBound(*g, j, g->fit.params[j]).empty());
+  in.param_names = g->param_names;
+  in.baseline = g->baseline ? &*g->baseline : nullptr;
+  in.label = MeasureLabel(g->key, o.measured);
+  if (!g->fallback.empty())
+    in.prior_reasons.push_back("a grid too small for the performance form (" + g->fallback +
+                               "): the scaling baseline was fitted instead, and it has no optimum");
+  g->verdict = MakeVerdict(in, o.verdict);
+}
+
+Status FitGroup(const Form& asked, const StudyOptions& o, GroupFit* g) {
+  const Form* form = &asked;
+  std::unique_ptr<Form> scaling;
+  if (o.small_grid_fallback && asked.name() == "performance") {
+    g->fallback = SmallGrid(asked, g->rows);
+    if (!g->fallback.empty()) {
+      StatusOr<std::unique_ptr<Form>> made = MakeForm("scaling", o.form_options);
+      if (!made.ok()) return made.status();
+      scaling = std::move(made).value();
+      form = scaling.get();
+      // A grid the baseline cannot fit either keeps the performance form's error.
+      if (!SmallGrid(*scaling, g->rows).empty()) {
+        g->fallback.clear();
+        form = &asked;
+      }
+    }
+  }
+  SetForm(*form, g);
+  StatusOr<FitResult> fit = Fit(*form, g->rows, o.fit);
   if (!fit.ok()) return fit.status();
   g->fit = std::move(fit).value();
-  if (g->fit.params.empty()) return Status::Ok();  // failed fit: reported by its summary
+  if (o.compare_baseline && form->p_index() >= 0) g->baseline = FitBaseline(g->rows, o);
+  if (g->fit.params.empty()) {  // failed fit: reported by its summary and the verdict
+    MakeGroupVerdict(o, g);
+    return Status::Ok();
+  }
+  const Form& form_ref = *form;
   // Chinchilla reads D = tokens; performance-data D' = tokens * apen; the others ignore it.
-  const bool chinchilla = form.name() == "chinchilla";
+  const bool chinchilla = form_ref.name() == "chinchilla";
   g->dprime = o.dprime > 0 ? o.dprime : MedianDprime(g->rows, !chinchilla);
-  if (!form.uses_dprime() && !chinchilla) g->dprime = NAN;
+  if (!form_ref.uses_dprime() && !chinchilla) g->dprime = NAN;
   Box box = SearchBox(o, g->rows);
-  StatusOr<Optimum> opt = FindOptimum(form, g->fit, box, g->dprime);
+  StatusOr<Optimum> opt = FindOptimum(form_ref, g->fit, box, g->dprime);
   if (!opt.ok()) return opt.status();
   g->optimum = std::move(opt).value();
+  MakeGroupVerdict(o, g);
   if (o.budget > 0) {
     StatusOr<BudgetChoice> c =
-        BestUnderBudget(form, g->fit, box, o.budget, o.form_options.ffn_multiplier, g->dprime);
+        BestUnderBudget(form_ref, g->fit, box, o.budget, o.form_options.ffn_multiplier, g->dprime);
     if (!c.ok()) return c.status();
     g->budget = std::move(c).value();
   }
@@ -64,7 +148,7 @@ Status FitGroup(const Form& form, const StudyOptions& o, GroupFit* g) {
                                  std::to_string(g->rows.size()) + " points of this group";
       return Status::Ok();
     }
-    StatusOr<Extrapolation> e = CheckExtrapolation(form, g->rows, *filter, o.fit);
+    StatusOr<Extrapolation> e = CheckExtrapolation(form_ref, g->rows, *filter, o.fit);
     if (!e.ok()) return e.status();
     g->extrapolation = std::move(e).value();
   }
@@ -84,18 +168,18 @@ Status CheckSomeGroupSplit(const Study& study, const StudyOptions& options) {
 
 }  // namespace
 
-std::string AtBound(const Study& study, size_t j, double value) {
-  if (j >= study.param_lower.size() || !std::isfinite(value)) return "";
+std::string AtBound(const GroupFit& group, size_t j, double value) {
+  if (j >= group.param_lower.size() || !std::isfinite(value)) return "";
   auto on = [value](double bound) {
     return std::abs(bound) < 1e299 && std::abs(value - bound) <= 1e-9 * std::abs(bound);
   };
-  if (on(study.param_lower[j])) return "lower";
-  if (on(study.param_upper[j])) return "upper";
+  if (on(group.param_lower[j])) return "lower";
+  if (on(group.param_upper[j])) return "upper";
   return "";
 }
 
 bool StudyOptions::IsValid(std::string* why) const {
-  if (!form_options.IsValid(why) || !fit.IsValid(why)) return false;
+  if (!form_options.IsValid(why) || !fit.IsValid(why) || !verdict.IsValid(why)) return false;
   if (budget < 0) {
     *why = "budget must be >= 0 (0 = none), got " + FormatNumber(budget);
     return false;
@@ -140,11 +224,7 @@ StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOption
   study.formula = (*form)->formula();
   study.group_by = by->ToString();
   study.form_options = options.form_options;
-  for (const ParamSpec& s : (*form)->params()) {
-    study.param_names.push_back(s.name);
-    study.param_lower.push_back(s.lower);
-    study.param_upper.push_back(s.upper);
-  }
+  for (const ParamSpec& s : (*form)->params()) study.param_names.push_back(s.name);
   for (auto& [key, group_rows] : GroupRows(selected, *by)) {
     GroupFit g;
     g.key = key;

@@ -11,6 +11,7 @@
 #include "law/fit.h"
 #include "law/forms.h"
 #include "law/uses.h"
+#include "law/verdict.h"
 
 namespace perflaw::law {
 
@@ -25,13 +26,29 @@ struct StudyOptions {
   // Search box for the numerical optimum and the budget; 0 = the group's observed range.
   double layers_lo = 0, layers_hi = 0, d_model_lo = 0, d_model_hi = 0;
   double dprime = 0;  // D' for performance-data optima; 0 = the group's median D'
+  VerdictOptions verdict;
+  // Fit the log-linear baseline (form scaling, no bootstrap) beside a performance form, for the
+  // verdict's out-of-sample comparison.
+  bool compare_baseline = true;
+  // A group the performance form cannot pin (at most as many points as parameters, or too few
+  // distinct layers or d_model values) is fitted with the scaling form instead, and says so.
+  bool small_grid_fallback = true;
+  // How the metric was measured, for the verdict's words: "test split, sampled:100" (may be empty).
+  std::string measured;
   bool IsValid(std::string* why) const;
 };
 
 struct GroupFit {
   GroupKey key;
   std::vector<Observation> rows;
+  // The form fitted to this group: the study's, or the scaling form after a small-grid fallback.
+  std::string form, formula;
+  std::vector<std::string> param_names;
+  std::vector<double> param_lower, param_upper;  // the optimizer's hard bounds, per parameter
+  std::string fallback;  // why this group was fitted with the scaling form ("" when it was not)
   FitResult fit;
+  std::optional<FitResult> baseline;  // the scaling form on the same rows (compare_baseline)
+  Verdict verdict;
   double dprime = NAN;  // D' used for the optimum and budget (performance-data)
   Optimum optimum;
   std::optional<BudgetChoice> budget;
@@ -42,16 +59,14 @@ struct GroupFit {
 
 // "lower" or "upper" when `value` of parameter `j` sits on that hard bound of the optimizer (the
 // data did not pin it: the fit is degenerate in that parameter), else "".
-struct Study;
-std::string AtBound(const Study& study, size_t j, double value);
+std::string AtBound(const GroupFit& group, size_t j, double value);
 
 struct Study {
-  std::string form;
+  std::string form;  // as asked; a group may have fallen back to the scaling form (GroupFit::form)
   std::string formula;
   std::string group_by;
   FormOptions form_options;
   std::vector<std::string> param_names;
-  std::vector<double> param_lower, param_upper;  // the optimizer's hard bounds, per parameter
   std::vector<GroupFit> groups;
 };
 

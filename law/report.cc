@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -89,8 +90,8 @@ Status Render(const ReportOptions& o, const std::string& stem, const std::string
   return Status::Ok();
 }
 
-std::string PanelTitle(const Study& s, const GroupFit& g, const Panel& p) {
-  return s.form + " law, " + g.key.metric + ": dataset " + p.dataset + ", max_seq_len " +
+std::string PanelTitle(const Study&, const GroupFit& g, const Panel& p) {
+  return g.form + " law, " + g.key.metric + ": dataset " + p.dataset + ", max_seq_len " +
          FormatNumber(p.max_seq_len);
 }
 
@@ -126,7 +127,7 @@ Status SurfacePlot(const Study& s, const Form& form, const GroupFit& g, const Pa
     << "set xrange [" << box.n_lo << ":" << box.n_hi << "]\nset yrange [" << box.d_lo << ":"
     << box.d_hi << "]\n"
     << "splot " << Quote(surf) << " using 1:2:3 with lines lc rgb '#1f77b4' title "
-    << Quote("fitted " + s.form + " law") << ", \\\n  " << Quote(pts)
+    << Quote("fitted " + g.form + " law") << ", \\\n  " << Quote(pts)
     << " using 1:2:3 with points pt 7 ps 1.3 lc rgb '#d62728' title 'observed'";
   return Render(o, stem + "_surface", b.str(), written);
 }
@@ -173,7 +174,10 @@ Status CurvePlot(const Study& s, const Form& form, const GroupFit& g, const Pane
   return Render(o, stem + "_curves", b.str(), written);
 }
 
-Status PredVsObs(const Study& s, const Form& form, const ReportOptions& o,
+// The form each group was fitted with (the study's, or scaling after a small-grid fallback).
+using FormOf = std::function<const Form&(const GroupFit&)>;
+
+Status PredVsObs(const Study& s, const FormOf& form_of, const ReportOptions& o,
                  std::vector<std::string>* written) {
   std::string dat = (fs::path(o.out_dir) / "pred_vs_obs.dat").string();
   std::ofstream f(dat);
@@ -187,7 +191,7 @@ Status PredVsObs(const Study& s, const Form& form, const ReportOptions& o,
       std::string label = g.key.metric + " " + p.dataset + " L=" + FormatNumber(p.max_seq_len);
       f << "# " << label << ": predicted observed\n";
       for (const Observation& r : p.rows) {
-        double pred = form.Eval(g.fit.params.data(), r, nullptr);
+        double pred = form_of(g).Eval(g.fit.params.data(), r, nullptr);
         f << pred << ' ' << r.value << '\n';
         lo = std::min({lo, pred, r.value});
         hi = std::max({hi, pred, r.value});
@@ -212,20 +216,26 @@ Status PredVsObs(const Study& s, const Form& form, const ReportOptions& o,
   return Render(o, "pred_vs_obs", b.str(), written);
 }
 
-void ParamTable(const Study& s, const GroupFit& g, std::ostream& md) {
+void ParamTable(const GroupFit& g, std::ostream& md) {
   md << "| parameter | value | " << Num(100 * g.fit.level, 3) << "% bootstrap interval |\n"
      << "|---|---|---|\n";
   for (size_t j = 0; j < g.fit.params.size(); ++j) {
     Interval iv = j < g.fit.param_intervals.size() ? g.fit.param_intervals[j] : Interval();
-    const std::string bound = AtBound(s, j, g.fit.params[j]);
-    md << "| " << s.param_names[j] << " | " << Num(g.fit.params[j], 6)
+    const std::string bound = AtBound(g, j, g.fit.params[j]);
+    md << "| " << g.param_names[j] << " | " << Num(g.fit.params[j], 6)
        << (bound.empty() ? "" : " (at its " + bound + " bound: not identified)") << " | "
        << (iv.valid() ? "[" + Num(iv.lo) + ", " + Num(iv.hi) + "]" : "n/a") << " |\n";
   }
 }
 
+// The fitted curve's optimum, only where the verdict says the data identify it: elsewhere it is a
+// number the data do not support (docs/law.md, "Reading the verdict").
 void OptimumLines(const GroupFit& g, std::ostream& md) {
   const Optimum& o = g.optimum;
+  if (!g.verdict.identified) {
+    md << "- not shown: the optimum is not identified (see the verdict above)\n";
+    return;
+  }
   if (o.has_closed_form) {
     auto axis = [&](const char* name, const AxisOptimum& a, double lo, double hi) {
       md << "- closed-form " << name << " = p^(-1/" << (name[0] == 'N' ? "a" : "b") << "): ";
@@ -252,9 +262,21 @@ void OptimumLines(const GroupFit& g, std::ostream& md) {
      << WithInterval(o.best_value.value, o.best_value.interval) << "\n";
 }
 
+void VerdictSection(const Study& s, std::ostream& md) {
+  md << "## Verdict\n\n";
+  for (const GroupFit& g : s.groups) {
+    md << "- **" << (g.verdict.identified ? "identified" : "not identified") << "** — "
+       << g.verdict.summary << "\n";
+    for (const std::string& n : g.verdict.next) md << "  - next: " << n << "\n";
+  }
+  md << "\n";
+}
+
 void WriteMarkdown(const Study& s, const Study* baseline, const std::vector<std::string>& plots,
                    std::ostream& md) {
-  md << "# Performance-law report\n\nForm `" << s.form << "`: `" << s.formula << "`  \n"
+  md << "# Performance-law report\n\n";
+  VerdictSection(s, md);
+  md << "Form `" << s.form << "`: `" << s.formula << "`  \n"
      << "Groups by: metric, " << s.group_by << ". In-sample scores use all points; LOO scores "
      << "predict each point from a fit without it. Intervals: bootstrap percentiles.\n\n"
      << "## Fit quality\n\n| group | n | converged | R² in-sample | RMSE in-sample | MAE in-sample "
@@ -277,11 +299,15 @@ void WriteMarkdown(const Study& s, const Study* baseline, const std::vector<std:
   }
   md << "\n## Groups\n";
   for (const GroupFit& g : s.groups) {
-    md << "\n### " << g.key.Label() << "\n\nFit: " << g.fit.summary << "  \n"
+    md << "\n### " << g.key.Label() << "\n\n";
+    if (!g.fallback.empty())
+      md << "Fitted with the `scaling` form instead of `" << s.form << "`: " << g.fallback
+         << ".  \n";
+    md << "Fit: " << g.fit.summary << "  \n"
        << "Multi-start: " << g.fit.starts << " starts screened, " << g.fit.polished
        << " refined; bootstrap: " << g.fit.bootstrap_params.size() << " resamples ("
        << g.fit.bootstrap_failed << " failed).\n\n";
-    ParamTable(s, g, md);
+    ParamTable(g, md);
     md << "\nOptimum:\n\n";
     OptimumLines(g, md);
     if (g.extrapolation) {
@@ -338,8 +364,14 @@ StatusOr<std::vector<std::string>> WriteReport(const Study& study, const Study* 
                                                const ReportOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) return Status::InvalidArgument(why);
-  StatusOr<std::unique_ptr<Form>> form = MakeForm(study.form, study.form_options);
-  if (!form.ok()) return form.status();
+  std::map<std::string, std::unique_ptr<Form>> forms;
+  for (const GroupFit& g : study.groups) {
+    if (forms.count(g.form)) continue;
+    StatusOr<std::unique_ptr<Form>> form = MakeForm(g.form, study.form_options);
+    if (!form.ok()) return form.status();
+    forms[g.form] = std::move(form).value();
+  }
+  const FormOf form_of = [&forms](const GroupFit& g) -> const Form& { return *forms.at(g.form); };
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   if (ec) return Status::IoError("cannot create " + options.out_dir + ": " + ec.message());
@@ -351,13 +383,14 @@ StatusOr<std::vector<std::string>> WriteReport(const Study& study, const Study* 
     for (size_t pi = 0; pi < panels.size(); ++pi) {
       char stem[64];
       std::snprintf(stem, sizeof(stem), "g%02zu_p%02zu", gi + 1, pi + 1);
-      PERFLAW_RETURN_IF_ERROR(SurfacePlot(study, **form, g, panels[pi], stem, options, &written));
-      PERFLAW_RETURN_IF_ERROR(CurvePlot(study, **form, g, panels[pi], stem, options, &written));
+      PERFLAW_RETURN_IF_ERROR(
+          SurfacePlot(study, form_of(g), g, panels[pi], stem, options, &written));
+      PERFLAW_RETURN_IF_ERROR(CurvePlot(study, form_of(g), g, panels[pi], stem, options, &written));
       images.push_back(std::string(stem) + "_surface.png");
       images.push_back(std::string(stem) + "_curves.png");
     }
   }
-  PERFLAW_RETURN_IF_ERROR(PredVsObs(study, **form, options, &written));
+  PERFLAW_RETURN_IF_ERROR(PredVsObs(study, form_of, options, &written));
   images.push_back("pred_vs_obs.png");
   std::string md_path = (fs::path(options.out_dir) / "report.md").string();
   std::ofstream md(md_path);

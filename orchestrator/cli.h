@@ -4,6 +4,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "apen/status.h"
 
@@ -26,8 +27,10 @@ void RegisterSubmitCommands(CLI::App& app, Action* action);  // submit_cmd.cc: s
 
 // The law fit `perflaw run` ends with (law_cmd.cc): `perflaw fit DB --form FORM --metric METRIC
 // --group-by GROUP_BY` with the default fit options, its table printed to `out`, the fits stored.
+// Each group's verdict (summary, then its "next" steps) is appended to `verdicts` when given.
 Status FitLawFromDb(const std::string& db, const std::string& form, const std::string& metric,
-                    const std::string& group_by, std::ostream& out);
+                    const std::string& group_by, std::ostream& out,
+                    std::vector<std::string>* verdicts = nullptr);
 
 // A command that ends without an error but not fully done (run, orchestrate, resume: 1 = points
 // FAILED, 3 = points left PENDING) sets its exit code here; main() returns it when the action

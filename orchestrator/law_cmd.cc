@@ -103,6 +103,8 @@ Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
     StatusOr<orchestrator::LawDbInput> in = orchestrator::ReadObservations(a->db, a->db_options);
     if (!in.ok()) return in.status();
     a->protocol_used = in->protocol;
+    a->study.measured = a->db_options.split + " split, " + in->protocol +
+                        (in->eval_seeds.empty() ? "" : ", eval seed " + in->eval_seeds);
     *rows = std::move(in->rows);
     return Status::Ok();
   }
@@ -132,6 +134,50 @@ json Scores(const law::Metrics& m, const std::string& prefix, json j) {
   return j;
 }
 
+json VerdictJson(const law::Verdict& v) {
+  const law::BestObserved& b = v.best_observed;
+  json edges = json::array();
+  for (const law::Edge& e : v.at_edge)
+    edges.push_back({{"axis", e.axis},
+                     {"direction", e.direction},
+                     {"grid_range", {Num(e.grid_min), Num(e.grid_max)}}});
+  json j = {{"identified", v.identified},
+            {"reasons", v.reasons},
+            {"summary", v.summary},
+            {"next", v.next},
+            {"best_observed",
+             {{"layers", Num(b.layers)},
+              {"d_model", Num(b.d_model)},
+              {"value", Num(b.value)},
+              {"standard_error", Num(b.standard_error)},
+              {"standard_error_kind",
+               b.standard_error_kind.empty() ? json(nullptr) : json(b.standard_error_kind)},
+              {"runs", b.runs}}},
+            {"optimum", nullptr},
+            {"at_edge", edges},
+            {"law_vs_baseline", nullptr},
+            {"points", v.points},
+            {"converged_points", v.converged_points},
+            {"still_improving_points", v.still_improving_points}};
+  if (v.optimum)
+    j["optimum"] = {{"layers", Est(v.optimum->layers)},
+                    {"d_model", Est(v.optimum->d_model)},
+                    {"value", Est(v.optimum->value)}};
+  if (v.law_vs_baseline)
+    j["law_vs_baseline"] = {
+        {"law_loo_rmse", Num(v.law_vs_baseline->law_loo_rmse)},
+        {"baseline_loo_rmse", Num(v.law_vs_baseline->baseline_loo_rmse)},
+        {"use", v.law_vs_baseline->use.empty() ? json(nullptr) : json(v.law_vs_baseline->use)}};
+  return j;
+}
+
+// "lower"/"upper" when parameter j's bootstrap interval reaches that optimizer bound: resamples
+// the data could not pin ("" otherwise).
+std::string IntervalAtBound(const law::GroupFit& g, size_t j, const law::Interval& iv) {
+  if (!law::AtBound(g, j, iv.lo).empty()) return law::AtBound(g, j, iv.lo);
+  return law::AtBound(g, j, iv.hi);
+}
+
 json GroupJson(const law::Study& s, const law::GroupFit& g) {
   json keys = {{"metric", g.key.metric}};
   if (!g.key.dataset.empty()) keys["dataset"] = g.key.dataset;
@@ -140,14 +186,17 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
   for (size_t j = 0; j < g.fit.params.size(); ++j) {
     law::Interval iv =
         j < g.fit.param_intervals.size() ? g.fit.param_intervals[j] : law::Interval();
-    params[s.param_names[j]] = {{"value", Num(g.fit.params[j])},
+    params[g.param_names[j]] = {{"value", Num(g.fit.params[j])},
                                 {"interval", {Num(iv.lo), Num(iv.hi)}}};
-    const std::string bound = law::AtBound(s, j, g.fit.params[j]);
-    if (!bound.empty()) params[s.param_names[j]]["at_bound"] = bound;
+    const std::string bound = law::AtBound(g, j, g.fit.params[j]);
+    if (!bound.empty()) params[g.param_names[j]]["at_bound"] = bound;
+    const std::string reach = IntervalAtBound(g, j, iv);
+    if (!reach.empty()) params[g.param_names[j]]["interval_at_bound"] = reach;
   }
   json j = {{"keys", keys},
-            {"form", s.form},
-            {"formula", s.formula},
+            {"verdict", VerdictJson(g.verdict)},
+            {"form", g.form},
+            {"formula", g.formula},
             {"n_points", g.rows.size()},
             {"converged", g.fit.converged},
             {"summary", g.fit.summary},
@@ -156,6 +205,7 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
             {"bootstrap_resamples", g.fit.bootstrap_params.size()},
             {"bootstrap_failed", g.fit.bootstrap_failed},
             {"loo_refits_not_converged", g.fit.loo_failed}};
+  if (!g.fallback.empty()) j["fallback"] = {{"asked_form", s.form}, {"why", g.fallback}};
   j = Scores(g.fit.in_sample, "", j);
   j = Scores(g.fit.loo, "loo_", j);
   const law::Optimum& o = g.optimum;
@@ -182,8 +232,8 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
   if (g.extrapolation) {
     const law::Extrapolation& e = *g.extrapolation;
     json subset = json::object();
-    for (size_t k = 0; k < e.fit.params.size() && k < s.param_names.size(); ++k)
-      subset[s.param_names[k]] = Num(e.fit.params[k]);
+    for (size_t k = 0; k < e.fit.params.size() && k < g.param_names.size(); ++k)
+      subset[g.param_names[k]] = Num(e.fit.params[k]);
     j["extrapolation"] = Scores(e.held_out, "held_out_",
                                 {{"train_where", e.train_where},
                                  {"n_train", e.n_train},
@@ -249,6 +299,12 @@ void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream&
   if (std::isfinite(g.dprime)) out << " at " << DataLabel(form) << " " << F(g.dprime);
   out << ": layers " << FI(o.best_layers) << ", d_model " << FI(o.best_d_model) << ", " << metric
       << " " << FI(o.best_value) << "\n";
+}
+
+// The best configuration under a parameter budget: inside the observed box, so shown whether or not
+// the optimum is identified.
+void PrintBudget(const law::GroupFit& g, std::ostream& out) {
+  const std::string& metric = g.key.metric;
   if (g.budget) {
     const law::BudgetChoice& b = *g.budget;
     out << "  best under " << F(b.budget) << " non-embedding params ((4 + 2*" << F(b.ffn_multiplier)
@@ -257,39 +313,53 @@ void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream&
   }
 }
 
+void PrintVerdict(const law::Verdict& v, std::ostream& out) {
+  out << "  verdict: " << v.summary << "\n";
+  for (const std::string& n : v.next) out << "  next: " << n << "\n";
+}
+
 void PrintTable(const law::Study& s, std::ostream& out) {
   out << "form " << s.form << ": " << s.formula << "\n";
   for (const law::GroupFit& g : s.groups) {
     const law::FitResult& f = g.fit;
-    out << "\n== " << g.key.Label() << " | form " << s.form << " | " << g.rows.size()
-        << " points\n  fit: " << f.summary << " (" << f.starts << " starts, " << f.polished
-        << " refined)\n";
+    out << "\n== " << g.key.Label() << " | form " << g.form << " | " << g.rows.size()
+        << " points\n";
+    PrintVerdict(g.verdict, out);
+    if (!g.fallback.empty())
+      out << "  fitted with the scaling form instead of " << s.form << ": " << g.fallback << "\n";
+    out << "  fit: " << f.summary << " (" << f.starts << " starts, " << f.polished << " refined)\n";
     if (f.params.empty()) continue;
     out << "  parameter        value    " << F(100 * f.level, 3) << "% interval (bootstrap, "
         << f.bootstrap_params.size() << " resamples)\n";
     for (size_t j = 0; j < f.params.size(); ++j) {
       char line[160];
       law::Interval iv = j < f.param_intervals.size() ? f.param_intervals[j] : law::Interval();
-      std::snprintf(line, sizeof(line), "  %-9s %12.6g    %s", s.param_names[j].c_str(),
+      std::snprintf(line, sizeof(line), "  %-9s %12.6g    %s", g.param_names[j].c_str(),
                     f.params[j],
                     iv.valid() ? ("[" + F(iv.lo) + ", " + F(iv.hi) + "]").c_str() : "n/a");
       out << line;
-      const std::string bound = law::AtBound(s, j, f.params[j]);
+      const std::string bound = law::AtBound(g, j, f.params[j]);
       if (!bound.empty()) out << "    at its " << bound << " bound: not identified by the data";
+      const std::string reach = IntervalAtBound(g, j, iv);
+      if (bound.empty() && !reach.empty()) out << "    interval reaches its " << reach << " bound";
       out << "\n";
     }
     out << "  in-sample " << g.key.metric << " (" << f.in_sample.n
         << " points): " << ScoreLine(f.in_sample) << "\n";
     out << "  leave-one-out " << g.key.metric << ":      " << ScoreLine(f.loo) << "\n";
-    PrintOptimum(s.form, g, out);
+    if (g.verdict.identified)
+      PrintOptimum(g.form, g, out);
+    else
+      out << "  optimum: not shown: not identified (the verdict above says why)\n";
+    PrintBudget(g, out);
     if (g.extrapolation) {
       const law::Extrapolation& e = *g.extrapolation;
       out << "  extrapolation: fit on '" << e.train_where << "' (" << e.n_train
           << " points, in-sample R2 " << F(e.fit.in_sample.r2) << "), held-out " << e.n_test
           << " points: " << ScoreLine(e.held_out) << "\n";
       out << "    the subset fit: " << e.fit.summary << ";";
-      for (size_t k = 0; k < e.fit.params.size() && k < s.param_names.size(); ++k)
-        out << " " << s.param_names[k] << " " << F(e.fit.params[k]);
+      for (size_t k = 0; k < e.fit.params.size() && k < g.param_names.size(); ++k)
+        out << " " << g.param_names[k] << " " << F(e.fit.params[k]);
       out << "\n";
     } else if (!g.extrapolation_skipped.empty()) {
       out << "  extrapolation: not checked: " << g.extrapolation_skipped << "\n";
@@ -373,6 +443,33 @@ bool OutsideRateRange(const std::string& metric, const law::Estimate& p) {
          (out(p.value) || (p.interval.valid() && (out(p.interval.lo) || out(p.interval.hi))));
 }
 
+// How far a query lies outside the range the group was fitted on, per axis: null inside, else the
+// fitted range and the factor beyond its nearer end (48 layers against [1, 16]: 3).
+json Extrapolation(const law::GroupFit& g, double layers, double d_model) {
+  const law::Box box = law::ObservedBox(g.rows);
+  json out = json::object();
+  auto axis = [&](const char* name, double v, double lo, double hi) {
+    if (v >= lo && v <= hi) return;
+    out[name] = {{"value", v}, {"fitted_range", {lo, hi}}, {"factor", v > hi ? v / hi : lo / v}};
+  };
+  axis("layers", layers, box.n_lo, box.n_hi);
+  axis("d_model", d_model, box.d_lo, box.d_hi);
+  return out.empty() ? json(nullptr) : out;
+}
+
+std::string ExtrapolationWords(const json& e) {
+  std::string s;
+  for (const char* name : {"layers", "d_model"}) {
+    if (!e.is_object() || !e.contains(name)) continue;
+    const json& a = e[name];
+    const double v = a["value"], lo = a["fitted_range"][0], hi = a["fitted_range"][1];
+    s += (s.empty() ? "" : "; ") + std::string(name) + " " + F(v) + " is " + F(a["factor"]) + "x " +
+         (v > hi ? "above the largest" : "below the smallest") + " fitted (" + F(v > hi ? hi : lo) +
+         ")";
+  }
+  return s;
+}
+
 Status RunPredict(LawArgs* a) {
   std::vector<law::Observation> rows;
   PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
@@ -395,6 +492,8 @@ Status RunPredict(LawArgs* a) {
                 {"interval_level", g.fit.level}};
       if (std::isfinite(g.dprime)) j["dprime"] = g.dprime;
       j["outside_metric_range"] = OutsideRateRange(g.key.metric, *p);
+      j["extrapolation"] = Extrapolation(g, a->layers, a->d_model);
+      j["identified"] = g.verdict.identified;
       out.push_back(j);
       continue;
     }
@@ -409,6 +508,12 @@ Status RunPredict(LawArgs* a) {
       std::cout << "; beyond [0, 1], the range of " << g.key.metric
                 << ": the fitted curves extrapolate there";
     std::cout << "\n";
+    const std::string far = ExtrapolationWords(Extrapolation(g, a->layers, a->d_model));
+    if (!far.empty())
+      std::cout << "  warning: an extrapolation: " << far
+                << "; the law is only checked inside the grid it was fitted on\n";
+    if (!g.verdict.identified)
+      std::cout << "  note: this group's optimum is not identified (perflaw fit says why)\n";
   }
   if (a->format == "json") std::cout << out.dump(2) << std::endl;
   return Status::Ok();
@@ -445,7 +550,8 @@ Status RunReport(LawArgs* a) {
 }  // namespace
 
 Status FitLawFromDb(const std::string& db, const std::string& form, const std::string& metric,
-                    const std::string& group_by, std::ostream& out) {
+                    const std::string& group_by, std::ostream& out,
+                    std::vector<std::string>* verdicts) {
   LawArgs a;
   a.db = db;
   a.study.form = form;
@@ -456,6 +562,11 @@ Status FitLawFromDb(const std::string& db, const std::string& form, const std::s
   StatusOr<law::Study> study = law::RunStudy(rows, a.study);
   if (!study.ok()) return study.status();
   PrintTable(*study, out);
+  if (verdicts)
+    for (const law::GroupFit& g : study->groups) {
+      verdicts->push_back(g.verdict.summary);
+      for (const std::string& n : g.verdict.next) verdicts->push_back("  next: " + n);
+    }
   PERFLAW_RETURN_IF_ERROR(StoreFits(a, *study, out));
   return FailedGroups(*study);
 }

@@ -37,6 +37,8 @@ struct MetricRow {
   std::string metric;  // law name, e.g. HR@10
   std::string protocol;
   std::optional<double> value;
+  std::optional<double> users, best_epoch, epochs;  // evaluated users; the result's epochs
+  std::optional<double> eval_seed;
 };
 
 StatusOr<int64_t> CountCompleted(const SqliteDb& db) {
@@ -51,8 +53,10 @@ StatusOr<int64_t> CountCompleted(const SqliteDb& db) {
 StatusOr<std::vector<MetricRow>> LoadMetricRows(const SqliteDb& db, const std::string& split) {
   StatusOr<Statement> st = Statement::Prepare(
       db,
-      "SELECT p.id, p.config, m.metric, m.k, m.protocol, m.value FROM points p "
-      "JOIN result_metrics m ON m.point = p.id WHERE p.state = 'COMPLETED' AND m.split = ? "
+      "SELECT p.id, p.config, m.metric, m.k, m.protocol, m.value, m.users, r.best_epoch, "
+      "json_array_length(r.result, '$.epochs'), m.eval_seed FROM points p "
+      "JOIN result_metrics m ON m.point = p.id JOIN results r ON r.point = p.id "
+      "WHERE p.state = 'COMPLETED' AND m.split = ? "
       "AND m.metric IN ('hr', 'ndcg', 'mrr') ORDER BY p.id, m.metric, m.k, m.protocol");
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(split));
@@ -75,6 +79,10 @@ StatusOr<std::vector<MetricRow>> LoadMetricRows(const SqliteDb& db, const std::s
     r.metric = MetricName(st->Text(2), st->Int64(3));
     r.protocol = st->Text(4);
     r.value = st->OptionalDouble(5);
+    r.users = st->OptionalDouble(6);
+    r.best_epoch = st->OptionalDouble(7);
+    r.epochs = st->OptionalDouble(8);
+    r.eval_seed = st->OptionalDouble(9);
     rows.push_back(std::move(r));
   }
   return rows;
@@ -198,6 +206,7 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
     paths.insert(r.config["data"]["path"].get<std::string>());
   }
   const std::map<std::string, std::string> names = DatasetNames(paths);
+  std::set<int64_t> seeds;
   for (const MetricRow& r : *rows) {
     law::Observation o;
     o.origin = db_path + ": point " + r.point;
@@ -216,9 +225,17 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
     o.d_model = *d;
     o.metric = r.metric;
     o.value = *r.value;
+    if (r.users && *r.users > 0) o.users = *r.users;
+    if (r.best_epoch && r.epochs && *r.best_epoch > 0 && *r.best_epoch <= *r.epochs) {
+      o.best_epoch = *r.best_epoch;
+      o.epochs = *r.epochs;
+    }
+    if (r.eval_seed) seeds.insert(static_cast<int64_t>(*r.eval_seed));
     PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, path, o.max_seq_len, &o));
     in.rows.push_back(std::move(o));
   }
+  for (int64_t seed : seeds)
+    in.eval_seeds += (in.eval_seeds.empty() ? "" : ", ") + std::to_string(seed);
   in.read = true;
   return in;
 }

@@ -22,15 +22,17 @@ struct LawDbOptions {
 // What was read, and the selection it amounts to (stored with each fit).
 struct LawDbInput {
   std::vector<law::Observation> rows;
-  std::string protocol;  // the single protocol of the rows
-  int64_t points = 0;    // completed points read
-  bool read = false;     // false until ReadObservations succeeded
+  std::string protocol;    // the single protocol of the rows
+  std::string eval_seeds;  // the evaluation seeds of the rows ("0", or "0, 1")
+  int64_t points = 0;      // completed points read
+  bool read = false;       // false until ReadObservations succeeded
 };
 
 // Reads every COMPLETED point of the database (opened read-only; a missing file is NotFound):
 // dataset = the stem of the config's data.path (the sweep's default dataset name; the full path
 // where two paths share a stem), max_seq_len, layers, d_model from the config JSON, one row per
-// hr@K / ndcg@K / mrr of `options.split` (metric names HR@K, NDCG@K, MRR), tokens and apen from
+// hr@K / ndcg@K / mrr of `options.split` (metric names HR@K, NDCG@K, MRR) with its evaluated users,
+// the result's best epoch and epochs run (for the verdict), tokens and apen from
 // dataset_stats (dataset = data.path, same max_seq_len) when one value is stored. Errors (exit 2):
 // no completed points, several protocols without options.protocol, no rows for the selection.
 StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOptions& options);

@@ -216,11 +216,17 @@ void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
 std::string FitLaw(const RunPlan& plan, std::ostream& out) {
   const LawSpec& law = plan.sweep.law;
   int failed = 0, fitted = 0;
+  // The verdicts close the output: of the forms with an optimum (the scaling baseline's say only
+  // that it has none), or of the baseline when it is the only form.
+  std::vector<std::string> verdicts;
+  const bool only_scaling = std::all_of(law.forms.begin(), law.forms.end(),
+                                        [](const std::string& f) { return f == "scaling"; });
   for (const std::string& form : law.forms) {
     for (const std::string& metric : law.metrics) {
       out << "\n==== law fit: form " << form << ", metric " << metric << ", groups "
           << plan.law_group_by << " ====\n";
-      Status st = cli::FitLawFromDb(plan.db_path, form, metric, plan.law_group_by, out);
+      Status st = cli::FitLawFromDb(plan.db_path, form, metric, plan.law_group_by, out,
+                                    form != "scaling" || only_scaling ? &verdicts : nullptr);
       if (st.ok()) {
         ++fitted;
       } else {
@@ -229,6 +235,10 @@ std::string FitLaw(const RunPlan& plan, std::ostream& out) {
             << "\n";
       }
     }
+  }
+  if (!verdicts.empty()) {
+    out << "\n==== verdict ====\n";
+    for (const std::string& v : verdicts) out << v << "\n";
   }
   if (failed == 0) return "fitted (" + std::to_string(fitted) + " fits)";
   return "failed: " + std::to_string(failed) + " of " + std::to_string(failed + fitted) +

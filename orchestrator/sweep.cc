@@ -980,9 +980,9 @@ std::string PointId(const json& canonical_config, const std::string& data_identi
   json identity = canonical_config;
   identity.erase("device");  // where a point runs does not define the experiment
   identity.erase("threads");
-  // train.precision arrived after points were stored: its default ("auto": bf16 on CUDA, fp32 on CPU,
-  // like `device` a property of where the point runs) is left out so earlier points keep their ids;
-  // an explicit fp32 or bf16 is part of the experiment.
+  // train.precision arrived after points were stored: its default ("auto": bf16 on CUDA, fp32 on
+  // CPU, like `device` a property of where the point runs) is left out so earlier points keep their
+  // ids; an explicit fp32 or bf16 is part of the experiment.
   if (identity["train"].value("precision", "auto") == "auto") identity["train"].erase("precision");
   identity["data"]["path"] = data_identity;  // the content, not where the file lies
   return Sha256Hex("perflaw-point-v1\n" + identity.dump()).substr(0, 32);

@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "law/forms.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/sweep.h"
 
@@ -27,6 +30,57 @@ std::string Sci(double x) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.3g", x);
   return buf;
+}
+
+// The law's groups (law.group_by) that a form in law.forms cannot identify: fewer points than its
+// parameters plus one, or fewer distinct layers or d_model values than it needs. `perflaw fit`
+// then falls back to the scaling baseline (performance) or stops (the other forms).
+std::vector<std::string> LawWarnings(const Sweep& sweep) {
+  std::vector<std::string> out;
+  if (!sweep.law.enabled) return out;
+  struct Group {
+    size_t points = 0;
+    std::set<double> layers, d_model;
+  };
+  std::map<std::string, Group> groups;
+  for (const GridPoint& p : sweep.points) {
+    std::string key;
+    for (const std::string& axis : sweep.law.group_by) {
+      auto it = p.axes.find(axis);
+      key += (key.empty() ? "" : ", ") + axis + " " +
+             (it != p.axes.end()  ? it->second
+              : axis == "dataset" ? p.dataset
+                                  : "?");
+    }
+    Group& g = groups[key];
+    ++g.points;
+    g.layers.insert(p.config["model"]["layers"].get<double>());
+    g.d_model.insert(p.config["model"]["d_model"].get<double>());
+  }
+  for (const std::string& name : sweep.law.forms) {
+    StatusOr<std::unique_ptr<law::Form>> form = law::MakeForm(name);
+    if (!form.ok()) continue;
+    for (const auto& [key, g] : groups) {
+      std::vector<std::string> lacks;
+      if (g.points <= (*form)->num_params())
+        lacks.push_back(std::to_string(g.points) + " points (needs " +
+                        std::to_string((*form)->num_params() + 1) + ")");
+      if (static_cast<int>(g.layers.size()) < (*form)->min_distinct_layers())
+        lacks.push_back(std::to_string(g.layers.size()) + " layers values (needs " +
+                        std::to_string((*form)->min_distinct_layers()) + ")");
+      if (static_cast<int>(g.d_model.size()) < (*form)->min_distinct_d_model())
+        lacks.push_back(std::to_string(g.d_model.size()) + " d_model values (needs " +
+                        std::to_string((*form)->min_distinct_d_model()) + ")");
+      if (lacks.empty()) continue;
+      std::string w = "law form " + name + " cannot be identified" +
+                      (key.empty() ? std::string() : " for " + key) + ": ";
+      for (size_t i = 0; i < lacks.size(); ++i) w += (i ? ", " : "") + lacks[i];
+      w += name == "performance" ? "; perflaw fit will fit the scaling baseline instead"
+                                 : "; perflaw fit will stop for this form";
+      out.push_back(w);
+    }
+  }
+  return out;
 }
 
 void PrintTable(const Sweep& sweep) {
@@ -70,6 +124,7 @@ void PrintTable(const Sweep& sweep) {
   std::printf(
       "params(n-e) = non-embedding parameters, train_tokens = training tokens over all epochs, "
       "cost = their product\n");
+  for (const std::string& w : LawWarnings(sweep)) std::printf("warning: %s\n", w.c_str());
 }
 
 void PrintJson(const Sweep& sweep) {
@@ -89,6 +144,7 @@ void PrintJson(const Sweep& sweep) {
                         {"included_points", sweep.included_points},
                         {"excluded_points", sweep.excluded_points},
                         {"duplicate_points", sweep.duplicate_points},
+                        {"law_warnings", LawWarnings(sweep)},
                         {"points", points}};
   std::cout << out.dump(2) << std::endl;
 }

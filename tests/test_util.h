@@ -20,7 +20,9 @@ inline std::string SharedData(const std::string& name) {
   return std::string(PERFLAW_SHARED_DATA_DIR) + "/" + name;
 }
 inline bool HaveSharedData() { return std::filesystem::exists(PERFLAW_SHARED_DATA_DIR); }
-inline std::string Bin(const std::string& name) { return std::string(PERFLAW_BIN_DIR) + "/" + name; }
+inline std::string Bin(const std::string& name) {
+  return std::string(PERFLAW_BIN_DIR) + "/" + name;
+}
 
 struct CommandResult {
   int exit_code = -1;

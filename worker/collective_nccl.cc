@@ -46,7 +46,8 @@ NcclCollective::~NcclCollective() {
 
 Status NcclCollective::AsyncError() const {
   ncclResult_t async = ncclSuccess;
-  PERFLAW_RETURN_IF_ERROR(NcclStatus(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError"));
+  PERFLAW_RETURN_IF_ERROR(
+      NcclStatus(ncclCommGetAsyncError(comm_, &async), "ncclCommGetAsyncError"));
   return NcclStatus(async, "an earlier NCCL operation");
 }
 

@@ -1,9 +1,9 @@
 // NCCL collectives on CUDA device memory, for data-parallel training on GPUs. Compiled only when
 // LibTorch has CUDA and NCCL and MPI are found (PERFLAW_WITH_NCCL; worker/CMakeLists.txt); CI
-// syntax-checks it against the CUDA toolkit's headers (scripts/ci/nccl-check.sh). Needs no LibTorch:
-// callers pass raw device pointers, and operations are enqueued on one CUDA stream (by default the
-// legacy default stream, where LibTorch enqueues its work unless told otherwise, so later LibTorch
-// work sees the result without a synchronisation).
+// syntax-checks it against the CUDA toolkit's headers (scripts/ci/nccl-check.sh). Needs no
+// LibTorch: callers pass raw device pointers, and operations are enqueued on one CUDA stream (by
+// default the legacy default stream, where LibTorch enqueues its work unless told otherwise, so
+// later LibTorch work sees the result without a synchronisation).
 #pragma once
 
 #include <cuda_runtime.h>

@@ -280,8 +280,7 @@ class Llama : public SequenceModel {
   torch::Tensor Attention(Block& b, const torch::Tensor& x, const RopeAngles& rope,
                           const torch::Tensor& allowed, const torch::Tensor& math_mask) {
     torch::Tensor qkv = b.qkv->forward(x);
-    torch::Tensor q = Rope(QkvPart(qkv, 0, heads_), rope),
-                  k = Rope(QkvPart(qkv, 1, heads_), rope);
+    torch::Tensor q = Rope(QkvPart(qkv, 0, heads_), rope), k = Rope(QkvPart(qkv, 1, heads_), rope);
     return b.out->forward(
         SoftmaxAttention(q, k, QkvPart(qkv, 2, heads_), allowed, math_mask, dropout_));
   }

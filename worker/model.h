@@ -35,8 +35,8 @@ class MaskDropout {
 
 // How softmax attention is computed: kMath writes it out (scores, softmax, weighted sum; attention
 // dropout from MaskDropout), kFused calls LibTorch's scaled_dot_product_attention (flash /
-// memory-efficient / cuDNN kernels on CUDA; attention dropout from torch's generator). Both take the
-// same mask. The default is kFused where LibTorch has it (2.x) and kMath on 1.13.
+// memory-efficient / cuDNN kernels on CUDA; attention dropout from torch's generator). Both take
+// the same mask. The default is kFused where LibTorch has it (2.x) and kMath on 1.13.
 enum class AttentionKernel { kMath, kFused };
 const char* AttentionKernelName(AttentionKernel kernel);
 AttentionKernel DefaultAttentionKernel();
@@ -45,8 +45,8 @@ AttentionKernel DefaultAttentionKernel();
 // and score hidden vectors against the item table (logit = <h, table[item]>).
 class SequenceModel : public torch::nn::Module {
  public:
-  // [rows, len, d_model]; tokens attend only to earlier tokens of their own sequence. Computed in the
-  // dtype the ops give (bf16 under autocast); callers that score use Hidden().
+  // [rows, len, d_model]; tokens attend only to earlier tokens of their own sequence. Computed in
+  // the dtype the ops give (bf16 under autocast); callers that score use Hidden().
   virtual torch::Tensor Encode(const ModelInput& input) = 0;
   // Encode at the model's precision (bf16: under autocast), returned in fp32 so that losses and
   // scores are always fp32.

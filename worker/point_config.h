@@ -34,9 +34,9 @@ struct ModelConfig {
 enum class OptimizerType { kAdam, kAdamW };
 enum class LossType { kBce, kSampledSoftmax };
 enum class LrSchedule { kConstant, kCosine };
-// Arithmetic of the forward pass and the loss. Master weights, gradients and optimizer state are fp32
-// either way; kBf16 runs the encoder under autocast (matrix products in bfloat16) and computes the
-// loss and every score in fp32. kAuto: bf16 on CUDA, fp32 on CPU.
+// Arithmetic of the forward pass and the loss. Master weights, gradients and optimizer state are
+// fp32 either way; kBf16 runs the encoder under autocast (matrix products in bfloat16) and computes
+// the loss and every score in fp32. kAuto: bf16 on CUDA, fp32 on CPU.
 enum class Precision { kAuto, kFp32, kBf16 };
 
 // `train`: the objective and optimisation.
@@ -53,11 +53,11 @@ struct TrainConfig {
   uint32_t warmup = 0;                             // linear warm-up steps
   LrSchedule lr_schedule = LrSchedule::kConstant;  // after warm-up: constant, or cosine decay to 0
   LossType loss = LossType::kBce;
-  uint32_t negatives = 1;  // per position; bce needs exactly 1
-  uint32_t patience = 0;   // early stopping on valid NDCG@10 after this many epochs
-                           // without improvement (0: run all epochs)
-  double clip_norm = 0.0;  // global gradient-norm clipping (0: off)
-  bool packing = true;     // pack several users into one row (exact; see docs)
+  uint32_t negatives = 1;                  // per position; bce needs exactly 1
+  uint32_t patience = 0;                   // early stopping on valid NDCG@10 after this many epochs
+                                           // without improvement (0: run all epochs)
+  double clip_norm = 0.0;                  // global gradient-norm clipping (0: off)
+  bool packing = true;                     // pack several users into one row (exact; see docs)
   Precision precision = Precision::kAuto;  // "auto" | "fp32" | "bf16"
 
   bool IsValid(std::string* why) const;

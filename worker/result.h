@@ -42,8 +42,8 @@ struct PointResult {
   std::string message = "not run";
   bool user_error = false;  // a failure caused by the input (bad data file, infeasible protocol)
   PointConfig config;
-  std::string device;  // where it ran ("cpu", "cuda:0")
-  int world_size = 1;  // data-parallel ranks
+  std::string device;     // where it ran ("cpu", "cuda:0")
+  int world_size = 1;     // data-parallel ranks
   std::string precision;  // the arithmetic used: "fp32" or "bf16" (train.precision resolved)
   std::string attention;  // the attention kernel: "math" or "sdpa" (LibTorch's fused kernels)
   uint64_t num_users = 0, num_items = 0, num_train_interactions = 0;

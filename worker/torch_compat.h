@@ -1,7 +1,7 @@
-// Everything that differs between the LibTorch versions perflaw-worker builds against: Debian's 1.13
-// (CPU, the CI build), PyTorch's 2.x (GPU machines), and the 2.6 headers every worker source is
-// compiled against in CI (scripts/ci/libtorch2-check.sh). Version guards live here and nowhere else.
-// Internal header: include only from .cc files.
+// Everything that differs between the LibTorch versions perflaw-worker builds against:
+// Debian's 1.13 (CPU, the CI build), PyTorch's 2.x (GPU machines), and the 2.6 headers every worker
+// source is compiled against in CI (scripts/ci/libtorch2-check.sh). Version guards live here and
+// nowhere else. Internal header: include only from .cc files.
 #pragma once
 
 #include <ATen/autocast_mode.h>
@@ -23,23 +23,23 @@ inline constexpr bool kHasFusedAttention = PERFLAW_TORCH_AT_LEAST(2, 0);
 // q, k, v: [B, H, L, dh]; allowed: bool [B, 1, L, L], true where a query may attend to a key. Every
 // query row must allow at least one key (the models' masks always allow the token itself).
 inline torch::Tensor ScaledDotProductAttention(const torch::Tensor& q, const torch::Tensor& k,
-                                               const torch::Tensor& v,
-                                               const torch::Tensor& allowed, double dropout_p) {
+                                               const torch::Tensor& v, const torch::Tensor& allowed,
+                                               double dropout_p) {
 #if PERFLAW_TORCH_AT_LEAST(2, 0)
   // A bool mask is turned into the query's dtype inside, so it also holds under bf16 autocast.
   return at::scaled_dot_product_attention(q, k, v, allowed, dropout_p, /*is_causal=*/false);
 #else
-  torch::Tensor additive = torch::zeros(allowed.sizes(), q.options())
-                               .masked_fill_(allowed.logical_not(),
-                                             -std::numeric_limits<double>::infinity());
+  torch::Tensor additive =
+      torch::zeros(allowed.sizes(), q.options())
+          .masked_fill_(allowed.logical_not(), -std::numeric_limits<double>::infinity());
   return std::get<0>(at::_scaled_dot_product_attention(q, k, v, additive, dropout_p,
                                                        /*need_attn_weights=*/false,
                                                        /*is_causal=*/false));
 #endif
 }
 
-// x * rsqrt(mean(x^2 over the last dim) + eps) * weight: LibTorch's own rms_norm from 2.4 (one fused
-// kernel on CUDA in recent versions), written out before.
+// x * rsqrt(mean(x^2 over the last dim) + eps) * weight: LibTorch's own rms_norm from 2.4 (one
+// fused kernel on CUDA in recent versions), written out before.
 inline torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
 #if PERFLAW_TORCH_AT_LEAST(2, 4)
   return at::rms_norm(x, {x.size(-1)}, weight, eps);

@@ -112,7 +112,8 @@ Status PickDevice(Device d, int local_rank, torch::Device* out) {
     return Status::FailedPrecondition("device \"cuda\" requested but LibTorch sees no CUDA device");
   if (d == Device::kCuda || (d == Device::kAuto && cuda)) {
     const int devices = static_cast<int>(torch::cuda::device_count());
-    *out = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(std::max(0, local_rank) % devices));
+    *out = torch::Device(torch::kCUDA,
+                         static_cast<c10::DeviceIndex>(std::max(0, local_rank) % devices));
   } else {
     *out = torch::Device(torch::kCPU);
   }

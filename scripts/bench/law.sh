@@ -48,3 +48,42 @@ d = perf["optimum"]["closed_form"]["d_star"]["estimate"]
 print(f"  performance optimum N* = {n['value']:.2f} layers [{n['interval'][0]:.2f}, {n['interval'][1]:.2f}],"
       f" d* = {d['value']:.1f} [{d['interval'][0]:.1f}, {d['interval'][1]:.1f}] (truth: 16 layers, d 64)")
 PY
+
+# Coverage of the verdict (issue "The law's answer"): REPLICATES seeded grids of the same law plus
+# noise; how often the verdict says "identified", and how often the truth (16 layers, d 64) lies
+# inside the reported optimum's interval. Target: both in at least 95 % of 200 replicates.
+REPLICATES=${REPLICATES:-200}
+COVER_STARTS=${COVER_STARTS:-300}
+COVER_BOOTSTRAP=${COVER_BOOTSTRAP:-500}
+echo "verdict coverage: $REPLICATES replicates, noise $NOISE, --starts $COVER_STARTS --bootstrap $COVER_BOOTSTRAP"
+start=$(date +%s)
+for seed in $(seq 1 "$REPLICATES"); do
+  python3 scripts/bench/law_grid.py "$WORK/r.csv" --noise "$NOISE" --seed "$((1000 + seed))"
+  "$PERFLAW" fit --csv "$WORK/r.csv" --form performance --starts "$COVER_STARTS" \
+    --bootstrap "$COVER_BOOTSTRAP" --seed "$seed" --format json > "$WORK/r$seed.json"
+done
+python3 - "$WORK" "$REPLICATES" "$(( $(date +%s) - start ))" <<'PY'
+import json, sys
+work, n, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+identified = covered = cover_n = cover_d = 0
+reasons = {}
+for s in range(1, n + 1):
+    v = json.load(open(f"{work}/r{s}.json"))[0]["verdict"]
+    if not v["identified"]:
+        for r in v["reasons"]:
+            key = r.split(" ")[0] + " " + " ".join(r.split(" ")[1:4])
+            reasons[key] = reasons.get(key, 0) + 1
+        continue
+    identified += 1
+    o = v["optimum"]
+    (nl, nh), (dl, dh) = o["layers"]["interval"], o["d_model"]["interval"]
+    cover_n += nl <= 16 <= nh
+    cover_d += dl <= 64 <= dh
+    covered += nl <= 16 <= nh and dl <= 64 <= dh
+share = lambda k: f"{k} of {n} ({100.0 * k / n:.1f} %)"
+print(f"  identified: {share(identified)}; truth inside both optimum intervals: {share(covered)} "
+      f"(target >= 95 % each): {'MET' if identified >= 0.95 * n and covered >= 0.95 * n else 'MISSED'}; {secs} s")
+print(f"  per axis: N* interval covers 16 in {share(cover_n)}, d* interval covers 64 in {share(cover_d)}")
+for r, k in sorted(reasons.items(), key=lambda x: -x[1])[:5]:
+    print(f"  not identified because: {r}... ({k})")
+PY

@@ -98,7 +98,7 @@ TEST(UsesTest, MaximumPlaceSaysWhetherTheOptimumIsInsideTheSearchedRange) {
 }
 
 TEST(UsesTest, AtBoundFlagsParametersTheOptimizerLeftOnAHardBound) {
-  Study s;
+  GroupFit s;
   s.param_lower = {1e-8, -1e300, 0};
   s.param_upper = {1e300, 5, 1e300};
   EXPECT_EQ(AtBound(s, 0, 1e-8), "lower");
@@ -206,13 +206,20 @@ TEST(UsesTest, StudyGroupsAndLabelsErrors) {
   EXPECT_NE(missing.status().message().find("metrics present: HR@10"), std::string::npos);
 
   so.metric = "";
+  so.train_where.clear();
   rows.resize(30);  // the L=100 group keeps 6 points: fewer than 7
   auto few = RunStudy(rows, so);
-  ASSERT_FALSE(few.ok());
-  EXPECT_TRUE(few.status().IsUserError());
-  EXPECT_NE(few.status().message().find("max_seq_len=100: form performance has 6 parameters"),
+  ASSERT_TRUE(few.ok()) << few.status().message();  // that group falls back to the baseline
+  EXPECT_EQ(few->groups[0].form, "performance");
+  EXPECT_EQ(few->groups[1].form, "scaling");
+  EXPECT_FALSE(few->groups[1].verdict.identified);
+  so.small_grid_fallback = false;
+  auto refused = RunStudy(rows, so);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(refused.status().IsUserError());
+  EXPECT_NE(refused.status().message().find("max_seq_len=100: form performance has 6 parameters"),
             std::string::npos)
-      << few.status().message();
+      << refused.status().message();
 }
 
 }  // namespace

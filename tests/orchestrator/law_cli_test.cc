@@ -141,9 +141,13 @@ TEST(LawCliTest, TrainWhereChecksTheGroupsItSplitsAndSaysWhichItDoesNot) {
 TEST(LawCliTest, OptimumOutsideTheSearchedRangeIsCalledAnExtrapolation) {
   TempDir dir;
   dir.Write("g.csv", GridCsv());  // N* = 16
+  // Shown only for an identified optimum (inside the observed grid; here the search box is
+  // narrower than the grid).
   auto r =
-      Perflaw("fit --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 0 --layers-max 12");
+      Perflaw("fit --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 100 --layers-max 12");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("verdict: HR@10, syn, L 50: law identified; optimum "), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("(maximum of HR@10 above the searched layers range [4, 12]: an "
                        "extrapolation of the curve)"),
             std::string::npos)

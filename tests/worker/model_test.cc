@@ -2,10 +2,10 @@
 #include "worker/model.h"
 
 #include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <set>
-#include <torch/version.h>
 
 #include "worker/batches.h"
 #include "worker/evaluator.h"
@@ -87,14 +87,15 @@ TEST(ModelsTest, OtherSequencesAndTheFutureDoNotLeak) {
 // The fused kernel (scaled_dot_product_attention; on LibTorch 1.13 its private composite version)
 // and the written-out math compute the same outputs and gradients from the same weights and masks.
 TEST(ModelsTest, AttentionKernelsAgreeOnOutputsAndGradients) {
-  std::vector<ModelConfig> configs = {Config(16, 1), Config(16, 2),
+  std::vector<ModelConfig> configs = {Config(16, 1),
+                                      Config(16, 2),
                                       Config(16, 4, NormPlacement::kPre),
                                       Config(16, 1, NormPlacement::kPost, ModelType::kLlama),
                                       Config(16, 4, NormPlacement::kPost, ModelType::kLlama),
                                       Config(25, 5, NormPlacement::kPost, ModelType::kLlama)};
   for (const ModelConfig& config : configs) {
-    SCOPED_TRACE(std::string(ModelTypeName(config.type)) + " d " +
-                 std::to_string(config.d_model) + " heads " + std::to_string(config.heads));
+    SCOPED_TRACE(std::string(ModelTypeName(config.type)) + " d " + std::to_string(config.d_model) +
+                 " heads " + std::to_string(config.heads));
     auto m = MakeModel(config, 10, 8, 6);
     std::vector<torch::Tensor> out[2], grads[2];
     for (AttentionKernel kernel : {AttentionKernel::kMath, AttentionKernel::kFused}) {
@@ -146,7 +147,8 @@ TEST(ModelsTest, Bf16HiddenIsFp32AndCloseToTheFp32Result) {
 TEST(ModelsTest, DefaultAttentionKernelIsFusedWhereLibTorchHasIt) {
   auto m = MakeModel(Config(16, 2), 10, 8, 6);
   EXPECT_EQ(m->attention(), DefaultAttentionKernel());
-  EXPECT_STREQ(AttentionKernelName(DefaultAttentionKernel()), TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "math");
+  EXPECT_STREQ(AttentionKernelName(DefaultAttentionKernel()),
+               TORCH_VERSION_MAJOR >= 2 ? "sdpa" : "math");
 }
 
 TEST(ModelsTest, HeadsMustDivideDModel) {

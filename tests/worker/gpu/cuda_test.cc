@@ -1,6 +1,7 @@
-// perflaw-worker on CUDA (label `gpu`): training of every model, full-ranking evaluation against the
-// CPU's, bf16 against fp32, the attention kernels, and checkpoints written on the GPU. Run on a GPU
-// machine by scripts/gpu/device-check.sh; without a CUDA device every test reports itself skipped.
+// perflaw-worker on CUDA (label `gpu`): training of every model, full-ranking evaluation against
+// the CPU's, bf16 against fp32, the attention kernels, and checkpoints written on the GPU. Run on a
+// GPU machine by scripts/gpu/device-check.sh; without a CUDA device every test reports itself
+// skipped.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -171,8 +172,8 @@ TEST(CudaTest, AttentionKernelsAgreeOnTheGpu) {
   }
 }
 
-// Stopped mid-epoch on the GPU, resumed from its checkpoint: the run continues where it stopped (same
-// steps, tokens and epochs) and ends at the uninterrupted run's result. Exact equality is not
+// Stopped mid-epoch on the GPU, resumed from its checkpoint: the run continues where it stopped
+// (same steps, tokens and epochs) and ends at the uninterrupted run's result. Exact equality is not
 // expected on CUDA (the embedding backward's atomic adds sum in varying order), so: training losses
 // within 0.1% and test HR/NDCG@10 within 0.02.
 TEST(CudaTest, CheckpointWrittenOnTheGpuResumesToTheSameResult) {
