@@ -143,7 +143,11 @@ void CheckIdentified(const std::string& form, const std::vector<Observation>& ro
     v->reasons.push_back("the " + form + " form has no interior optimum (fit --form performance)");
     return;
   }
-  if (!fit.converged) v->reasons.push_back("the fit did not converge: " + fit.summary);
+  // The fit's summary starts with its own "did not converge".
+  if (!fit.converged)
+    v->reasons.push_back(fit.summary.rfind("did not converge", 0) == 0
+                             ? "the fit " + fit.summary
+                             : "the fit did not converge: " + fit.summary);
   for (size_t j = 0; j < at_bound.size() && j < names.size(); ++j)
     if (at_bound[j]) v->reasons.push_back(names[j] + " sits on its optimizer bound");
   const int resamples = static_cast<int>(fit.bootstrap_params.size());
@@ -201,10 +205,10 @@ std::string Summarize(const Verdict& v, const std::string& label) {
   s += ".";
   if (v.law_vs_baseline && !v.law_vs_baseline->use.empty()) {
     const LawVsBaseline& c = *v.law_vs_baseline;
-    s += c.use == "law" ? " The law beats the log-linear baseline in leave-one-out (RMSE "
-                        : " The log-linear baseline beats the law in leave-one-out (RMSE ";
-    s += G(c.law_loo_rmse) + " vs " + G(c.baseline_loo_rmse) + "): use the " + c.use +
-         " for predictions.";
+    s += c.use == "law" ? " The law beats the log-linear baseline in leave-one-out"
+                        : " The log-linear baseline beats the law in leave-one-out";
+    s += " (RMSE: law " + G(c.law_loo_rmse) + ", baseline " + G(c.baseline_loo_rmse) +
+         "): use the " + c.use + " for predictions.";
   }
   const int known = v.still_improving_points + v.converged_points;
   if (v.still_improving_points > 0)

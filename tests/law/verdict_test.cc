@@ -168,8 +168,8 @@ TEST(VerdictTest, TheBaselineIsRecommendedWhenItPredictsBetter) {
   Verdict v = Judge(rows, law, Optimum(), "scaling", &baseline);
   ASSERT_TRUE(v.law_vs_baseline.has_value());
   EXPECT_EQ(v.law_vs_baseline->use, "baseline");
-  EXPECT_NE(v.summary.find("The log-linear baseline beats the law in leave-one-out (RMSE 0.03 vs "
-                           "0.01): use the baseline for predictions."),
+  EXPECT_NE(v.summary.find("The log-linear baseline beats the law in leave-one-out (RMSE: law "
+                           "0.03, baseline 0.01): use the baseline for predictions."),
             std::string::npos)
       << v.summary;
 }
