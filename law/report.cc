@@ -272,8 +272,9 @@ void VerdictSection(const Study& s, std::ostream& md) {
   md << "\n";
 }
 
-void WriteMarkdown(const Study& s, const Study* baseline, const std::vector<std::string>& plots,
-                   std::ostream& md) {
+void WriteMarkdown(const Study& s, const std::vector<std::string>& plots, std::ostream& md) {
+  // The paper's baseline beside the Performance Law, fitted on the same groups by RunStudy.
+  const bool baseline = s.form == "performance";
   md << "# Performance-law report\n\n";
   VerdictSection(s, md);
   md << "Form `" << s.form << "`: `" << s.formula << "`  \n"
@@ -282,7 +283,7 @@ void WriteMarkdown(const Study& s, const Study* baseline, const std::vector<std:
      << "## Fit quality\n\n| group | n | converged | R² in-sample | RMSE in-sample | MAE in-sample "
         "| "
         "MAPE in-sample (%) | R² LOO | RMSE LOO |";
-  if (baseline) md << " baseline `" << baseline->form << "` R² in-sample | baseline R² LOO |";
+  if (baseline) md << " baseline `scaling` R² in-sample | baseline R² LOO |";
   md << "\n|---|---|---|---|---|---|---|---|---|" << (baseline ? "---|---|" : "") << "\n";
   for (size_t i = 0; i < s.groups.size(); ++i) {
     const GroupFit& g = s.groups[i];
@@ -291,9 +292,9 @@ void WriteMarkdown(const Study& s, const Study* baseline, const std::vector<std:
        << Num(g.fit.in_sample.rmse) << " | " << Num(g.fit.in_sample.mae) << " | "
        << Num(g.fit.in_sample.mape) << " | " << Num(g.fit.loo.r2) << " | " << Num(g.fit.loo.rmse)
        << " |";
-    if (baseline && i < baseline->groups.size()) {
-      md << " " << Num(baseline->groups[i].fit.in_sample.r2) << " | "
-         << Num(baseline->groups[i].fit.loo.r2) << " |";
+    if (baseline) {
+      const FitResult* b = g.baseline ? &*g.baseline : nullptr;
+      md << " " << Num(b ? b->in_sample.r2 : NAN) << " | " << Num(b ? b->loo.r2 : NAN) << " |";
     }
     md << "\n";
   }
@@ -360,8 +361,7 @@ Status RunGnuplot(const std::string& program, const std::string& script) {
   return Status::Ok();
 }
 
-StatusOr<std::vector<std::string>> WriteReport(const Study& study, const Study* baseline,
-                                               const ReportOptions& options) {
+StatusOr<std::vector<std::string>> WriteReport(const Study& study, const ReportOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) return Status::InvalidArgument(why);
   std::map<std::string, std::unique_ptr<Form>> forms;
@@ -394,7 +394,7 @@ StatusOr<std::vector<std::string>> WriteReport(const Study& study, const Study* 
   images.push_back("pred_vs_obs.png");
   std::string md_path = (fs::path(options.out_dir) / "report.md").string();
   std::ofstream md(md_path);
-  WriteMarkdown(study, baseline, images, md);
+  WriteMarkdown(study, images, md);
   md.close();
   if (!md) return Status::IoError("cannot write " + md_path);
   written.push_back(md_path);

@@ -18,10 +18,9 @@ struct ReportOptions {
 
 // Writes into out_dir: report.md; per (dataset, L) panel gNN_pMM_surface.{png,svg} and
 // gNN_pMM_curves.{png,svg}; pred_vs_obs.{png,svg}; the .dat and .gp files behind every plot.
-// `baseline` (may be null) is a second study of the same rows, shown side by side in report.md.
-// Returns the paths written.
-StatusOr<std::vector<std::string>> WriteReport(const Study& study, const Study* baseline,
-                                               const ReportOptions& options);
+// For the `performance` form report.md shows each group's scaling baseline (GroupFit::baseline)
+// beside it. Returns the paths written.
+StatusOr<std::vector<std::string>> WriteReport(const Study& study, const ReportOptions& options);
 
 // Runs `program script` without a shell (posix_spawnp); error if it fails or exits non-zero.
 Status RunGnuplot(const std::string& program, const std::string& script);

@@ -473,7 +473,8 @@ std::string ExtrapolationWords(const json& e) {
 Status RunPredict(LawArgs* a) {
   std::vector<law::Observation> rows;
   PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
-  a->study.fit.loo = false;  // predict prints no LOO scores
+  a->study.fit.loo = false;           // predict prints no LOO scores
+  a->study.compare_baseline = false;  // nor the verdict's LOO comparison
   StatusOr<law::Study> study = law::RunStudy(rows, a->study);
   if (!study.ok()) return study.status();
   PERFLAW_RETURN_IF_ERROR(FailedGroups(*study));
@@ -528,19 +529,7 @@ Status RunReport(LawArgs* a) {
   if (!ro.IsValid(&why)) return Status::InvalidArgument(why);
   StatusOr<law::Study> study = law::RunStudy(rows, a->study);
   if (!study.ok()) return study.status();
-  // The paper's baseline beside the Performance Law, on the same groups.
-  std::optional<law::Study> baseline;
-  if (study->form == "performance") {
-    law::StudyOptions b = a->study;
-    b.form = "scaling";
-    b.group_by = study->group_by;
-    b.train_where.clear();
-    b.budget = 0;
-    StatusOr<law::Study> bs = law::RunStudy(rows, b);
-    if (bs.ok()) baseline = std::move(bs).value();
-  }
-  StatusOr<std::vector<std::string>> written =
-      law::WriteReport(*study, baseline ? &*baseline : nullptr, ro);
+  StatusOr<std::vector<std::string>> written = law::WriteReport(*study, ro);
   if (!written.ok()) return written.status();
   std::cout << "wrote " << written->size() << " files to " << a->out << " (report.md, "
             << "PNG and SVG plots, their data and gnuplot scripts)\n";

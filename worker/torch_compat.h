@@ -70,9 +70,6 @@ class AutocastBf16 {
   AutocastBf16(const AutocastBf16&) = delete;
   AutocastBf16& operator=(const AutocastBf16&) = delete;
 
-  // Whether autocast to bf16 exists for `device` in this LibTorch (CPU and CUDA do).
-  static bool Supported(const torch::Device& device) { return device.is_cpu() || device.is_cuda(); }
-
  private:
 #if PERFLAW_TORCH_AT_LEAST(2, 4)
   // 2.4 made autocast per device type; the per-backend functions below are deprecated there.

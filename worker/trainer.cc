@@ -275,7 +275,7 @@ Status Trainer::BroadcastParams() {
   for (torch::Tensor& p : params_) {
     torch::Tensor buffer = CollectiveBuffer(p.detach(), *coll_);
     PERFLAW_RETURN_IF_ERROR(coll_->Broadcast(buffer.data_ptr<float>(), buffer.numel(), 0));
-    if (!buffer.is_same(p)) p.copy_(buffer);
+    if (buffer.data_ptr() != p.data_ptr()) p.copy_(buffer);  // a host copy went out
   }
   return Status::Ok();
 }

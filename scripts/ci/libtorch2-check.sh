@@ -40,30 +40,11 @@ echo "libtorch2-check: LibTorch $version headers from $(ls "$CACHE"/debs)"
 
 # One command per translation unit under worker/ and tests/worker/, from the build's own flags with
 # LibTorch's include directories swapped for the 2.6 ones.
-python3 - "$BUILD/compile_commands.json" "$ROOT" "$HEADERS" > "$CACHE/commands.txt" <<'PY'
-import json, shlex, sys
-db, root, headers = sys.argv[1], sys.argv[2], sys.argv[3]
-seen = set()
-for e in json.load(open(db)):
-    rel = e["file"][len(root) + 1:] if e["file"].startswith(root + "/") else None
-    if not rel or not (rel.startswith("worker/") or rel.startswith("tests/worker/")) or rel in seen:
-        continue
-    seen.add(rel)
-    args = shlex.split(e["command"]) if "command" in e else e["arguments"]
-    out, skip = [args[0], "-isystem", headers, "-isystem", headers + "/torch/csrc/api/include"], False
-    for a in args[1:]:
-        if skip:
-            skip = False
-            continue
-        if a in ("-o", "-c", "-MF", "-MT", "-MQ"):
-            skip = a != "-c"
-            continue
-        if a in ("-MD", "-MMD") or a == e["file"]:
-            continue
-        out.append(a)
-    out += ["-Werror=deprecated-declarations", e["file"]]
-    print(e["directory"] + "\t" + shlex.join(out))
-PY
+python3 "$ROOT/scripts/ci/compile_commands.py" "$BUILD/compile_commands.json" "$ROOT" worker/ tests/worker/ |
+  while IFS=$'\t' read -r dir compiler flags file; do
+    printf '%s\t%s -isystem %s -isystem %s/torch/csrc/api/include %s -Werror=deprecated-declarations %s\n' \
+      "$dir" "$compiler" "$HEADERS" "$HEADERS" "$flags" "$file"
+  done > "$CACHE/commands.txt"
 count=$(wc -l < "$CACHE/commands.txt")
 [[ $count -gt 0 ]] || { echo "libtorch2-check: no worker sources in $BUILD/compile_commands.json" >&2; exit 1; }
 

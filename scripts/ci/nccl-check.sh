@@ -18,29 +18,10 @@ echo "nccl-check: NCCL $(sed -n 's/^#define NCCL_VERSION_CODE \([0-9]*\)/\1/p' "
 
 # main.cc's compile command (it has MPI's and LibTorch's include dirs and PERFLAW_WITH_MPI) as the
 # template for the three files.
-template=$(python3 - "$BUILD/compile_commands.json" "$ROOT/worker/main.cc" <<'PY'
-import json, shlex, sys
-for e in json.load(open(sys.argv[1])):
-    if e["file"] == sys.argv[2]:
-        args = shlex.split(e["command"]) if "command" in e else e["arguments"]
-        out, skip = [], False
-        for a in args:
-            if skip:
-                skip = False
-                continue
-            if a in ("-o", "-MF", "-MT", "-MQ"):
-                skip = True
-                continue
-            if a in ("-c", "-MD", "-MMD", e["file"]):
-                continue
-            out.append(a)
-        print(e["directory"] + "\t" + shlex.join(out))
-        break
-PY
-)
-[[ -n $template ]] || { echo "nccl-check: worker/main.cc not in $BUILD/compile_commands.json" >&2; exit 1; }
-dir=${template%%$'\t'*}
-cmd=${template#*$'\t'}
+IFS=$'\t' read -r dir compiler flags _ < <(
+  python3 "$ROOT/scripts/ci/compile_commands.py" "$BUILD/compile_commands.json" "$ROOT" worker/main.cc) || true
+[[ -n ${compiler:-} ]] || { echo "nccl-check: worker/main.cc not in $BUILD/compile_commands.json" >&2; exit 1; }
+cmd="$compiler $flags"
 failed=0
 for f in worker/collective_nccl.cc worker/main.cc worker/serve.cc; do
   if log=$(cd "$dir" && eval "$cmd -DPERFLAW_WITH_NCCL=1 -DPERFLAW_WITH_MPI=1 -isystem $CUDA_HOME/include -fsyntax-only $ROOT/$f" 2>&1); then

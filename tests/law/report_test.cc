@@ -44,7 +44,7 @@ TEST(ReportTest, WritesPlotsAndMarkdown) {
   ASSERT_TRUE(study.ok()) << study.status().message();
   ReportOptions ro;
   ro.out_dir = dir.File("out");
-  auto written = WriteReport(*study, nullptr, ro);
+  auto written = WriteReport(*study, ro);
   ASSERT_TRUE(written.ok()) << written.status().message();
   for (const char* name : {"report.md", "pred_vs_obs.png", "pred_vs_obs.svg", "g01_p01_surface.png",
                            "g01_p01_surface.svg", "g01_p01_curves.png", "g01_p01_curves.svg"}) {

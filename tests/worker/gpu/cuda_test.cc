@@ -103,7 +103,7 @@ TEST(CudaTest, FullRankingOnTheGpuEqualsTheCpu) {
   }
 }
 
-// The tolerance the CPU test states (trainer_test.cc Bf16ReachesTheFp32Metrics), on the GPU.
+// The CPU test's tolerance (testing::ExpectBf16ReachesFp32), on the GPU.
 TEST(CudaTest, Bf16ReachesTheFp32MetricsOnTheGpu) {
   SKIP_WITHOUT_CUDA();
   apen::Dataset data = SmallSynthetic();
@@ -111,18 +111,12 @@ TEST(CudaTest, Bf16ReachesTheFp32MetricsOnTheGpu) {
     SCOPED_TRACE(ModelTypeName(type));
     PointConfig c = CudaPoint();
     c.model.type = type;
-    c.train.precision = Precision::kFp32;
-    PointResult fp32 = RunPointOnDataset(c, data, {});
-    c.train.precision = Precision::kBf16;
-    PointResult bf16 = RunPointOnDataset(c, data, {});
+    const auto [fp32, bf16] = testing::RunFp32AndBf16(c, data);
     ASSERT_EQ(fp32.status, RunStatus::kOk) << fp32.message;
     ASSERT_EQ(bf16.status, RunStatus::kOk) << bf16.message;
     EXPECT_EQ(fp32.precision, "fp32");
     EXPECT_EQ(bf16.precision, "bf16");
-    EXPECT_NEAR(bf16.test->Hr(10), fp32.test->Hr(10), 0.05);
-    EXPECT_NEAR(bf16.test->Ndcg(10), fp32.test->Ndcg(10), 0.05);
-    EXPECT_NEAR(bf16.epochs.back().train_loss, fp32.epochs.back().train_loss,
-                0.05 * fp32.epochs.back().train_loss);
+    testing::ExpectBf16ReachesFp32(fp32, bf16);
     std::printf("%s: test NDCG@10 fp32 %.4f bf16 %.4f; last loss fp32 %.5f bf16 %.5f\n",
                 ModelTypeName(type), fp32.test->Ndcg(10), bf16.test->Ndcg(10),
                 fp32.epochs.back().train_loss, bf16.epochs.back().train_loss);
@@ -179,24 +173,12 @@ TEST(CudaTest, AttentionKernelsAgreeOnTheGpu) {
 TEST(CudaTest, CheckpointWrittenOnTheGpuResumesToTheSameResult) {
   SKIP_WITHOUT_CUDA();
   apen::Dataset data = SmallSynthetic();
-  PointConfig c = CudaPoint();
-  c.train.epochs = 3;
-  c.train.lr_schedule = LrSchedule::kCosine;
-  c.train.warmup = 5;
   perflaw::testing::TempDir dir;
-  PointResult whole = RunPointOnDataset(c, data, {});
+  const auto [whole, part, rest] =
+      testing::RunStoppedAndResumed(testing::Resumable(CudaPoint()), data, dir.File("ckpt"));
   ASSERT_EQ(whole.status, RunStatus::kOk) << whole.message;
-
-  RunOptions first;
-  first.checkpoint_dir = dir.File("ckpt");
-  first.stop_before_step = 20;  // mid epoch 2 (11 steps per epoch)
-  PointResult part = RunPointOnDataset(c, data, first);
   ASSERT_EQ(part.status, RunStatus::kInterrupted) << part.message;
   EXPECT_EQ(part.steps, 19u);
-
-  RunOptions second;
-  second.checkpoint_dir = dir.File("ckpt");
-  PointResult rest = RunPointOnDataset(c, data, second);
   ASSERT_EQ(rest.status, RunStatus::kOk) << rest.message;
   ASSERT_EQ(rest.epochs.size(), whole.epochs.size());
   for (size_t e = 0; e < whole.epochs.size(); ++e)
