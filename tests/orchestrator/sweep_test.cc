@@ -505,5 +505,32 @@ TEST(SweepCheckCommand, ListsPointsAndFailsWithExitTwo) {
   EXPECT_TRUE(r.out.empty());
 }
 
+// A grid the law's forms cannot identify is said before anything runs (table and JSON), and a grid
+// that can be fitted gets no warning.
+TEST(SweepCheckCommand, WarnsWhenTheLawCannotBeIdentified) {
+  TempDir dir;
+  dir.Write("small.yaml", SynthSweep("grid:\n  model.layers: [1, 2]\n  seed: [0, 1]\n"));
+  auto r = RunCommand(Bin("perflaw") + " sweep check " + dir.File("small.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("warning: law form performance cannot be identified: 4 points (needs 7), "
+                       "2 layers values (needs 3), 1 d_model values (needs 3); perflaw fit will "
+                       "fit the scaling baseline instead"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("warning: law form scaling cannot be identified: 1 d_model values (needs "
+                       "2); perflaw fit will stop for this form"),
+            std::string::npos)
+      << r.out;
+  r = RunCommand(Bin("perflaw") + " sweep check --format json " + dir.File("small.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["law_warnings"].size(), 2u);
+
+  dir.Write("grid.yaml",
+            SynthSweep("grid:\n  model.layers: [1, 2, 3]\n  model.d_model: [8, 16, 32]\n"));
+  r = RunCommand(Bin("perflaw") + " sweep check " + dir.File("grid.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("warning:"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace perflaw::orchestrator
