@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -44,6 +45,7 @@ class ZipfSampler {
     }
   }
   uint32_t Sample(Rng& rng) const { return FromBits(rng.Next()); }
+  uint32_t IdOfRank(uint32_t rank) const { return slots_[rank].self; }
   // The item for 64 random bits: high half picks the slot, low half decides self or alias.
   uint32_t FromBits(uint64_t r) const {
     const Slot& s = slots_[((r >> 32) * slots_.size()) >> 32];
@@ -85,6 +87,32 @@ class ZipfSampler {
     return alias;
   }
   std::vector<Slot> slots_;
+};
+
+// Items dealt into topics by popularity rank (rank k to topic k mod topics, so every topic has
+// popular and rare items), and a popularity draw within one topic (inverse CDF).
+class TopicSampler {
+ public:
+  TopicSampler(const ZipfSampler& zipf, uint32_t items, uint32_t topics, double exponent)
+      : topic_of_(items + 1), ids_(topics), cdf_(topics) {
+    for (uint32_t k = 0; k < items; ++k) {
+      const uint32_t id = zipf.IdOfRank(k), t = k % topics;
+      topic_of_[id] = t;
+      ids_[t].push_back(id);
+      cdf_[t].push_back((cdf_[t].empty() ? 0.0 : cdf_[t].back()) + std::pow(k + 1.0, -exponent));
+    }
+  }
+  uint32_t TopicOf(uint32_t item) const { return topic_of_[item]; }
+  uint32_t Sample(uint32_t topic, Rng& rng) const {
+    const std::vector<double>& c = cdf_[topic];
+    const size_t i = std::upper_bound(c.begin(), c.end(), rng.Unit() * c.back()) - c.begin();
+    return ids_[topic][std::min(i, c.size() - 1)];
+  }
+
+ private:
+  std::vector<uint32_t> topic_of_;
+  std::vector<std::vector<uint32_t>> ids_;
+  std::vector<std::vector<double>> cdf_;
 };
 
 std::string Num(double v) {
@@ -160,6 +188,11 @@ bool SynthOptions::IsValid(std::string* why) const {
     return fail("markov_out_degree must be in [1, items], got " +
                 std::to_string(markov_out_degree));
   }
+  if (topics > items) return fail("topics must be in [0, items], got " + std::to_string(topics));
+  if (topic_order < 1 || topic_order > 4)
+    return fail("topic_order must be in [1, 4], got " + std::to_string(topic_order));
+  if (topics == 0 && topic_order != 1)
+    return fail("topic_order needs topics > 0 (without topics the Markov chain has order 1)");
   if (!std::isfinite(popularity_exponent) || popularity_exponent < 0) {
     return fail("popularity_exponent must be a finite number >= 0, got " +
                 Num(popularity_exponent));
@@ -173,7 +206,11 @@ std::string SynthOptions::CanonicalString() const {
          ";mean_length=" + Num(mean_length) + ";interactions=" + std::to_string(interactions) +
          ";min_length=" + std::to_string(min_length) + ";predictability=" + Num(predictability) +
          ";markov_out_degree=" + std::to_string(markov_out_degree) +
-         ";popularity_exponent=" + Num(popularity_exponent) + ";seed=" + std::to_string(seed);
+         ";popularity_exponent=" + Num(popularity_exponent) + ";seed=" + std::to_string(seed) +
+         // Only when used, so that datasets made before topics existed keep their identity.
+         (topics > 0
+              ? ";topics=" + std::to_string(topics) + ";topic_order=" + std::to_string(topic_order)
+              : "");
 }
 
 Dataset GenerateSynthetic(const SynthOptions& o) {
@@ -197,16 +234,26 @@ Dataset GenerateSynthetic(const SynthOptions& o) {
   auto successor = [&](uint32_t item, uint32_t k) {
     return zipf.FromBits(Mix64(chain_seed ^ (uint64_t{item} * o.markov_out_degree + k)));
   };
+  std::optional<TopicSampler> topics;
+  if (o.topics > 0) topics.emplace(zipf, o.items, o.topics, o.popularity_exponent);
+  const uint64_t rule_seed = Mix64(o.seed ^ 0x72756c65);
+  // The structured next item at position t: a successor of the current item, or (topics) an item
+  // of the topic the rule gives the topics of the last topic_order items.
+  auto structured = [&](const uint32_t* items, uint64_t first, uint64_t t, Rng& rng) {
+    if (!topics) return successor(items[t - 1], rng.Below(o.markov_out_degree));
+    uint64_t key = rule_seed;
+    for (uint64_t back = 1; back <= o.topic_order && back <= t - first; ++back)
+      key = Mix64(key ^ (topics->TopicOf(items[t - back]) + 1) * back);
+    return topics->Sample(static_cast<uint32_t>(key % o.topics), rng);
+  };
   auto generate = [&](uint64_t first_user, uint64_t last_user) {
     uint32_t* items = d.sequences.items.data();
     for (uint64_t u = first_user; u < last_user; ++u) {
       Rng rng(UserSeed(o.seed, u));
-      uint32_t cur = zipf.Sample(rng);
-      items[offsets[u]] = cur;
+      items[offsets[u]] = zipf.Sample(rng);
       for (uint64_t t = offsets[u] + 1; t < offsets[u + 1]; ++t) {
-        cur = (rng.Next() >> 11) < q ? successor(cur, rng.Below(o.markov_out_degree))
-                                     : zipf.Sample(rng);
-        items[t] = cur;
+        items[t] =
+            (rng.Next() >> 11) < q ? structured(items, offsets[u], t, rng) : zipf.Sample(rng);
       }
     }
   };

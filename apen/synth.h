@@ -8,8 +8,12 @@
 // predictability 0 gives i.i.d. popularity draws (highest entropy); 1 gives a pure random walk
 // on an out-degree-d graph (conditional entropy <= log2 d). Measured: the LZ entropy rate,
 // Shannon entropy and zlib ratio all decrease monotonically with predictability (synth_test).
-// Generation is seeded and deterministic (independent of the thread count): each user has its own
-// random stream.
+// With `topics` > 0 the structure is in topics instead of item successors: items are dealt into
+// topics by popularity rank, and a structured step draws, by popularity, an item of the topic that
+// a fixed seeded rule assigns to the topics of the last `topic_order` items. Predicting it needs
+// the last items' topics combined (depth) and a score per topic's items (width); everything else in
+// a sequence is noise that a large model can memorise (docs/data.md). Generation is seeded and
+// deterministic (independent of the thread count): each user has its own random stream.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +36,10 @@ struct SynthOptions {
   double predictability = 0.5;
   // Successors per item in the Markov chain (1 <= d <= items).
   uint32_t markov_out_degree = 4;
+  // Topics the items are dealt into (0: no topics, the Markov chain above); at most items.
+  uint32_t topics = 0;
+  // How many of the last items' topics decide the next topic (1 to 4; topics > 0 only).
+  uint32_t topic_order = 1;
   // Zipf exponent s of item popularity, weight of popularity rank k is k^-s (0 = uniform).
   double popularity_exponent = 1.0;
   uint64_t seed = 1;

@@ -16,6 +16,10 @@ namespace perflaw::law {
 
 enum class Loss { kSquared, kHuber };
 enum class PMode { kContinuous, kIntegerGrid };
+// What a bootstrap resample redraws. A sweep's grid is designed, not sampled, so by default the
+// points stay fixed and only their noise is redrawn (from the fit's leverage-adjusted residuals);
+// kCases redraws the points themselves (docs/law.md compares the two).
+enum class Resampling { kResiduals, kCases };
 
 struct FitOptions {
   int starts = 1000;  // multi-start points (Halton sequence over the nonlinear parameters)
@@ -24,6 +28,7 @@ struct FitOptions {
   double huber_delta =
       0.01;  // Huber threshold, in units of the metric (residuals beyond it count linearly)
   int bootstrap = 1000;  // resamples; 0 disables intervals
+  Resampling resampling = Resampling::kResiduals;
   int bootstrap_screen =
       32;               // best full-data starts re-screened on each resample (see docs/law.md)
   double level = 0.95;  // central interval level
@@ -67,8 +72,16 @@ struct FitResult {
   std::vector<std::vector<double>> bootstrap_params;  // one row per resample that ran
   int bootstrap_failed = 0;                           // resamples whose refit failed (excluded)
   double level = 0.95;
+  // Probability in each tail of the percentile intervals: not (1 - level) / 2 but the normal tail
+  // at Student's t quantile with n - k degrees of freedom, since the noise level is estimated from
+  // n - k residual degrees of freedom (docs/law.md).
+  double tail = 0.025;
+  Resampling resampling = Resampling::kResiduals;  // how the bootstrap redrew
   int starts = 0, polished = 0;
 };
+
+// "residuals" or "cases".
+const char* ResamplingName(Resampling r);
 
 // Fits `form` to `rows` (assumed one group). Errors: too few points (need more than the number of
 // parameters), constant value, form-specific data problems. A fit that ran but did not converge is
@@ -86,5 +99,13 @@ Interval BootstrapInterval(const FitResult& fit, const std::function<double(cons
 
 // The percentile (0..1) of a sample, linear interpolation between order statistics.
 double Percentile(std::vector<double> values, double q);
+
+// The fit's interval of a bootstrap sample of some quantity: percentiles tail and 1 - tail
+// (invalid when empty).
+Interval PercentileInterval(std::vector<double> values, const FitResult& fit);
+
+// Tail probability of a central `level` interval whose normal quantile is Student's t quantile
+// with `dof` degrees of freedom: 1 - Phi(t_{(1 + level) / 2, dof}). dof >= 1.
+double StudentCalibratedTail(double level, int dof);
 
 }  // namespace perflaw::law

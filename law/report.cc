@@ -240,7 +240,11 @@ void OptimumLines(const GroupFit& g, std::ostream& md) {
     auto axis = [&](const char* name, const AxisOptimum& a, double lo, double hi) {
       md << "- closed-form " << name << " = p^(-1/" << (name[0] == 'N' ? "a" : "b") << "): ";
       const std::string place = MaximumPlace(a, lo, hi);
-      if (a.kind == "maximum")
+      const std::string unpinned =
+          UnpinnedAxisProblem(g.verdict, name[0] == 'N' ? "layers" : "d_model");
+      if (!unpinned.empty())
+        md << "not pinned by the data (" << unpinned << ")";
+      else if (a.kind == "maximum")
         md << WithInterval(a.at.value, a.at.interval)
            << (place == "above" || place == "below"
                    ? " (maximum " + place + " the searched range [" + Num(lo) + ", " + Num(hi) +

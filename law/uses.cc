@@ -190,10 +190,7 @@ StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box&
       else
         ++e.undefined;
     }
-    if (!v.empty()) {
-      e.interval.lo = Percentile(v, (1 - fit.level) / 2);
-      e.interval.hi = Percentile(v, (1 + fit.level) / 2);
-    }
+    e.interval = PercentileInterval(std::move(v), fit);
     return e;
   };
   o.best_layers = from_samples(best.n, &Point2::n);
@@ -255,10 +252,7 @@ StatusOr<BudgetChoice> BestUnderBudget(const Form& form, const FitResult& fit, c
       else
         ++e.undefined;
     }
-    if (!v.empty()) {
-      e.interval.lo = Percentile(v, (1 - fit.level) / 2);
-      e.interval.hi = Percentile(v, (1 + fit.level) / 2);
-    }
+    e.interval = PercentileInterval(std::move(v), fit);
     return e;
   };
   auto used = [&](const Point2& p) { return NonEmbeddingParams(p.n, p.d, ffn_multiplier); };

@@ -154,11 +154,20 @@ void CheckIdentified(const std::string& form, const std::vector<Observation>& ro
   if (resamples == 0) v->reasons.push_back("no bootstrap: the optimum has no interval");
   // Inside the grid that was observed (not the search box: beyond the data it is an extrapolation).
   const Box grid = ObservedBox(rows);
-  for (auto [label, axis, lo, hi] : {std::make_tuple("N*", &opt.layers, grid.n_lo, grid.n_hi),
-                                     std::make_tuple("d*", &opt.d_model, grid.d_lo, grid.d_hi)}) {
-    const std::string problem = AxisProblem(label, *axis, lo, hi, o, resamples);
-    if (!problem.empty()) v->reasons.push_back(problem);
+  for (auto [axis, label, at, lo, hi] :
+       {std::make_tuple("layers", "N*", &opt.layers, grid.n_lo, grid.n_hi),
+        std::make_tuple("d_model", "d*", &opt.d_model, grid.d_lo, grid.d_hi)}) {
+    AxisVerdict a{axis, false, AxisProblem(label, *at, lo, hi, o, resamples)};
+    a.identified = a.problem.empty();
+    v->axes.push_back(a);
   }
+  const bool fit_sound = v->reasons.empty();
+  const bool any_axis = std::any_of(v->axes.begin(), v->axes.end(),
+                                    [](const AxisVerdict& a) { return a.identified; });
+  // A sound fit with one axis pinned is an answer on that axis; otherwise every problem counts.
+  if (fit_sound && any_axis) return;
+  for (const AxisVerdict& a : v->axes)
+    if (!a.identified) v->reasons.push_back(a.problem);
 }
 
 void CompareWithBaseline(const FitResult& fit, const FitResult* baseline, Verdict* v) {
@@ -189,9 +198,21 @@ std::string Summarize(const Verdict& v, const std::string& label) {
   if (std::isfinite(b.standard_error)) best += " +- " + G(b.standard_error);
   best += b.runs > 1 ? ", mean of " + std::to_string(b.runs) + " runs)" : ")";
   if (v.identified && v.optimum) {
-    s += "law identified; optimum " + WithInterval(v.optimum->layers) + " layers x d " +
-         WithInterval(v.optimum->d_model) + ", predicted " + WithInterval(v.optimum->value) + "; " +
-         best;
+    std::string unpinned;
+    for (const AxisVerdict& a : v.axes)
+      if (!a.identified) unpinned += "; " + a.axis + " not pinned: " + a.problem;
+    if (unpinned.empty()) {
+      s += "law identified; optimum " + WithInterval(v.optimum->layers) + " layers x d " +
+           WithInterval(v.optimum->d_model);
+    } else {
+      const bool layers = std::isfinite(v.optimum->layers.value);
+      s += std::string("law identified in ") + (layers ? "layers" : "d_model") + "; optimum " +
+           (layers ? WithInterval(v.optimum->layers) + " layers"
+                   : "d " + WithInterval(v.optimum->d_model)) +
+           unpinned;
+    }
+    s += (unpinned.empty() ? ", predicted " : "; predicted best in the grid ") +
+         WithInterval(v.optimum->value) + "; " + best;
   } else {
     s += "optimum not identified: ";
     for (size_t i = 0; i < v.reasons.size(); ++i) s += (i ? "; " : "") + v.reasons[i];
@@ -233,6 +254,12 @@ bool VerdictOptions::IsValid(std::string* why) const {
   return true;
 }
 
+std::string UnpinnedAxisProblem(const Verdict& v, const std::string& axis) {
+  for (const AxisVerdict& a : v.axes)
+    if (a.axis == axis && !a.identified) return a.problem;
+  return "";
+}
+
 Verdict MakeVerdict(const VerdictInput& in, const VerdictOptions& options) {
   Verdict v;
   v.ran = true;
@@ -254,9 +281,12 @@ Verdict MakeVerdict(const VerdictInput& in, const VerdictOptions& options) {
                     &v);
   }
   v.identified = v.reasons.empty();
-  if (v.identified)
-    v.optimum =
-        VerdictOptimum{in.optimum->layers.at, in.optimum->d_model.at, in.optimum->best_value};
+  if (v.identified) {
+    VerdictOptimum o{in.optimum->layers.at, in.optimum->d_model.at, in.optimum->best_value};
+    for (const AxisVerdict& a : v.axes)
+      if (!a.identified) (a.axis == "layers" ? o.layers : o.d_model) = Estimate();
+    v.optimum = o;
+  }
   CompareWithBaseline(fit, in.baseline, &v);
   CountTraining(rows, &v);
   if (v.still_improving_points * 2 > v.still_improving_points + v.converged_points)

@@ -43,8 +43,18 @@ struct Edge {
   double grid_min = NAN, grid_max = NAN;
 };
 
+// One axis of the optimum: pinned by the data (a maximum inside the grid whose interval is narrow
+// enough), or why not.
+struct AxisVerdict {
+  std::string axis;  // "layers" or "d_model"
+  bool identified = false;
+  std::string problem;  // why not ("" when identified)
+};
+
 struct VerdictOptimum {
-  Estimate layers, d_model, value;  // closed-form N*, d*; the law's value there
+  // Closed-form N*, d* (value NaN, JSON null, on an axis the data do not pin) and the law's best
+  // value inside the grid.
+  Estimate layers, d_model, value;
 };
 
 struct LawVsBaseline {
@@ -58,6 +68,9 @@ struct Verdict {
   bool identified = false;
   std::vector<std::string> reasons;  // why not identified (empty when identified)
   BestObserved best_observed;
+  // Identified when the fit itself is sound (converged, no parameter on a bound, intervals) and
+  // at least one axis is pinned; an axis that is not is named in `axes` with its problem.
+  std::vector<AxisVerdict> axes;          // layers, d_model (empty when the fit never got there)
   std::optional<VerdictOptimum> optimum;  // only when identified and inside the grid
   std::vector<Edge> at_edge;
   std::optional<LawVsBaseline> law_vs_baseline;  // when a baseline was fitted
@@ -89,5 +102,8 @@ struct VerdictInput {
 };
 
 Verdict MakeVerdict(const VerdictInput& in, const VerdictOptions& options);
+
+// Why the verdict does not pin `axis` ("layers" or "d_model"): "" when it does or never judged it.
+std::string UnpinnedAxisProblem(const Verdict& v, const std::string& axis);
 
 }  // namespace perflaw::law

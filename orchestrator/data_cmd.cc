@@ -2,8 +2,8 @@
 // preparation, and synthetic datasets. See docs/data.md.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -483,6 +483,12 @@ void RegisterSynth(CLI::App* data, Action* action) {
   cmd->add_option("--predictability", o.predictability,
                   "probability in [0, 1] that a step follows the Markov chain (default 0.5)");
   cmd->add_option("--markov-out-degree", o.markov_out_degree, "successors per item (default 4)")
+      ->check(NonNegative());
+  cmd->add_option("--topics", o.topics,
+                  "item topics; the structure then follows topics, not item successors (default 0)")
+      ->check(NonNegative());
+  cmd->add_option("--topic-order", o.topic_order,
+                  "last items whose topics decide the next topic, 1-4 (default 1)")
       ->check(NonNegative());
   cmd->add_option("--popularity-exponent", o.popularity_exponent, "Zipf exponent (default 1)");
   cmd->add_option("--seed", o.seed, "random seed (default 1)")->check(NonNegative());

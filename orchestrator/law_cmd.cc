@@ -27,6 +27,7 @@ struct LawArgs {
   std::string format = "table";
   std::string loss = "squared";
   std::string p_mode = "continuous";
+  std::string resampling = "residuals";
   law::StudyOptions study;
   // predict
   double layers = 0, d_model = 0;
@@ -54,6 +55,10 @@ void AddStudyOptions(CLI::App* sub, LawArgs* a) {
   sub->add_option("--polish", s.fit.polish, "best starts refined with Ceres")
       ->capture_default_str();
   sub->add_option("--bootstrap", s.fit.bootstrap, "bootstrap resamples (0 = no intervals)")
+      ->capture_default_str();
+  sub->add_option("--resampling", a->resampling,
+                  "bootstrap redraws: residuals (fixed grid, redrawn noise) | cases (points)")
+      ->check(CLI::IsMember({"residuals", "cases"}))
       ->capture_default_str();
   sub->add_option("--seed", s.fit.seed, "bootstrap seed")->capture_default_str();
   sub->add_option("--level", s.fit.level, "interval level")->capture_default_str();
@@ -92,6 +97,8 @@ void AddFitExtras(CLI::App* sub, LawArgs* a) {
 Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
   a->study.fit.loss = a->loss == "huber" ? law::Loss::kHuber : law::Loss::kSquared;
   a->study.fit.p_mode = a->p_mode == "integer" ? law::PMode::kIntegerGrid : law::PMode::kContinuous;
+  a->study.fit.resampling =
+      a->resampling == "cases" ? law::Resampling::kCases : law::Resampling::kResiduals;
   std::string why;
   if (!a->study.IsValid(&why)) return Status::InvalidArgument("option: " + why);
   if (a->db.empty() == a->csv.empty())
@@ -159,9 +166,17 @@ json VerdictJson(const law::Verdict& v) {
             {"points", v.points},
             {"converged_points", v.converged_points},
             {"still_improving_points", v.still_improving_points}};
+  json axes = json::object();
+  for (const law::AxisVerdict& a : v.axes)
+    axes[a.axis] = {{"identified", a.identified},
+                    {"problem", a.problem.empty() ? json(nullptr) : json(a.problem)}};
+  j["axes"] = axes;
+  auto axis = [](const law::Estimate& e) {
+    return std::isfinite(e.value) ? Est(e) : json(nullptr);  // null: not pinned (see axes)
+  };
   if (v.optimum)
-    j["optimum"] = {{"layers", Est(v.optimum->layers)},
-                    {"d_model", Est(v.optimum->d_model)},
+    j["optimum"] = {{"layers", axis(v.optimum->layers)},
+                    {"d_model", axis(v.optimum->d_model)},
                     {"value", Est(v.optimum->value)}};
   if (v.law_vs_baseline)
     j["law_vs_baseline"] = {
@@ -203,6 +218,7 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
             {"params", params},
             {"interval_level", g.fit.level},
             {"bootstrap_resamples", g.fit.bootstrap_params.size()},
+            {"bootstrap_resampling", law::ResamplingName(g.fit.resampling)},
             {"bootstrap_failed", g.fit.bootstrap_failed},
             {"loo_refits_not_converged", g.fit.loo_failed}};
   if (!g.fallback.empty()) j["fallback"] = {{"asked_form", s.form}, {"why", g.fallback}};
@@ -278,7 +294,10 @@ void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream&
                     double lo, double hi) {
       out << "  optimum " << label << ": ";
       const std::string place = law::MaximumPlace(a, lo, hi);
-      if (place == "inside")
+      const std::string unpinned = law::UnpinnedAxisProblem(g.verdict, name);
+      if (!unpinned.empty())
+        out << "not pinned by the data (" << unpinned << ")";
+      else if (place == "inside")
         out << FI(a.at) << " (interior maximum of " << metric << ")";
       else if (!place.empty())
         out << FI(a.at) << " (maximum of " << metric << " " << place << " the searched " << name
@@ -330,7 +349,8 @@ void PrintTable(const law::Study& s, std::ostream& out) {
     out << "  fit: " << f.summary << " (" << f.starts << " starts, " << f.polished << " refined)\n";
     if (f.params.empty()) continue;
     out << "  parameter        value    " << F(100 * f.level, 3) << "% interval (bootstrap, "
-        << f.bootstrap_params.size() << " resamples)\n";
+        << f.bootstrap_params.size() << " resamples of " << law::ResamplingName(f.resampling)
+        << ")\n";
     for (size_t j = 0; j < f.params.size(); ++j) {
       char line[160];
       law::Interval iv = j < f.param_intervals.size() ? f.param_intervals[j] : law::Interval();

@@ -519,7 +519,7 @@ class SweepParser {
     PERFLAW_RETURN_IF_ERROR(
         CheckKeys(node, name,
                   {"users", "items", "mean_length", "interactions", "min_length", "predictability",
-                   "markov_out_degree", "popularity_exponent", "seed"}));
+                   "markov_out_degree", "topics", "topic_order", "popularity_exponent", "seed"}));
     apen::SynthOptions& s = ds->synth;
     if (node["users"])
       PERFLAW_RETURN_IF_ERROR(Uint(node["users"], name + ".users", 1ULL << 40, &s.users));
@@ -537,6 +537,10 @@ class SweepParser {
     if (node["markov_out_degree"])
       PERFLAW_RETURN_IF_ERROR(
           Uint32(node["markov_out_degree"], name + ".markov_out_degree", &s.markov_out_degree));
+    if (node["topics"])
+      PERFLAW_RETURN_IF_ERROR(Uint32(node["topics"], name + ".topics", &s.topics));
+    if (node["topic_order"])
+      PERFLAW_RETURN_IF_ERROR(Uint32(node["topic_order"], name + ".topic_order", &s.topic_order));
     if (node["popularity_exponent"])
       PERFLAW_RETURN_IF_ERROR(Double(node["popularity_exponent"], name + ".popularity_exponent",
                                      &s.popularity_exponent));

@@ -44,7 +44,9 @@ expect() {  # COMMAND OUTPUT_FILE -> 0 when the output has the expected shape
     *"perflaw-worker train"*)
       python3 -c 'import json; r = json.load(open("result.json")); assert r["status"] == "ok" and "hr@10" in r["test"]' ;;
     *"sweep check"*) grep -Eq "[0-9]+ points \(grid" "$out" ;;
-    *"perflaw run"*) grep -q "law: fitted" "$out" && grep -Eq "points: [0-9]+ total, [0-9]+ completed" "$out" ;;
+    # The quickstart ends with the law's verdict, and its grid is built to identify an optimum.
+    *"perflaw run"*) grep -q "law: fitted" "$out" && grep -Eq "points: [0-9]+ total, [0-9]+ completed" "$out" &&
+      sed -n '/^==== verdict ====/,$p' "$out" | grep -q "law identified" ;;
     *"perflaw resume"*) grep -q "COMPLETED" "$out" ;;
     *"perflaw status"*) grep -Eq "points: [0-9]+ total, [0-9]+ completed" "$out" ;;
     *"perflaw results"*"--format csv"*) head -1 "$out" | grep -q "^point," ;;

@@ -72,7 +72,8 @@ TEST(UsesTest, IntervalsComeFromTheSamples) {
     samples.push_back(t);
   }
   FitResult f = Fitted(kTruth, samples);
-  f.level = 0.5;  // quartiles of {9, 16, 25} = 12.5, 20.5
+  f.level = 0.5;
+  f.tail = 0.25;  // quartiles of {9, 16, 25} = 12.5, 20.5
   auto o = FindOptimum(*form, f, Box{4, 32, 25, 100}, NAN);
   ASSERT_TRUE(o.ok());
   EXPECT_NEAR(o->layers.at.interval.lo, 12.5, 1e-9);

@@ -91,15 +91,27 @@ TEST(VerdictTest, AnInteriorOptimumIsIdentifiedWithItsInterval) {
       << v.summary;
 }
 
-TEST(VerdictTest, AnOptimumBeyondTheGridIsNotIdentifiedAndSaysWhereToExtend) {
+TEST(VerdictTest, AnAxisBeyondTheGridIsNotPinnedAndSaysWhereToExtend) {
   const std::vector<double> truth = Law(64, 60);  // N* far above the grid's 8 layers
   auto rows = Grid(truth, {1, 2, 4, 8}, {20, 30, 45, 60, 80, 110}, 0.001, 8);
   auto study = RunStudy(rows, Options());
   ASSERT_TRUE(study.ok()) << study.status().message();
   const Verdict& v = study->groups[0].verdict;
-  EXPECT_FALSE(v.identified) << v.summary;
-  EXPECT_FALSE(v.optimum.has_value());
-  EXPECT_FALSE(v.reasons.empty());
+  // d_model is pinned inside the grid: an answer on that axis, and only there.
+  EXPECT_TRUE(v.identified) << v.summary;
+  ASSERT_TRUE(v.optimum.has_value());
+  EXPECT_TRUE(std::isnan(v.optimum->layers.value));
+  EXPECT_NEAR(v.optimum->d_model.value, 60, 6);
+  ASSERT_EQ(v.axes.size(), 2u);
+  EXPECT_FALSE(v.axes[0].identified);
+  EXPECT_EQ(v.axes[0].axis, "layers");
+  EXPECT_FALSE(v.axes[0].problem.empty());
+  EXPECT_TRUE(v.axes[1].identified);
+  EXPECT_EQ(UnpinnedAxisProblem(v, "layers"), v.axes[0].problem);
+  EXPECT_EQ(UnpinnedAxisProblem(v, "d_model"), "");
+  EXPECT_NE(v.summary.find("law identified in d_model; optimum d "), std::string::npos)
+      << v.summary;
+  EXPECT_NE(v.summary.find("layers not pinned: "), std::string::npos) << v.summary;
   ASSERT_EQ(v.at_edge.size(), 1u) << v.summary;
   EXPECT_EQ(v.at_edge[0].axis, "layers");
   EXPECT_EQ(v.at_edge[0].direction, "above");
@@ -107,6 +119,19 @@ TEST(VerdictTest, AnOptimumBeyondTheGridIsNotIdentifiedAndSaysWhereToExtend) {
   ASSERT_FALSE(v.next.empty());
   // 1, 2, 4, 8 is geometric: the next value is 16.
   EXPECT_NE(v.next[0].find("extend layers above 8 (e.g. 16)"), std::string::npos) << v.next[0];
+}
+
+TEST(VerdictTest, NoAxisPinnedIsNotIdentified) {
+  const std::vector<double> truth = Law(64, 400);  // both optima far above the grid
+  auto rows = Grid(truth, {1, 2, 4, 8}, {20, 30, 45, 60}, 0.001, 8);
+  auto study = RunStudy(rows, Options());
+  ASSERT_TRUE(study.ok()) << study.status().message();
+  const Verdict& v = study->groups[0].verdict;
+  EXPECT_FALSE(v.identified) << v.summary;
+  EXPECT_FALSE(v.optimum.has_value());
+  EXPECT_FALSE(v.reasons.empty());
+  EXPECT_EQ(v.at_edge.size(), 2u) << v.summary;
+  EXPECT_NE(v.summary.find("optimum not identified"), std::string::npos) << v.summary;
 }
 
 TEST(VerdictTest, AFailedOrDegenerateFitHasNoOptimum) {
