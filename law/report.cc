@@ -269,8 +269,12 @@ void OptimumLines(const GroupFit& g, std::ostream& md) {
 void VerdictSection(const Study& s, std::ostream& md) {
   md << "## Verdict\n\n";
   for (const GroupFit& g : s.groups) {
-    md << "- **" << (g.verdict.identified ? "identified" : "not identified") << "** — "
-       << g.verdict.summary << "\n";
+    std::string state = g.verdict.identified ? "identified" : "not identified";
+    if (g.verdict.identified && !UnpinnedAxisProblem(g.verdict, "layers").empty())
+      state += " in d_model";
+    else if (g.verdict.identified && !UnpinnedAxisProblem(g.verdict, "d_model").empty())
+      state += " in layers";
+    md << "- **" << state << "** — " << g.verdict.summary << "\n";
     for (const std::string& n : g.verdict.next) md << "  - next: " << n << "\n";
   }
   md << "\n";
@@ -283,7 +287,13 @@ void WriteMarkdown(const Study& s, const std::vector<std::string>& plots, std::o
   VerdictSection(s, md);
   md << "Form `" << s.form << "`: `" << s.formula << "`  \n"
      << "Groups by: metric, " << s.group_by << ". In-sample scores use all points; LOO scores "
-     << "predict each point from a fit without it. Intervals: bootstrap percentiles.\n\n"
+     << "predict each point from a fit without it. Intervals: bootstrap percentiles"
+     << (s.groups.empty()
+             ? std::string()
+             : std::string(" (resampling ") + ResamplingName(s.groups.front().fit.resampling) +
+                   "; tails at Student's t with n - k degrees of freedom, "
+                   "docs/law.md)")
+     << ".\n\n"
      << "## Fit quality\n\n| group | n | converged | R² in-sample | RMSE in-sample | MAE in-sample "
         "| "
         "MAPE in-sample (%) | R² LOO | RMSE LOO |";
