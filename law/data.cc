@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace perflaw::law {
@@ -293,6 +294,13 @@ std::map<GroupKey, std::vector<Observation>> GroupRows(const std::vector<Observa
     groups[k].push_back(r);
   }
   return groups;
+}
+
+std::vector<double> DistinctValues(const std::vector<Observation>& rows,
+                                   double Observation::*field) {
+  std::set<double> s;
+  for (const Observation& r : rows) s.insert(r.*field);
+  return {s.begin(), s.end()};
 }
 
 }  // namespace perflaw::law

@@ -80,6 +80,10 @@ struct GroupBy {
 std::map<GroupKey, std::vector<Observation>> GroupRows(const std::vector<Observation>& rows,
                                                        const GroupBy& by);
 
+// The distinct values of a numeric field over rows, ascending.
+std::vector<double> DistinctValues(const std::vector<Observation>& rows,
+                                   double Observation::*field);
+
 // Distinct values of a column, for messages and checks.
 std::string FormatNumber(double v);
 

@@ -73,12 +73,6 @@ BestObserved FindBestObserved(const std::vector<Observation>& rows, bool higher_
   return best;
 }
 
-std::vector<double> Distinct(const std::vector<Observation>& rows, double Observation::*field) {
-  std::set<double> s;
-  for (const Observation& r : rows) s.insert(r.*field);
-  return {s.begin(), s.end()};
-}
-
 // The next grid value past the edge, on the axis's own spacing: geometric when the grid is (equal
 // ratios), else the last step. Integers, since both axes are counts.
 double NextValue(const std::vector<double>& v, bool above) {
@@ -98,7 +92,7 @@ double NextValue(const std::vector<double>& v, bool above) {
 void FindEdges(const std::vector<Observation>& rows, const BestObserved& best, Verdict* v) {
   for (auto [axis, field, at] : {std::make_tuple("layers", &Observation::layers, best.layers),
                                  std::make_tuple("d_model", &Observation::d_model, best.d_model)}) {
-    const std::vector<double> values = Distinct(rows, field);
+    const std::vector<double> values = DistinctValues(rows, field);
     if (values.size() < 2) {
       v->reasons.push_back(std::string("the grid has one ") + axis + " value (" +
                            G(values.front()) + "): it cannot place an optimum in " + axis);
@@ -107,12 +101,12 @@ void FindEdges(const std::vector<Observation>& rows, const BestObserved& best, V
     const bool top = at == values.back(), bottom = at == values.front();
     if (!top && !bottom) continue;
     if (bottom && values.front() <= 1) continue;  // nothing below one layer or one dimension
-    Edge e{axis, top ? "above" : "below", values.front(), values.back()};
+    Edge e{axis, top ? "above" : "below", values.front(), values.back(), NextValue(values, top)};
     v->at_edge.push_back(e);
     v->next.push_back("extend " + e.axis + " " + e.direction + " " +
-                      G(top ? values.back() : values.front()) + " (e.g. " +
-                      G(NextValue(values, top)) + "): the best observed " + e.axis +
-                      " is the grid's " + (top ? "largest" : "smallest"));
+                      G(top ? values.back() : values.front()) + " (e.g. " + G(e.next_value) +
+                      "): the best observed " + e.axis + " is the grid's " +
+                      (top ? "largest" : "smallest"));
   }
 }
 

@@ -41,6 +41,7 @@ struct Edge {
   std::string axis;       // "layers" or "d_model"
   std::string direction;  // "above" (extend the axis above its largest value) or "below"
   double grid_min = NAN, grid_max = NAN;
+  double next_value = NAN;  // the next value past the edge, on the axis's own spacing
 };
 
 // One axis of the optimum: pinned by the data (a maximum inside the grid whose interval is narrow

@@ -6,11 +6,13 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "law/data.h"
 #include "law/pipeline.h"
 #include "law/report.h"
+#include "law/suggest.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/law_db.h"
 
@@ -33,6 +35,8 @@ struct LawArgs {
   double layers = 0, d_model = 0;
   // report
   std::string out;
+  // suggest
+  law::SuggestOptions suggest;
 };
 
 void AddStudyOptions(CLI::App* sub, LawArgs* a) {
@@ -580,6 +584,81 @@ Status FitLawFromDb(const std::string& db, const std::string& form, const std::s
   return FailedGroups(*study);
 }
 
+// ---- suggest ----
+json SuggestionsJson(const law::GroupFit& g, const law::GroupSuggestions& s) {
+  json points = json::array();
+  for (const law::Suggestion& p : s.points)
+    points.push_back(
+        {{"layers", p.layers}, {"d_model", p.d_model}, {"rule", p.rule}, {"reason", p.reason}});
+  json keys = {{"metric", g.key.metric}};
+  if (!g.key.dataset.empty()) keys["dataset"] = g.key.dataset;
+  if (!g.key.max_seq_len.empty()) keys["max_seq_len"] = std::stoll(g.key.max_seq_len);
+  return {{"keys", keys},
+          {"group", g.key.Label()},
+          {"identified", g.verdict.identified},
+          {"verdict", g.verdict.summary},
+          {"points", points},
+          {"note", s.note.empty() ? json(nullptr) : json(s.note)}};
+}
+
+// A sweep fragment: one `include` entry per distinct point over all groups (metrics share
+// points), with the group's dataset and max_seq_len so that it lands in the right group.
+void PrintSuggestionsYaml(const std::vector<json>& groups, std::ostream& out) {
+  out << "# perflaw suggest: the next points; merge into the sweep's include: list, then\n"
+      << "# `perflaw run` trains only these (every stored point is reused).\n"
+      << "include:\n";
+  std::set<std::string> seen;
+  for (const json& g : groups)
+    for (const json& p : g["points"]) {
+      std::ostringstream entry;
+      if (g["keys"].contains("dataset"))
+        entry << "dataset: " << g["keys"]["dataset"].get<std::string>() << ", ";
+      entry << "model.layers: " << p["layers"].get<double>()
+            << ", model.d_model: " << p["d_model"].get<double>();
+      if (g["keys"].contains("max_seq_len"))
+        entry << ", data.max_seq_len: " << g["keys"]["max_seq_len"].get<double>();
+      if (!seen.insert(entry.str()).second) continue;
+      out << "  - {" << entry.str() << "}  # " << p["rule"].get<std::string>() << ", "
+          << g["keys"]["metric"].get<std::string>() << "\n";
+    }
+}
+
+void PrintSuggestionsTable(const std::vector<json>& groups, std::ostream& out) {
+  for (const json& g : groups) {
+    out << "== " << g["group"].get<std::string>() << ": " << g["points"].size()
+        << " point(s) to train next\n"
+        << "  verdict: " << g["verdict"].get<std::string>() << "\n";
+    for (const json& p : g["points"])
+      out << "  layers " << p["layers"].get<double>() << " x d_model " << p["d_model"].get<double>()
+          << "  [" << p["rule"].get<std::string>() << "] " << p["reason"].get<std::string>()
+          << "\n";
+    if (!g["note"].is_null()) out << "  note: " << g["note"].get<std::string>() << "\n";
+  }
+}
+
+Status RunSuggest(LawArgs* a) {
+  std::string why;
+  if (!a->suggest.IsValid(&why)) return Status::InvalidArgument("option: " + why);
+  std::vector<law::Observation> rows;
+  PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
+  StatusOr<law::Study> study = law::RunStudy(rows, a->study);
+  if (!study.ok()) return study.status();
+  std::vector<json> groups;
+  for (const law::GroupFit& g : study->groups) {
+    if (g.fit.params.empty()) continue;  // failed: FailedGroups says so below
+    StatusOr<std::unique_ptr<law::Form>> form = law::MakeForm(g.form, study->form_options);
+    if (!form.ok()) return form.status();
+    groups.push_back(SuggestionsJson(g, law::Suggest(g, **form, a->suggest)));
+  }
+  if (a->format == "json")
+    std::cout << json(groups).dump(2) << std::endl;
+  else if (a->format == "yaml")
+    PrintSuggestionsYaml(groups, std::cout);
+  else
+    PrintSuggestionsTable(groups, std::cout);
+  return FailedGroups(*study);
+}
+
 void RegisterLawCommands(CLI::App& app, Action* action) {
   auto fit_args = std::make_shared<LawArgs>();
   CLI::App* fit =
@@ -602,6 +681,19 @@ void RegisterLawCommands(CLI::App& app, Action* action) {
       ->capture_default_str();
   predict->callback([action, predict_args] {
     *action = [predict_args] { return RunPredict(predict_args.get()); };
+  });
+
+  auto suggest_args = std::make_shared<LawArgs>();
+  CLI::App* suggest = app.add_subcommand(
+      "suggest", "the next (layers, d_model) points to train, per group, and why (docs/law.md)");
+  AddStudyOptions(suggest, suggest_args.get());
+  suggest->add_option("--budget", suggest_args->suggest.budget, "new points per group, at most")
+      ->capture_default_str();
+  suggest->add_option("--format", suggest_args->format, "table | json | yaml (a sweep fragment)")
+      ->check(CLI::IsMember({"table", "json", "yaml"}))
+      ->capture_default_str();
+  suggest->callback([action, suggest_args] {
+    *action = [suggest_args] { return RunSuggest(suggest_args.get()); };
   });
 
   auto report_args = std::make_shared<LawArgs>();

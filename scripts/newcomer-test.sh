@@ -40,6 +40,7 @@ expect() {  # COMMAND OUTPUT_FILE -> 0 when the output has the expected shape
     *"data synth"*) [[ -s synth.txt ]] ;;
     *"perflaw fit"*) grep -q "R2" "$out" && grep -q "leave-one-out" "$out" ;;
     *"perflaw predict"*) grep -Eq "predicted .* = [0-9.]+" "$out" ;;
+    *"perflaw suggest"*) grep -Eq "point\(s\) to train next" "$out" && grep -Eq "^  layers [0-9]+ x d_model [0-9]+" "$out" ;;
     *"perflaw report"*) grep -Eq "wrote [0-9]+ files" "$out" ;;
     *"perflaw-worker train"*)
       python3 -c 'import json; r = json.load(open("result.json")); assert r["status"] == "ok" and "hr@10" in r["test"]' ;;

@@ -226,6 +226,53 @@ struct Bad {
   std::string expect;
 };
 
+// A 3 x 3 grid whose best d_model is its largest (the law's d* is far above 32).
+std::string EdgeCsv() {
+  std::ostringstream csv;
+  csv << "dataset,max_seq_len,layers,d_model,metric,value\n";
+  int k = 0;
+  for (int n : {1, 2, 3})
+    for (int d : {8, 16, 32})
+      csv << "synthetic,20," << n << ',' << d << ",HR@10,"
+          << 0.3 + 0.05 * std::log(d) - 0.01 * (n - 2) * (n - 2) + 0.001 * (k++ % 3) << '\n';
+  return csv.str();
+}
+
+TEST(LawCliTest, SuggestExtendsTheEdgeAndItsYamlIsASweepFragment) {
+  TempDir dir;
+  dir.Write("g.csv", EdgeCsv());
+  auto r = Perflaw("suggest --csv " + dir.File("g.csv") +
+                   " --group-by max_seq_len --budget 3 --bootstrap 100 --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  ASSERT_EQ(j[0]["points"].size(), 3u) << r.out;
+  for (const auto& p : j[0]["points"]) {
+    EXPECT_EQ(p["rule"], "extend") << p.dump();
+    EXPECT_GT(p["d_model"].get<double>(), 32) << p.dump();  // never a stored point
+    EXPECT_FALSE(p["reason"].get<std::string>().empty());
+  }
+  EXPECT_EQ(j[0]["keys"]["max_seq_len"], 20);
+
+  // The YAML fragment completes a sweep over the same grid: 9 points plus the 3 proposed.
+  r = Perflaw("suggest --csv " + dir.File("g.csv") +
+              " --group-by max_seq_len --budget 3 --bootstrap 100 --format yaml");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  dir.Write("s.yaml",
+            "name: t\ndata:\n  synthetic: {users: 50, items: 30, mean_length: 8, seed: 3}\n"
+            "train: {epochs: 2}\neval: {protocol: \"sampled:20\", ks: [10]}\n"
+            "grid:\n  model.layers: [1, 2, 3]\n  model.d_model: [8, 16, 32]\n"
+            "  data.max_seq_len: [20]\n" +
+                r.out);
+  auto check = Perflaw("sweep check " + dir.File("s.yaml"));
+  EXPECT_EQ(check.exit_code, 0) << check.err << r.out;
+  EXPECT_NE(check.out.find("12 points"), std::string::npos) << check.out;
+
+  r = Perflaw("suggest --csv " + dir.File("g.csv") + " --budget 0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("option: budget must be >= 1"), std::string::npos) << r.err;
+}
+
 TEST(LawCliTest, BadInputExitsTwoWithOneLine) {
   TempDir dir;
   const std::string header = "dataset,max_seq_len,layers,d_model,metric,value\n";
