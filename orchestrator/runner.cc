@@ -156,12 +156,17 @@ StatusOr<int64_t> RecordOrFindSweep(const RunPlan& plan, ResultsDb* db, RunOutco
     outcome->reused_completed = counts->completed;
     return **latest;
   }
+  // One transaction: a point that conflicts with a stored one leaves no sweep row behind (a
+  // failed run writes nothing).
+  StatusOr<Transaction> batch = db->BeginBatch();
+  if (!batch.ok()) return batch.status();
   StatusOr<int64_t> sweep = db->RecordSweep(YamlForRecord(plan.sweep), plan.sweep.name);
   if (!sweep.ok()) return sweep.status();
   std::vector<NewPoint> points;
   for (const GridPoint& p : plan.sweep.points) points.push_back({p.id, p.config.dump(), p.cost});
   StatusOr<AddPointsResult> added = db->AddPoints(*sweep, points);
   if (!added.ok()) return added.status();
+  PERFLAW_RETURN_IF_ERROR(batch->Commit());
   outcome->reused_completed = added->existing_completed;
   return *sweep;
 }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -349,6 +350,43 @@ TEST_F(RunnerTest, SecondWriterFailsAndWritesNothing) {
   EXPECT_FALSE(fs::exists(WriterLockPath(DbPath())));
   EXPECT_TRUE(WriterLock::CheckFree(DbPath()).ok());
   EXPECT_TRUE(WriterLock::Acquire(DbPath()).ok());
+}
+
+TEST_F(RunnerTest, APointConflictWritesNothing) {
+  // A stored point whose configuration differs from the sweep's (its id is no longer the hash of
+  // it): the run fails with one line and the database file is byte-for-byte as it was.
+  RunPlan plan = Plan();
+  {
+    testing::FakeClock clock;
+    testing::FakeWorld world(&clock, 2);
+    ASSERT_TRUE(Execute(plan, &world, &clock).ok()) << err_.str();
+  }
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenForWriting(DbPath());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    StatusOr<Statement> edit =
+        Statement::Prepare((*db)->connection(), "UPDATE points SET config = ? WHERE id = ?");
+    ASSERT_TRUE(edit.ok());
+    ASSERT_TRUE(edit->BindAll(std::string("{\"edited\": true}"), plan.sweep.points[3].id).ok());
+    ASSERT_TRUE(edit->Run().ok());
+  }
+  auto bytes = [&] {
+    std::ifstream in(DbPath(), std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string before = bytes();
+  const int64_t sweeps = Count("SELECT count(*) FROM sweeps");
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);
+  StatusOr<RunOutcome> outcome = Execute(Plan(), &world, &clock);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_TRUE(outcome.status().IsUserError()) << outcome.status().ToString();
+  EXPECT_NE(outcome.status().message().find("is already stored with a different configuration"),
+            std::string::npos)
+      << outcome.status().message();
+  EXPECT_EQ(Count("SELECT count(*) FROM sweeps"), sweeps);
+  EXPECT_TRUE(bytes() == before) << "the database file changed";
+  EXPECT_EQ(world.CountSent(0, 2), 1);  // the workers were still told to exit
 }
 
 TEST_F(RunnerTest, FailingPointIsFailedAndTheOthersComplete) {
