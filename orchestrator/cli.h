@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "apen/status.h"
+#include "law/suggest.h"
+#include "law/verdict.h"
 
 namespace CLI {
 class App;
@@ -31,6 +33,22 @@ void RegisterSubmitCommands(CLI::App& app, Action* action);  // submit_cmd.cc: s
 Status FitLawFromDb(const std::string& db, const std::string& form, const std::string& metric,
                     const std::string& group_by, std::ostream& out,
                     std::vector<std::string>* verdicts = nullptr);
+
+// What the law says of one group, for an adaptive round (law_cmd.cc): the verdict of `form` fitted
+// to `metric` (as `perflaw fit DB` with the default fit options and `verdict`; nothing stored) and
+// the points `perflaw suggest` proposes for it. A group whose fit failed has a verdict that did not
+// run and no suggestions; `fit_error` says why.
+struct GroupAdvice {
+  law::GroupKey key;
+  law::Verdict verdict;
+  law::GroupSuggestions suggestions;
+  std::string fit_error;
+};
+StatusOr<std::vector<GroupAdvice>> AdviseFromDb(const std::string& db, const std::string& form,
+                                                const std::string& metric,
+                                                const std::string& group_by,
+                                                const law::SuggestOptions& suggest,
+                                                const law::VerdictOptions& verdict);
 
 // A command that ends without an error but not fully done (run, orchestrate, resume: 1 = points
 // FAILED, 3 = points left PENDING) sets its exit code here; main() returns it when the action

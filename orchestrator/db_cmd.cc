@@ -143,6 +143,12 @@ Status RunStatus(const DbArgs& a) {
   if (!progress.ok()) return progress.status();
   StatusOr<std::vector<orchestrator::FailedPoint>> failed = rdb.FailedPoints(sweep);
   if (!failed.ok()) return failed.status();
+  std::vector<orchestrator::RoundRecord> rounds;
+  if (sweep) {
+    StatusOr<std::vector<orchestrator::RoundRecord>> r = rdb.Rounds(*sweep);
+    if (!r.ok()) return r.status();
+    rounds = std::move(r).value();
+  }
   const orchestrator::StateCounts& counts = progress->counts;
   const double now = progress->now;
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
@@ -182,6 +188,24 @@ Status RunStatus(const DbArgs& a) {
                                 {"hosts", json::parse(r.hosts, nullptr, false)},
                                 {"age_seconds", now - r.started}});
     }
+    out["rounds"] = json::array();
+    for (const auto& r : rounds) {
+      json points = json::array();
+      for (const auto& p : r.points)
+        points.push_back({{"point", p.point},
+                          {"group", p.group},
+                          {"layers", p.layers},
+                          {"d_model", p.d_model},
+                          {"rule", p.rule},
+                          {"reason", p.reason}});
+      out["rounds"].push_back({{"round", r.round},
+                               {"metric", r.metric},
+                               {"form", r.form},
+                               {"final", r.final},
+                               {"decision", r.decision},
+                               {"verdicts", r.verdicts},
+                               {"points", points}});
+    }
     std::cout << out.dump(2) << std::endl;
     return Status::Ok();
   }
@@ -212,6 +236,16 @@ Status RunStatus(const DbArgs& a) {
     for (const auto& f : *failed) t.rows.push_back({f.point, f.attempts, f.exit_reason, f.error});
     std::cout << "failed points:\n";
     PrintTable(t, "table", std::cout);
+  }
+  if (!rounds.empty()) {
+    std::cout << "adaptive rounds (policy.adaptive; " << rounds.front().metric << ", "
+              << rounds.front().form << " form):\n";
+    for (const auto& r : rounds) {
+      std::cout << "  round " << r.round << ": " << (r.final ? "end: " : "") << r.decision << "\n";
+      for (const auto& p : r.points)
+        std::cout << "    " << p.layers << " layers x d_model " << p.d_model << " (" << p.group
+                  << "), " << p.rule << ": " << p.reason << "; point " << p.point << "\n";
+    }
   }
   if (progress->mean_completed_seconds) {
     std::cout << "completed attempts: " << progress->completed_attempts << ", mean duration "

@@ -584,6 +584,39 @@ Status FitLawFromDb(const std::string& db, const std::string& form, const std::s
   return FailedGroups(*study);
 }
 
+StatusOr<std::vector<GroupAdvice>> AdviseFromDb(const std::string& db, const std::string& form,
+                                                const std::string& metric,
+                                                const std::string& group_by,
+                                                const law::SuggestOptions& suggest,
+                                                const law::VerdictOptions& verdict) {
+  LawArgs a;
+  a.db = db;
+  a.study.form = form;
+  a.study.metric = metric;
+  a.study.group_by = group_by;
+  a.study.verdict = verdict;
+  std::string why;
+  if (!suggest.IsValid(&why)) return Status::InvalidArgument("suggest: " + why);
+  std::vector<law::Observation> rows;
+  PERFLAW_RETURN_IF_ERROR(Prepare(&a, &rows));
+  StatusOr<law::Study> study = law::RunStudy(rows, a.study);
+  if (!study.ok()) return study.status();
+  std::vector<GroupAdvice> advice;
+  for (const law::GroupFit& g : study->groups) {
+    GroupAdvice& out = advice.emplace_back();
+    out.key = g.key;
+    out.verdict = g.verdict;
+    if (g.fit.params.empty()) {
+      out.fit_error = g.fit.summary;
+      continue;
+    }
+    StatusOr<std::unique_ptr<law::Form>> made = law::MakeForm(g.form, study->form_options);
+    if (!made.ok()) return made.status();
+    out.suggestions = law::Suggest(g, **made, suggest);
+  }
+  return advice;
+}
+
 // ---- suggest ----
 json SuggestionsJson(const law::GroupFit& g, const law::GroupSuggestions& s) {
   json points = json::array();

@@ -132,6 +132,32 @@ CREATE TABLE fits (
   optimum    TEXT CHECK (optimum IS NULL OR json_valid(optimum))
 );
 )sql",
+    // 1 -> 2: adaptive rounds.
+    R"sql(
+CREATE TABLE rounds (
+  sweep      INTEGER NOT NULL REFERENCES sweeps (id),
+  round      INTEGER NOT NULL CHECK (round >= 1),
+  created_at REAL NOT NULL,
+  metric     TEXT NOT NULL,
+  form       TEXT NOT NULL,
+  verdicts   TEXT NOT NULL CHECK (json_valid(verdicts)),
+  decision   TEXT NOT NULL,
+  final      INTEGER NOT NULL CHECK (final IN (0, 1)),
+  PRIMARY KEY (sweep, round)
+);
+CREATE TABLE round_points (
+  sweep  INTEGER NOT NULL,
+  round  INTEGER NOT NULL,
+  point  TEXT NOT NULL REFERENCES points (id),
+  grp    TEXT NOT NULL,
+  layers  REAL NOT NULL,
+  d_model REAL NOT NULL,
+  rule   TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  PRIMARY KEY (sweep, point),
+  FOREIGN KEY (sweep, round) REFERENCES rounds (sweep, round)
+);
+)sql",
 };
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kNumMigrations == ResultsDb::kSchemaVersion, "one migration per schema version");
@@ -357,12 +383,7 @@ Status ResultsDb::CheckReadableVersion() {
   if (*version == 0) {
     return Status::FailedPrecondition(db_.path() + ": not a perflaw results database");
   }
-  if (*version < kSchemaVersion) {
-    return Status::FailedPrecondition(db_.path() + ": schema version " + std::to_string(*version) +
-                                      " is older than this perflaw's " +
-                                      std::to_string(kSchemaVersion) +
-                                      "; open it once for writing (perflaw resume) to upgrade it");
-  }
+  schema_version_ = *version;
   return Status::Ok();
 }
 
@@ -893,6 +914,64 @@ StatusOr<int64_t> ResultsDb::StoreFit(const FitRecord& f) {
   int64_t id = db_.LastInsertRowId();
   PERFLAW_RETURN_IF_ERROR(txn->Commit());
   return id;
+}
+
+// ---- adaptive rounds ----
+
+Status ResultsDb::RecordRound(const RoundRecord& r, const std::vector<NewPoint>& points) {
+  StatusOr<Transaction> txn = Transaction::Begin(db_);
+  if (!txn.ok()) return txn.status();
+  StatusOr<AddPointsResult> added = AddPoints(r.sweep, points);
+  if (!added.ok()) return added.status();
+  PERFLAW_RETURN_IF_ERROR(Run(db_,
+                              "INSERT INTO rounds (sweep, round, created_at, metric, form, "
+                              "verdicts, decision, final) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              r.sweep, r.round, Now(), r.metric, r.form, r.verdicts.dump(),
+                              r.decision, r.final));
+  for (const RoundPointRecord& p : r.points)
+    PERFLAW_RETURN_IF_ERROR(Run(db_,
+                                "INSERT INTO round_points (sweep, round, point, grp, layers, "
+                                "d_model, rule, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                r.sweep, r.round, p.point, p.group, p.layers, p.d_model, p.rule,
+                                p.reason));
+  return txn->Commit();
+}
+
+StatusOr<std::vector<RoundRecord>> ResultsDb::Rounds(int64_t sweep) const {
+  std::vector<RoundRecord> rounds;
+  if (schema_version_ < 2) return rounds;
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT round, created_at, metric, form, verdicts, decision, final FROM rounds "
+      "WHERE sweep = ? ORDER BY round");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& row) {
+    RoundRecord r;
+    r.sweep = sweep;
+    r.round = row.Int64(0);
+    r.created = row.Double(1);
+    r.metric = row.Text(2);
+    r.form = row.Text(3);
+    r.verdicts = json::parse(row.Text(4), nullptr, /*allow_exceptions=*/false);
+    r.decision = row.Text(5);
+    r.final = row.Int64(6) != 0;
+    rounds.push_back(std::move(r));
+  }));
+  StatusOr<Statement> pts = Statement::Prepare(
+      db_,
+      "SELECT round, point, grp, layers, d_model, rule, reason FROM round_points WHERE sweep = ? "
+      "ORDER BY round, rowid");
+  if (!pts.ok()) return pts.status();
+  PERFLAW_RETURN_IF_ERROR(pts->BindAll(sweep));
+  PERFLAW_RETURN_IF_ERROR(pts->ForEachRow([&](Statement& row) {
+    const int64_t round = row.Int64(0);
+    for (RoundRecord& r : rounds)
+      if (r.round == round)
+        r.points.push_back(
+            {row.Text(1), row.Text(2), row.Double(3), row.Double(4), row.Text(5), row.Text(6)});
+  }));
+  return rounds;
 }
 
 Status ResultsDb::IntegrityCheck() const {

@@ -140,16 +140,38 @@ struct FitRecord {
   nlohmann::json optimum = nullptr;
 };
 
+// One adaptive round (policy.adaptive): the law's verdict on the points before it and what it
+// decided: the points it added, each with its group, rule and reason, or why the rounds end.
+struct RoundPointRecord {
+  std::string point;  // point id
+  std::string group;  // the law group it was suggested for ("metric=HR@10 max_seq_len=30")
+  double layers = 0, d_model = 0;
+  std::string rule;    // extend, shrink, bracket (law/suggest.h)
+  std::string reason;  // in words
+};
+struct RoundRecord {
+  int64_t sweep = 0;
+  int64_t round = 0;  // 1, 2, ... (the grid itself is round 0)
+  std::string metric, form;
+  // Per group: {"group", "identified", "pinned": [axes], "verdict": summary}.
+  nlohmann::json verdicts = nlohmann::json::array();
+  std::string decision;  // "added 4 points" or why the rounds end ("every group identified", ...)
+  bool final = false;    // the rounds end here: it added no point
+  std::vector<RoundPointRecord> points;
+  double created = 0;
+};
+
 class ResultsDb {
  public:
-  static constexpr int kSchemaVersion = 1;
+  // 2: adaptive rounds (tables rounds, round_points).
+  static constexpr int kSchemaVersion = 2;
 
   // The single writer: creates the file if needed, WAL, synchronous=NORMAL, foreign keys, migrates
   // the schema. A database written by a newer perflaw is refused (FailedPrecondition).
   static StatusOr<std::unique_ptr<ResultsDb>> OpenForWriting(const std::string& path,
                                                              const ResultsDbOptions& options = {});
   // Readers: SQLITE_OPEN_READONLY + query_only; never create the file (NotFound) and never block
-  // the writer. The schema must be this version.
+  // the writer. The schema may be older (what it lacks reads as empty: Rounds), not newer.
   static StatusOr<std::unique_ptr<ResultsDb>> OpenReadOnly(const std::string& path,
                                                            const ResultsDbOptions& options = {});
 
@@ -207,6 +229,12 @@ class ResultsDb {
   Status StoreDatasetStats(const DatasetStatsRecord& stats);
   StatusOr<int64_t> StoreFit(const FitRecord& fit);
 
+  // ---- adaptive rounds ----
+  // Adds `points` to the round's sweep (as AddPoints) and records the round, in one transaction.
+  Status RecordRound(const RoundRecord& round, const std::vector<NewPoint>& points);
+  // The sweep's rounds in order, with their points (none in a database older than schema 2).
+  StatusOr<std::vector<RoundRecord>> Rounds(int64_t sweep) const;
+
   // PRAGMA integrity_check: OK or Corruption with SQLite's report.
   Status IntegrityCheck() const;
 
@@ -230,6 +258,7 @@ class ResultsDb {
 
   SqliteDb db_;
   ResultsDbOptions options_;
+  int schema_version_ = kSchemaVersion;  // of the file as opened (read-only may be older)
 };
 
 }  // namespace perflaw::orchestrator

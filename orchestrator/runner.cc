@@ -211,6 +211,11 @@ void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
         << " completed, busy " << FormatDuration(gs.busy_seconds) << ", "
         << GroupStateName(gs.state) << " at the end\n";
   }
+  const AdaptiveSummary& a = o.adaptive;
+  if (a.enabled)
+    out << "  adaptive: " << a.rounds << " round(s), " << a.points_added << " point(s) added; "
+        << (a.ended ? "ended: " + a.end : std::string("not ended (perflaw resume continues)"))
+        << "\n";
   if (c.failed > 0)
     out << "  failed points: perflaw status " << plan.db_path << " lists them; perflaw resume "
         << plan.db_path << " --retry-failed reruns them\n";
@@ -262,6 +267,10 @@ int ExitCodeOf(const StateCounts& c) {
 EtaListener::EtaListener(SchedulerListener* inner, const Clock& clock,
                          const std::vector<PendingPoint>& points)
     : inner_(inner), clock_(clock) {
+  AddPoints(points);
+}
+
+void EtaListener::AddPoints(const std::vector<PendingPoint>& points) {
   for (const PendingPoint& p : points) points_[p.id] = {p.cost, -1, false};
 }
 
@@ -628,10 +637,29 @@ StatusOr<RunOutcome> ExecuteRun(const RunPlan& plan, Transport* transport, const
   EtaListener timed(&listener, clock, *points);
   Scheduler scheduler(sched_options, transport, &clock, &timed);
   listener.Attach(&scheduler);
+  AdaptiveRounds rounds(plan.sweep, plan.db_path, plan.law_group_by, &db, sweep);
+  PERFLAW_RETURN_IF_ERROR(rounds.Load());
+  Status round_error;
+  Refill refill;
+  if (plan.sweep.policy.adaptive.enabled() && options.fit_law) {
+    // The next round when every point so far is done; the scheduler has flushed the listener.
+    refill = [&]() -> std::vector<PendingPoint> {
+      if (!listener.error().ok()) return {};
+      std::string event;
+      StatusOr<std::vector<PendingPoint>> more = rounds.Next(&event);
+      if (!more.ok()) {
+        round_error = more.status();
+        return {};
+      }
+      if (!event.empty()) printer.Event(event);
+      timed.AddPoints(*more);
+      return std::move(more).value();
+    };
+  }
 
   PERFLAW_RETURN_IF_ERROR(db.MarkSweepStarted(sweep));
   if (options.stop && options.stop->load()) scheduler.RequestStop();
-  StatusOr<SchedulerSummary> summary = scheduler.Run(std::move(points).value());
+  StatusOr<SchedulerSummary> summary = scheduler.Run(std::move(points).value(), refill);
   printer.Finish();
   shutdown_guard.scheduler_ran = summary.ok();  // an invalid input sends nothing
   if (!summary.ok()) {
@@ -646,9 +674,14 @@ StatusOr<RunOutcome> ExecuteRun(const RunPlan& plan, Transport* transport, const
   // Whatever the database said, it is not the user's input: exit code 1, not 2.
   if (!listener.error().ok())
     return Status::Internal("results database: " + listener.error().message());
+  if (!round_error.ok()) return Status::Internal("adaptive round: " + round_error.message());
+  if (!summary->refill_error.empty())
+    return Status::Internal("adaptive round: the scheduler refused its points: " +
+                            summary->refill_error);
   if (!after.ok()) return after.status();
   PERFLAW_RETURN_IF_ERROR(finished);
   outcome.counts = *after;
+  outcome.adaptive = rounds.summary();
   outcome.exit_code = ExitCodeOf(outcome.counts);
   PrintSummary(plan, outcome, out);
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apen/status.h"
+#include "orchestrator/adaptive.h"
 #include "orchestrator/clock.h"
 #include "orchestrator/db_listener.h"
 #include "orchestrator/results_db.h"
@@ -108,6 +109,7 @@ struct RunOutcome {
   int64_t interrupted_attempts_closed = 0;
   int64_t failed_reset = 0;        // resume --retry-failed
   std::string law = "not fitted";  // "fitted", "skipped: ...", "failed: ..."
+  AdaptiveSummary adaptive;        // policy.adaptive's rounds, this run's and earlier ones
   // 0: every point COMPLETED; 1: some FAILED; 3: points left PENDING (stopped, no worker left).
   int exit_code = 1;
 };
@@ -137,6 +139,9 @@ class EtaListener final : public SchedulerListener {
   void OnGroupStateChanged(int group, GroupState state, const std::string& why) override;
   void OnProgress(const Progress& progress) override;
   void OnQuiet() override { inner_->OnQuiet(); }
+
+  // Points added to the run after it started (Scheduler's Refill).
+  void AddPoints(const std::vector<PendingPoint>& points);
 
   // Seconds until every point not done is done; empty while the model is not identified.
   std::optional<double> Eta(int groups) const;

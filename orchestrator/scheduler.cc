@@ -112,6 +112,32 @@ StatusOr<LptBounds> ComputeLptBounds(std::vector<double> durations, int groups) 
   return bounds;
 }
 
+namespace {
+
+Status ValidatePoints(const std::vector<PendingPoint>& points, uint32_t max_attempts) {
+  std::unordered_set<std::string> seen;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const PendingPoint& p = points[i];
+    const std::string where = "point #" + std::to_string(i) + " ('" + p.id + "')";
+    if (p.id.empty()) return Status::InvalidArgument("point #" + std::to_string(i) + ": empty id");
+    if (!seen.insert(p.id).second) return Status::InvalidArgument(where + ": duplicate id");
+    if (!Finite(p.cost) || p.cost < 0) {
+      return Status::InvalidArgument(where + ": cost must be finite and >= 0, got " + Num(p.cost));
+    }
+    if (p.failures > p.attempts) {
+      return Status::InvalidArgument(where + ": failures " + std::to_string(p.failures) +
+                                     " exceed attempts " + std::to_string(p.attempts));
+    }
+    if (p.failures >= max_attempts) {
+      return Status::InvalidArgument(where + ": already failed " + std::to_string(p.failures) +
+                                     " times, max_attempts is " + std::to_string(max_attempts));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 // One Run's state. Points and groups are indexed; the pending queue holds point indices ordered by
 // cost (largest first), ties by input order, so dispatch is deterministic.
 struct Scheduler::Impl {
@@ -144,6 +170,7 @@ struct Scheduler::Impl {
   const Clock& clock;
   SchedulerListener& listener;
   const std::atomic<bool>& stop_requested;
+  Refill refill;
 
   std::vector<Point> points;
   std::vector<Group> groups;
@@ -157,8 +184,8 @@ struct Scheduler::Impl {
   std::vector<double> rates;  // seconds per unit of weight of this run's completed attempts, sorted
 
   Impl(const SchedulerOptions& o, Transport& t, const Clock& c, SchedulerListener& l,
-       const std::atomic<bool>& stop)
-      : opt(o), transport(t), clock(c), listener(l), stop_requested(stop) {}
+       const std::atomic<bool>& stop, Refill r)
+      : opt(o), transport(t), clock(c), listener(l), stop_requested(stop), refill(std::move(r)) {}
 
   // ---- set-up ----
 
@@ -172,6 +199,34 @@ struct Scheduler::Impl {
     for (const auto& p : points) total_weight += Weight(p);
     for (int i = 0; i < static_cast<int>(points.size()); ++i) Enqueue(i);
     summary.points = static_cast<int>(points.size());
+  }
+
+  // Asks `refill` for more points once everything is done; true when it gave some.
+  bool Refilled() {
+    if (!refill || stopping || LiveGroups() == 0) return false;
+    listener.OnQuiet();
+    std::vector<PendingPoint> more = refill();
+    if (more.empty()) return false;
+    std::unordered_set<std::string> known;
+    for (const Point& p : points) known.insert(p.in.id);
+    Status valid = ValidatePoints(more, opt.max_attempts);
+    for (const PendingPoint& p : more)
+      if (valid.ok() && known.count(p.id))
+        valid = Status::InvalidArgument("refilled point '" + p.id + "' is already in the run");
+    if (!valid.ok()) {
+      summary.refill_error = valid.message();
+      return false;
+    }
+    // The cost weights of the ETA stay as they were decided (by cost or by count).
+    for (auto& p : more) {
+      points.push_back(Point{std::move(p), PointPhase::kPending});
+      total_weight += Weight(points.back());
+      Enqueue(static_cast<int>(points.size()) - 1);
+    }
+    summary.points = static_cast<int>(points.size());
+    ++summary.refills;
+    progress_changed = true;
+    return true;
   }
 
   // ETA weights: the cost, or 1 per point when no point has a cost.
@@ -726,6 +781,7 @@ struct Scheduler::Impl {
       return true;
     }
     if (pending == 0 && running == 0) {
+      if (Refilled()) return false;
       summary.end = RunEnd::kCompleted;
       return true;
     }
@@ -801,44 +857,18 @@ struct Scheduler::Impl {
   }
 };
 
-namespace {
-
-Status ValidatePoints(const std::vector<PendingPoint>& points, uint32_t max_attempts) {
-  std::unordered_set<std::string> seen;
-  for (size_t i = 0; i < points.size(); ++i) {
-    const PendingPoint& p = points[i];
-    const std::string where = "point #" + std::to_string(i) + " ('" + p.id + "')";
-    if (p.id.empty()) return Status::InvalidArgument("point #" + std::to_string(i) + ": empty id");
-    if (!seen.insert(p.id).second) return Status::InvalidArgument(where + ": duplicate id");
-    if (!Finite(p.cost) || p.cost < 0) {
-      return Status::InvalidArgument(where + ": cost must be finite and >= 0, got " + Num(p.cost));
-    }
-    if (p.failures > p.attempts) {
-      return Status::InvalidArgument(where + ": failures " + std::to_string(p.failures) +
-                                     " exceed attempts " + std::to_string(p.attempts));
-    }
-    if (p.failures >= max_attempts) {
-      return Status::InvalidArgument(where + ": already failed " + std::to_string(p.failures) +
-                                     " times, max_attempts is " + std::to_string(max_attempts));
-    }
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 Scheduler::Scheduler(SchedulerOptions options, Transport* transport, const Clock* clock,
                      SchedulerListener* listener)
     : options_(std::move(options)), transport_(transport), clock_(clock), listener_(listener) {}
 
-StatusOr<SchedulerSummary> Scheduler::Run(std::vector<PendingPoint> points) {
+StatusOr<SchedulerSummary> Scheduler::Run(std::vector<PendingPoint> points, Refill refill) {
   if (ran_) return Status::FailedPrecondition("Scheduler::Run called twice");
   std::string why;
   if (!options_.IsValid(&why)) return Status::InvalidArgument(why);
   PERFLAW_RETURN_IF_ERROR(ValidatePoints(points, options_.max_attempts));
   if (transport_->GroupCount() < 1) return Status::InvalidArgument("no worker groups to run on");
   ran_ = true;
-  Impl impl(options_, *transport_, *clock_, *listener_, stop_requested_);
+  Impl impl(options_, *transport_, *clock_, *listener_, stop_requested_, std::move(refill));
   return impl.Run(std::move(points));
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -122,10 +123,12 @@ struct GroupSummary {
 struct SchedulerSummary {
   RunEnd end = RunEnd::kNotRun;
   std::string message = "not run";
-  int points = 0;     // points given to Run
-  int completed = 0;  // COMPLETED in this run
-  int failed = 0;     // FAILED for good in this run
-  int pending = 0;    // left PENDING (stop request, all groups lost)
+  int points = 0;            // points given to Run, refills included
+  int refills = 0;           // Refill calls that added points
+  std::string refill_error;  // why refilled points were refused ("" when none were)
+  int completed = 0;         // COMPLETED in this run
+  int failed = 0;            // FAILED for good in this run
+  int pending = 0;           // left PENDING (stop request, all groups lost)
   int attempts_started = 0;
   int sent_ahead = 0;           // RunPoints sent to busy groups (dispatch_ahead)
   int attempts_failed = 0;      // all reasons, preempted included
@@ -144,6 +147,12 @@ struct LptBounds {
 };
 StatusOr<LptBounds> ComputeLptBounds(std::vector<double> durations, int groups);
 
+// More points for the same run (adaptive rounds): called when every point so far is COMPLETED or
+// FAILED, no stop was requested and a group is live, after the listener's OnQuiet (so that what it
+// records is durable). The points it returns run next; none ends the run. Their ids must be new to
+// the run.
+using Refill = std::function<std::vector<PendingPoint>()>;
+
 class Scheduler {
  public:
   // The transport, clock and listener must outlive the scheduler.
@@ -153,7 +162,9 @@ class Scheduler {
   // Runs `points` to the end (see RunEnd) and sends Shutdown to every group not lost. Invalid
   // options or points (empty or duplicate ids, negative or non-finite cost, failures already at
   // max_attempts) or a transport without groups: InvalidArgument, and nothing is sent. Run once.
-  StatusOr<SchedulerSummary> Run(std::vector<PendingPoint> points);
+  // `refill` (may be empty) adds points when these are done; refilled points that are invalid end
+  // the run as kCompleted with the reason in SchedulerSummary::refill_error.
+  StatusOr<SchedulerSummary> Run(std::vector<PendingPoint> points, Refill refill = nullptr);
 
   // Asks Run to checkpoint-and-stop busy groups and return. Safe from a signal handler or another
   // thread (one lock-free atomic store).

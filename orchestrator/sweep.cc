@@ -178,6 +178,7 @@ class SweepParser {
     PERFLAW_RETURN_IF_ERROR(ParseTop(root));
     PERFLAW_RETURN_IF_ERROR(Expand());
     PERFLAW_RETURN_IF_ERROR(CheckLaw());
+    PERFLAW_RETURN_IF_ERROR(CheckAdaptive());
     PERFLAW_RETURN_IF_ERROR(EstimateCosts());
     return std::move(sweep_);
   }
@@ -398,9 +399,10 @@ class SweepParser {
     const YAML::Node node = root["policy"];
     if (!node) return Status::Ok();
     PERFLAW_RETURN_IF_ERROR(ExpectMap(node, "policy"));
-    PERFLAW_RETURN_IF_ERROR(CheckKeys(node, "policy",
-                                      {"max_attempts", "point_timeout", "heartbeat_interval",
-                                       "heartbeat_timeout", "dispatch_ahead"}));
+    PERFLAW_RETURN_IF_ERROR(
+        CheckKeys(node, "policy",
+                  {"max_attempts", "point_timeout", "heartbeat_interval", "heartbeat_timeout",
+                   "dispatch_ahead", "max_points", "adaptive"}));
     Policy& p = sweep_.policy;
     if (node["max_attempts"])
       PERFLAW_RETURN_IF_ERROR(Uint32(node["max_attempts"], "policy.max_attempts", &p.max_attempts));
@@ -416,12 +418,47 @@ class SweepParser {
     if (node["dispatch_ahead"])
       PERFLAW_RETURN_IF_ERROR(
           Double(node["dispatch_ahead"], "policy.dispatch_ahead", &p.dispatch_ahead));
+    if (node["max_points"])
+      PERFLAW_RETURN_IF_ERROR(Uint(node["max_points"], "policy.max_points", ~0ULL, &p.max_points));
+    if (node["adaptive"]) PERFLAW_RETURN_IF_ERROR(ParseAdaptive(node["adaptive"]));
     std::string why;
     if (!p.IsValid(&why)) {
       // Point at the key the message names.
       std::string key = why.substr(0, why.find(' ')).substr(7);  // after "policy."
       return Error(node[key] ? node[key] : node, why);
     }
+    return Status::Ok();
+  }
+
+  Status ParseAdaptive(const YAML::Node& node) {
+    PERFLAW_RETURN_IF_ERROR(ExpectMap(node, "policy.adaptive"));
+    PERFLAW_RETURN_IF_ERROR(CheckKeys(node, "policy.adaptive",
+                                      {"rounds", "points_per_round", "budget_points", "stop_when",
+                                       "max_interval_ratio", "metric", "form"}));
+    AdaptivePolicy& a = sweep_.policy.adaptive;
+    if (node["rounds"])
+      PERFLAW_RETURN_IF_ERROR(Uint32(node["rounds"], "policy.adaptive.rounds", &a.rounds));
+    if (node["points_per_round"])
+      PERFLAW_RETURN_IF_ERROR(Uint32(node["points_per_round"], "policy.adaptive.points_per_round",
+                                     &a.points_per_round));
+    if (node["budget_points"])
+      PERFLAW_RETURN_IF_ERROR(Uint(node["budget_points"], "policy.adaptive.budget_points",
+                                   uint64_t{1} << 32, &a.budget_points));
+    if (node["stop_when"])
+      PERFLAW_RETURN_IF_ERROR(String(node["stop_when"], "policy.adaptive.stop_when", &a.stop_when));
+    if (node["max_interval_ratio"])
+      PERFLAW_RETURN_IF_ERROR(Double(node["max_interval_ratio"],
+                                     "policy.adaptive.max_interval_ratio", &a.max_interval_ratio));
+    if (node["metric"])
+      PERFLAW_RETURN_IF_ERROR(String(node["metric"], "policy.adaptive.metric", &a.metric));
+    if (node["form"])
+      PERFLAW_RETURN_IF_ERROR(String(node["form"], "policy.adaptive.form", &a.form));
+    std::string why;
+    if (!a.IsValid(&why)) {
+      const std::string key = why.substr(16, why.find(' ') - 16);  // after "policy.adaptive."
+      return Error(node[key] ? node[key] : node, why);
+    }
+    adaptive_node_ = node;
     return Status::Ok();
   }
 
@@ -719,6 +756,44 @@ class SweepParser {
     return Status::Ok();
   }
 
+  // policy.adaptive's metric and form come from the law: section (defaults filled in here).
+  Status CheckAdaptive() {
+    AdaptivePolicy& a = sweep_.policy.adaptive;
+    if (!a.enabled()) return Status::Ok();
+    const LawSpec& law = sweep_.law;
+    auto at = [&](const char* key) {
+      return adaptive_node_[key] ? adaptive_node_[key] : adaptive_node_;
+    };
+    if (!law.enabled)
+      return Error(adaptive_node_, "policy.adaptive needs the law (law.enabled is false)");
+    if (a.metric.empty()) a.metric = law.metrics.front();
+    if (std::find(law.metrics.begin(), law.metrics.end(), a.metric) == law.metrics.end())
+      return Error(at("metric"), "policy.adaptive.metric: \"" + a.metric +
+                                     "\" is not one of law.metrics (" + JoinWords(law.metrics) +
+                                     ")");
+    if (a.form.empty()) {
+      for (const std::string& f : law.forms)
+        if (f == "performance" || f == "performance-data") {
+          a.form = f;
+          break;
+        }
+      if (a.form.empty())
+        return Error(adaptive_node_,
+                     "policy.adaptive needs a law form with an optimum in law.forms (performance "
+                     "or performance-data), got " +
+                         JoinWords(law.forms));
+    }
+    if (a.form != "performance" && a.form != "performance-data")
+      return Error(at("form"),
+                   "policy.adaptive.form must be performance or performance-data (a "
+                   "form with an optimum), got \"" +
+                       a.form + "\"");
+    if (std::find(law.forms.begin(), law.forms.end(), a.form) == law.forms.end())
+      return Error(at("form"), "policy.adaptive.form: \"" + a.form +
+                                   "\" is not one of law.forms (" + JoinWords(law.forms) + ")");
+    return Status::Ok();
+  }
+
   // ---- Expansion ----
   std::vector<Candidate> GridCandidates() const {
     std::vector<size_t> datasets;
@@ -836,7 +911,42 @@ class SweepParser {
     return true;
   }
 
+  // The points the grid (x datasets) and include would make, counted without building any;
+  // saturates instead of overflowing.
+  uint64_t CountCandidates(std::string* shape) const {
+    auto mul = [](uint64_t a, uint64_t b) {
+      return b != 0 && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+    };
+    uint64_t datasets = 0, product = 1;
+    for (const auto& a : axes_) {
+      if (a.key == "dataset") {
+        datasets = a.values.size();
+        continue;
+      }
+      product = mul(product, a.values.size());
+      *shape += (shape->empty() ? "" : " x ") + std::to_string(a.values.size()) + " " + a.key;
+    }
+    if (datasets == 0) datasets = sweep_.datasets.size();
+    if (datasets > 1) *shape += " x " + std::to_string(datasets) + " datasets";
+    const uint64_t grid = mul(product, datasets);
+    const uint64_t include = mul(includes_.size(), sweep_.datasets.size());
+    return grid > UINT64_MAX - include ? UINT64_MAX : grid + include;
+  }
+
+  Status CheckSize() const {
+    std::string shape;
+    const uint64_t count = CountCandidates(&shape);
+    if (count <= sweep_.policy.max_points) return Status::Ok();
+    return ErrorAt(
+        axes_.empty() ? YamlLocation{1, 1} : axes_.front().where,
+        "the grid makes " + (count == UINT64_MAX ? "more than 2^64" : std::to_string(count)) +
+            " points (" + shape + (includes_.empty() ? "" : ", plus include") +
+            "), more than policy.max_points (" + std::to_string(sweep_.policy.max_points) +
+            "): split the sweep, or raise policy.max_points");
+  }
+
   Status Expand() {
+    PERFLAW_RETURN_IF_ERROR(CheckSize());
     std::vector<Candidate> grid = GridCandidates();
     std::vector<Candidate> include = IncludeCandidates();
     sweep_.grid_points = grid.size();
@@ -949,6 +1059,7 @@ class SweepParser {
   std::vector<Axis> axes_;
   std::vector<Entry> includes_, excludes_;
   YAML::Node law_node_;
+  YAML::Node adaptive_node_;
 };
 
 }  // namespace
@@ -977,6 +1088,20 @@ bool Policy::IsValid(std::string* why) const {
   if (!(dispatch_ahead >= 0 && std::isfinite(dispatch_ahead)))
     return Fail(why,
                 "policy.dispatch_ahead must be >= 0 seconds (0: off), got " + Num(dispatch_ahead));
+  if (max_points < 1) return Fail(why, "policy.max_points must be >= 1, got 0");
+  return adaptive.IsValid(why);
+}
+
+bool AdaptivePolicy::IsValid(std::string* why) const {
+  if (points_per_round < 1 || points_per_round > 1000)
+    return Fail(why, "policy.adaptive.points_per_round must be 1 to 1000, got " +
+                         std::to_string(points_per_round));
+  if (stop_when != "identified" && stop_when != "all_axes")
+    return Fail(
+        why, "policy.adaptive.stop_when must be identified or all_axes, got \"" + stop_when + "\"");
+  if (!(max_interval_ratio > 1 && std::isfinite(max_interval_ratio)))
+    return Fail(why, "policy.adaptive.max_interval_ratio must be a number > 1, got " +
+                         Num(max_interval_ratio));
   return true;
 }
 
@@ -1000,6 +1125,46 @@ StatusOr<Sweep> ParseSweep(const std::string& yaml_text, const std::string& sour
     return Status::InvalidArgument(source_name + ":" + std::to_string(e.mark.line + 1) + ":" +
                                    std::to_string(e.mark.column + 1) + ": " + e.msg);
   }
+}
+
+StatusOr<std::vector<GridPoint>> ExpandExtraPoints(const Sweep& sweep,
+                                                   const std::vector<ExtraPoint>& extra) {
+  if (extra.empty()) return std::vector<GridPoint>{};
+  YAML::Node root;
+  try {
+    root = YAML::Load(sweep.yaml_text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(sweep.source + ": " + e.msg);
+  }
+  YAML::Node include = root["include"];
+  if (!include || include.IsNull()) include = YAML::Node(YAML::NodeType::Sequence);
+  for (const ExtraPoint& e : extra) {
+    YAML::Node entry(YAML::NodeType::Map);
+    if (!e.dataset.empty()) entry["dataset"] = e.dataset;
+    for (const auto& [key, value] : e.settings) {
+      // Whole numbers stay integers (point keys such as model.layers are integers).
+      if (value == std::floor(value) && std::fabs(value) < 9e15)
+        entry[key] = static_cast<long long>(value);
+      else
+        entry[key] = value;
+    }
+    include.push_back(entry);
+  }
+  root["include"] = include;
+  YAML::Emitter emitter;
+  emitter << root;
+  SweepParseOptions options;
+  options.base_dir = sweep.base_dir;
+  StatusOr<Sweep> extended = ParseSweep(
+      emitter.c_str(),
+      sweep.source + " (with " + std::to_string(extra.size()) + " added include entries)", options);
+  if (!extended.ok()) return extended.status();
+  std::unordered_set<std::string> known;
+  for (const GridPoint& p : sweep.points) known.insert(p.id);
+  std::vector<GridPoint> added;
+  for (GridPoint& p : extended->points)
+    if (!known.count(p.id)) added.push_back(std::move(p));
+  return added;
 }
 
 StatusOr<Sweep> LoadSweep(const std::string& path, const SweepParseOptions& options) {

@@ -49,6 +49,30 @@ struct Resources {
   bool IsValid(std::string* why) const;
 };
 
+// `policy.adaptive:` law-guided rounds after the grid (docs/sweep.md, "Adaptive rounds"): when
+// every point is done, `perflaw run` fits the law, asks `perflaw suggest` for the next points of
+// each group not yet identified, adds them to the sweep and trains them, round after round.
+struct AdaptivePolicy {
+  uint32_t rounds = 0;            // rounds after the grid, at most (0: off, the default)
+  uint32_t points_per_round = 4;  // new points per round over all groups (1 to 1000)
+  // New points over all rounds, at most (0: rounds x points_per_round).
+  uint64_t budget_points = 0;
+  // When a group needs no more points: "identified" (the verdict identifies an optimum, on at
+  // least one axis) or "all_axes" (both layers and d_model pinned).
+  std::string stop_when = "identified";
+  // A pinned axis counts only when its optimum's interval hi / lo is at most this (> 1); the
+  // verdict's own limit is 4.
+  double max_interval_ratio = 4;
+  // The metric and form whose verdict drives the rounds: law.metrics[0] and the first of law.forms
+  // with an optimum, unless given (then they must be among law.metrics / law.forms).
+  std::string metric, form;
+  bool enabled() const { return rounds > 0; }
+  uint64_t budget() const {
+    return budget_points > 0 ? budget_points : uint64_t{rounds} * points_per_round;
+  }
+  bool IsValid(std::string* why) const;
+};
+
 // `policy:` failure handling (never part of a point's id). Times in seconds.
 struct Policy {
   uint32_t max_attempts = 3;       // attempts per point before it stays FAILED (>= 1)
@@ -58,6 +82,10 @@ struct Policy {
   // A busy group this close to its expected end is sent its next point (>= 0; 0: off); see
   // SchedulerOptions::dispatch_ahead.
   double dispatch_ahead = 1;
+  // The most points a sweep may make (grid x datasets plus include, counted before anything is
+  // built): a larger one is refused with the count instead of being expanded (>= 1).
+  uint64_t max_points = 100000;
+  AdaptivePolicy adaptive;
   bool IsValid(std::string* why) const;
 };
 
@@ -124,6 +152,18 @@ std::string PointId(const nlohmann::json& canonical_config, const std::string& d
 
 // SHA-256 of a byte string, 64 lowercase hex digits.
 std::string Sha256Hex(const std::string& bytes);
+
+// A point added to a parsed sweep (adaptive rounds): what an include: entry with these keys makes.
+struct ExtraPoint {
+  std::string dataset;                     // DatasetSpec::name; "" with one dataset
+  std::map<std::string, double> settings;  // e.g. model.layers, model.d_model, data.max_seq_len
+};
+
+// The points `extra` makes, as the sweep written with them appended to its include: list would
+// make them (same ids, costs and validation), except points already in `sweep.points`. The
+// sweep's exclude: applies. Reads what ParseSweep reads; writes nothing. Errors name the entry.
+StatusOr<std::vector<GridPoint>> ExpandExtraPoints(const Sweep& sweep,
+                                                   const std::vector<ExtraPoint>& extra);
 
 // Writes every synthetic dataset of the sweep to its DatasetSpec::path (binary format, creating
 // directories) unless a valid file is already there. Deterministic: the same options give the same

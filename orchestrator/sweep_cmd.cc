@@ -98,6 +98,14 @@ void PrintTable(const Sweep& sweep) {
       sweep.resources.ranks_per_point, sweep.resources.workers, sweep.policy.max_attempts,
       sweep.policy.point_timeout, sweep.policy.heartbeat_interval, sweep.policy.heartbeat_timeout,
       sweep.policy.dispatch_ahead);
+  const orchestrator::AdaptivePolicy& a = sweep.policy.adaptive;
+  if (a.enabled())
+    std::printf(
+        "adaptive: after these points, up to %u round(s) of %u point(s) (at most %llu in all) "
+        "until every group is %s (interval hi/lo <= %g), chosen by the %s verdict on %s\n",
+        a.rounds, a.points_per_round, static_cast<unsigned long long>(a.budget()),
+        a.stop_when == "all_axes" ? "identified on both axes" : "identified", a.max_interval_ratio,
+        a.form.c_str(), a.metric.c_str());
   const std::vector<std::string>& axes = sweep.axis_names;
   // Each axis column is as wide as its name or its widest value, so long names stay aligned.
   std::vector<int> width;
@@ -145,7 +153,17 @@ void PrintJson(const Sweep& sweep) {
                         {"excluded_points", sweep.excluded_points},
                         {"duplicate_points", sweep.duplicate_points},
                         {"law_warnings", LawWarnings(sweep)},
+                        {"adaptive", nullptr},
                         {"points", points}};
+  const orchestrator::AdaptivePolicy& a = sweep.policy.adaptive;
+  if (a.enabled())
+    out["adaptive"] = {{"rounds", a.rounds},
+                       {"points_per_round", a.points_per_round},
+                       {"budget_points", a.budget()},
+                       {"stop_when", a.stop_when},
+                       {"max_interval_ratio", a.max_interval_ratio},
+                       {"metric", a.metric},
+                       {"form", a.form}};
   std::cout << out.dump(2) << std::endl;
 }
 

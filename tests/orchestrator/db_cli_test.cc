@@ -230,7 +230,7 @@ TEST_F(DbCliTest, SqlRefusesWrites) {
   r = Perflaw("sql " + db_ + " " + Quote("SELECT count(*) FROM points"));
   EXPECT_EQ(r.out, "count(*)\n4\n(1 row)\n");
   r = Perflaw("sql " + db_ + " " + Quote("PRAGMA user_version"));
-  EXPECT_EQ(r.out, "user_version\n1\n(1 row)\n");
+  EXPECT_EQ(r.out, "user_version\n" + std::to_string(ResultsDb::kSchemaVersion) + "\n(1 row)\n");
   r = Perflaw("sql " + db_ + " " + Quote("SELEC nonsense"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("syntax error"), std::string::npos) << r.err;

@@ -104,6 +104,79 @@ TEST(ResultsDbTest, MigratesAnEmptyFileAndReopensIdempotently) {
   EXPECT_TRUE(db->IntegrityCheck().ok());
 }
 
+TEST(ResultsDbTest, ARoundAddsItsPointsAndIsReadBack) {
+  TempDir dir;
+  auto db = OpenWriter(dir.File("r.db"));
+  ASSERT_TRUE(db);
+  StatusOr<int64_t> sweep = db->RecordSweep("name: s\n", "s");
+  ASSERT_TRUE(sweep.ok());
+  ASSERT_TRUE(db->AddPoints(*sweep, {Point("a", 1, 1)}).ok());
+  RoundRecord round;
+  round.sweep = *sweep;
+  round.round = 1;
+  round.metric = "HR@10";
+  round.form = "performance";
+  round.verdicts = json::array({{{"group", "metric=HR@10"}, {"identified", false}}});
+  round.decision = "added 1 point(s)";
+  round.points = {{"b", "metric=HR@10", 4, 64, "extend", "the edge"}};
+  ASSERT_TRUE(db->RecordRound(round, {Point("b", 4, 2)}).ok());
+  RoundRecord end;
+  end.sweep = *sweep;
+  end.round = 2;
+  end.metric = "HR@10";
+  end.form = "performance";
+  end.decision = "every group is identified";
+  end.final = true;
+  ASSERT_TRUE(db->RecordRound(end, {}).ok());
+  // A round number twice is refused, and then nothing of it is written.
+  RoundRecord again = round;
+  again.points = {{"c", "metric=HR@10", 5, 64, "extend", "x"}};
+  EXPECT_FALSE(db->RecordRound(again, {Point("c", 5, 3)}).ok());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM points WHERE id = 'c'"), 0);
+
+  StatusOr<std::vector<RoundRecord>> rounds = db->Rounds(*sweep);
+  ASSERT_TRUE(rounds.ok()) << rounds.status().ToString();
+  ASSERT_EQ(rounds->size(), 2u);
+  EXPECT_EQ((*rounds)[0].decision, "added 1 point(s)");
+  EXPECT_FALSE((*rounds)[0].final);
+  ASSERT_EQ((*rounds)[0].points.size(), 1u);
+  EXPECT_EQ((*rounds)[0].points[0].point, "b");
+  EXPECT_EQ((*rounds)[0].points[0].layers, 4);
+  EXPECT_EQ((*rounds)[0].points[0].rule, "extend");
+  EXPECT_EQ((*rounds)[0].verdicts[0]["group"], "metric=HR@10");
+  EXPECT_TRUE((*rounds)[1].final);
+  EXPECT_TRUE((*rounds)[1].points.empty());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM sweep_points WHERE sweep = 1"), 2);  // a and b
+}
+
+TEST(ResultsDbTest, AVersion1DatabaseIsReadAsIsAndUpgradedByAWriter) {
+  TempDir dir;
+  const std::string path = dir.File("r.db");
+  {
+    auto db = OpenWriter(path);
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->RecordSweep("name: s\n", "s").ok());
+  }
+  {  // what schema version 1 was: no rounds tables
+    StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE(
+        raw->Exec("DROP TABLE round_points; DROP TABLE rounds; PRAGMA user_version = 1").ok());
+  }
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    StatusOr<std::vector<RoundRecord>> rounds = (*r)->Rounds(1);
+    ASSERT_TRUE(rounds.ok()) << rounds.status().ToString();
+    EXPECT_TRUE(rounds->empty());
+  }
+  auto db = OpenWriter(path);
+  ASSERT_TRUE(db);
+  EXPECT_EQ(Count(*db, "PRAGMA user_version"), 2);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM rounds"), 0);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM sweeps"), 1);
+}
+
 TEST(ResultsDbTest, RefusesADatabaseFromANewerVersion) {
   TempDir dir;
   const std::string path = dir.File("r.db");

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "orchestrator/results_db.h"
 #include "orchestrator/sqlite_util.h"
@@ -101,6 +105,54 @@ TEST(RunMpiTest, RunsATinySweepThenReusesIt) {
   EXPECT_NE(again.out.find("4 completed (4 from earlier runs, not rerun)"), std::string::npos)
       << again.out;
   EXPECT_EQ(Count(db, "SELECT count(*) FROM attempts"), 4);
+  ExpectIntact(db);
+}
+
+// configs/quickstart.yaml with `edits` (old text -> new text) applied; each must match once.
+std::string EditedQuickstart(const std::vector<std::pair<std::string, std::string>>& edits) {
+  std::ifstream in(std::string(PERFLAW_SOURCE_DIR) + "/configs/quickstart.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [from, to] : edits) {
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << "configs/quickstart.yaml no longer has: " << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+TEST(RunMpiTest, QuickstartWithAdaptiveRoundsRecordsTheRounds) {
+  // The quickstart's data and model from a 3 x 3 corner of its grid, fewer epochs, one adaptive
+  // round of two points.
+  TempDir dir;
+  fs::create_directories(dir.path() / "configs");  // its db: and work_dir: are ../out/quickstart
+  dir.Write("configs/q.yaml",
+            EditedQuickstart({{"model.layers: [1, 2, 3, 4]", "model.layers: [1, 2, 3]"},
+                              {"model.d_model: [8, 16, 32, 64, 128]", "model.d_model: [8, 16, 32]"},
+                              {"epochs: 40, patience: 5", "epochs: 4, patience: 5"},
+                              {"heartbeat_timeout: 60}",
+                               "heartbeat_timeout: 60,\n         adaptive: {rounds: 1, "
+                               "points_per_round: 2}}"}}));
+  CommandResult r = Perflaw(dir, "run configs/q.yaml");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string db = dir.File("out/quickstart/results.db");
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM rounds WHERE round = 1 AND final = 0"), 1) << r.err;
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM round_points WHERE round = 1"), 2);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM rounds WHERE round = 2 AND final = 1"), 1);
+  EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 11);
+  EXPECT_NE(r.err.find("adaptive round 1 of 1 (HR@10, performance form)"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("adaptive: 1 round(s), 2 point(s) added; ended: "), std::string::npos)
+      << r.out;
+  // The law at the end sees the added points.
+  EXPECT_NE(r.out.find("| 11 points"), std::string::npos) << r.out;
+
+  CommandResult status = Perflaw(dir, "status out/quickstart/results.db");
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("adaptive rounds (policy.adaptive; HR@10, performance form):\n"
+                            "  round 1: added 2 point(s)"),
+            std::string::npos)
+      << status.out;
+  EXPECT_NE(status.out.find("  round 2: end: "), std::string::npos) << status.out;
   ExpectIntact(db);
 }
 

@@ -9,12 +9,18 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 
+#include "law/forms.h"
+#include "orchestrator/cli.h"
 #include "orchestrator/sqlite_util.h"
+#include "tests/law/known_law.h"
 #include "tests/orchestrator/fakes.h"
+#include "tests/orchestrator/law_world.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -29,68 +35,6 @@ namespace fs = std::filesystem;
 double TrueHr(int layers, int d_model) {
   return 0.1 + 0.05 * std::log(layers) + 0.04 * std::log(d_model);
 }
-
-// Between the scheduler and FakeWorld: gives every RunPoint a duration (layers x d_model / 8
-// seconds) and turns the fake's epoch and result messages into real worker records whose metrics
-// follow TrueHr.
-class LawWorld final : public Transport {
- public:
-  explicit LawWorld(testing::FakeWorld* world) : world_(world) {}
-  int GroupCount() const override { return world_->GroupCount(); }
-
-  Status Send(int g, const ToGroup& message) override {
-    const auto* run = std::get_if<RunPoint>(&message);
-    if (!run) return world_->Send(g, message);
-    RunPoint timed = *run;
-    configs_[run->point] = run->config;
-    runs_.push_back(*run);
-    timed.config["seconds"] = Layers(run->config) * DModel(run->config) / 8.0;
-    return world_->Send(g, timed);
-  }
-
-  StatusOr<std::optional<Incoming>> Poll(double timeout) override {
-    StatusOr<std::optional<Incoming>> in = world_->Poll(timeout);
-    if (!in.ok() || !in->has_value()) return in;
-    if (auto* done = std::get_if<PointDone>(&(*in)->message)) {
-      done->result = Result(configs_.at(done->point));
-    } else if (auto* epoch = std::get_if<EpochMetrics>(&(*in)->message)) {
-      worker::EpochRecord record;
-      record.epoch = epoch->epoch;
-      record.steps = 10;
-      record.train_loss = 0.5;
-      epoch->metrics = worker::EpochRecordToJson(record);
-    }
-    return in;
-  }
-
-  // The RunPoints as the scheduler sent them.
-  const std::vector<RunPoint>& runs() const { return runs_; }
-
- private:
-  static int Layers(const json& c) { return c["model"]["layers"].get<int>(); }
-  static int DModel(const json& c) { return c["model"]["d_model"].get<int>(); }
-
-  static json Result(const json& config) {
-    worker::PointResult r;
-    r.status = worker::RunStatus::kOk;
-    r.message = "ok";
-    r.params = {1000, 2000};
-    r.tokens_seen = 5000;
-    worker::RankMetrics test;
-    test.split = "test";
-    test.protocol = "sampled:10";
-    test.users = 50;
-    const double hr = TrueHr(Layers(config), DModel(config));
-    test.hr = {{10, hr}};
-    test.ndcg = {{10, hr / 2}};
-    r.test = test;
-    return worker::PointResultToJson(r);
-  }
-
-  testing::FakeWorld* world_;
-  std::map<std::string, json> configs_;
-  std::vector<RunPoint> runs_;
-};
 
 constexpr const char kSweep[] = R"(name: unit
 data:
@@ -130,8 +74,9 @@ class RunnerTest : public ::testing::Test {
   std::string DbPath() const { return dir_.File("out/r.db"); }
 
   StatusOr<RunOutcome> Execute(const RunPlan& plan, testing::FakeWorld* world,
-                               testing::FakeClock* clock, LawWorld** law_world = nullptr) {
-    worlds_.push_back(std::make_unique<LawWorld>(world));
+                               testing::FakeClock* clock, testing::LawWorld** law_world = nullptr,
+                               testing::LawWorld::Hr hr = TrueHr) {
+    worlds_.push_back(std::make_unique<testing::LawWorld>(world, std::move(hr)));
     if (law_world) *law_world = worlds_.back().get();
     out_.str("");
     err_.str("");
@@ -162,7 +107,7 @@ class RunnerTest : public ::testing::Test {
   TempDir dir_;
   RunOptions options_;
   std::atomic<bool> stop_{false};
-  std::vector<std::unique_ptr<LawWorld>> worlds_;
+  std::vector<std::unique_ptr<testing::LawWorld>> worlds_;
   std::ostringstream out_, err_;
 };
 
@@ -171,7 +116,7 @@ TEST_F(RunnerTest, WholeRunRecordsEverythingAndFitsTheLaw) {
   ASSERT_EQ(plan.sweep.points.size(), 12u);
   testing::FakeClock clock;
   testing::FakeWorld world(&clock, 2);
-  LawWorld* law_world = nullptr;
+  testing::LawWorld* law_world = nullptr;
   StatusOr<RunOutcome> outcome = Execute(plan, &world, &clock, &law_world);
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString() << "\n" << err_.str();
   EXPECT_TRUE(outcome->ran);
@@ -274,7 +219,7 @@ TEST_F(RunnerTest, StopThenResumeRerunsNothingCompleted) {
   EXPECT_EQ(resume->sweep.work_dir, plan.sweep.work_dir);  // resolved as the run resolved it
   testing::FakeClock clock2;
   testing::FakeWorld world2(&clock2, 2);
-  LawWorld* law_world = nullptr;
+  testing::LawWorld* law_world = nullptr;
   StatusOr<RunOutcome> second = Execute(*resume, &world2, &clock2, &law_world);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   EXPECT_EQ(second->exit_code, 0);
@@ -481,6 +426,146 @@ TEST_F(RunnerTest, PlanRejectsBadInputAndWritesNothing) {
 
   EXPECT_EQ(PlanResume(dir_.File("none.db"), false).status().code(), Status::Code::kNotFound);
   EXPECT_FALSE(fs::exists(dir_.File("none.db")));
+}
+
+// ---- adaptive rounds (policy.adaptive) ----
+
+// HR@10 following a Performance Law whose optimum, N* = 6 layers and d* = 128, lies outside the
+// 3 x 3 corner the adaptive sweep starts from, plus seeded noise of sd 0.001 per point. (Measured:
+// 4 rounds add 15 points, and the optimum 5.9 [5.6, 6.3] x 132 [128, 138] covers the truth.)
+double PerformanceHr(int layers, int d_model) {
+  static const std::unique_ptr<law::Form> form = std::move(law::MakeForm("performance")).value();
+  static const std::vector<double> theta = law::Law(6, 128);
+  law::Observation x;
+  x.layers = layers;
+  x.d_model = d_model;
+  std::mt19937 rng(static_cast<uint32_t>(layers * 100003 + d_model));
+  return form->Eval(theta.data(), x, nullptr) + 0.001 * std::normal_distribution<double>()(rng);
+}
+
+// kSweep from the 3 x 3 corner, with adaptive rounds driven by the performance form.
+std::string AdaptiveSweep() {
+  std::string yaml = kSweep;
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"[1, 2, 4]", "[1, 2, 3]"},
+           {"[8, 16, 32, 64]", "[8, 16, 32]"},
+           {"heartbeat_timeout: 10}",
+            "heartbeat_timeout: 10,\n         adaptive: {rounds: 10, points_per_round: 4, "
+            "stop_when: all_axes}}"},
+           {"forms: [scaling]", "forms: [performance]"}})
+    yaml.replace(yaml.find(from), from.size(), to);
+  return yaml;
+}
+
+// The law's verdict on the database now, as the rounds see it.
+cli::GroupAdvice AdviceOf(const std::string& db) {
+  StatusOr<std::vector<cli::GroupAdvice>> advice =
+      cli::AdviseFromDb(db, "performance", "HR@10", "none", {}, {});
+  EXPECT_TRUE(advice.ok()) << advice.status().ToString();
+  EXPECT_EQ(advice.ok() ? advice->size() : 0u, 1u);
+  return advice.ok() && !advice->empty() ? advice->front() : cli::GroupAdvice{};
+}
+
+TEST_F(RunnerTest, AdaptiveRoundsFindAnOptimumOutsideTheStartingCorner) {
+  dir_.Write("sweep.yaml", AdaptiveSweep());
+  RunPlan plan = Plan();
+  ASSERT_EQ(plan.sweep.points.size(), 9u);
+  testing::FakeClock clock;
+  testing::FakeWorld world(&clock, 2);
+  StatusOr<RunOutcome> outcome = Execute(plan, &world, &clock, nullptr, PerformanceHr);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().ToString() << "\n" << err_.str();
+  EXPECT_EQ(outcome->exit_code, 0) << out_.str();
+  ASSERT_TRUE(outcome->adaptive.ended) << out_.str();
+  EXPECT_EQ(outcome->adaptive.end, "every group is identified on both axes") << err_.str();
+  EXPECT_GE(outcome->adaptive.rounds, 1);
+
+  // Every round is recorded with its points and why; the last one says why the rounds ended.
+  const int64_t rounds = Count("SELECT count(*) FROM rounds WHERE final = 0");
+  EXPECT_EQ(rounds, outcome->adaptive.rounds);
+  EXPECT_EQ(Count("SELECT count(*) FROM rounds WHERE final = 1"), 1);
+  EXPECT_EQ(Count("SELECT max(round) FROM rounds"), rounds + 1);
+  const int64_t added = Count("SELECT count(*) FROM round_points");
+  EXPECT_EQ(added, outcome->adaptive.points_added);
+  EXPECT_EQ(Count("SELECT count(*) FROM sweep_points"), 9 + added);
+  EXPECT_EQ(Count("SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 9 + added);
+  EXPECT_EQ(Count("SELECT count(*) FROM round_points WHERE round = 1 AND rule = 'extend'"),
+            Count("SELECT count(*) FROM round_points WHERE round = 1"));  // the corner: extend
+  EXPECT_EQ(Count("SELECT count(*) FROM rounds r WHERE final = 0 AND decision NOT LIKE 'added %'"),
+            0);
+  // Fewer points than a grid bracketing the optimum (layers 1..8 x d_model 8..256: 48 points).
+  EXPECT_LT(9 + added, 48);
+  EXPECT_NE(err_.str().find("adaptive round 1 of 10 (HR@10, performance form)"), std::string::npos)
+      << err_.str();
+  EXPECT_NE(out_.str().find("adaptive: " + std::to_string(rounds) + " round(s)"), std::string::npos)
+      << out_.str();
+
+  // The identified optimum covers the truth on the axes it pins.
+  const cli::GroupAdvice g = AdviceOf(DbPath());
+  ASSERT_TRUE(g.verdict.identified) << g.verdict.summary;
+  ASSERT_TRUE(g.verdict.optimum.has_value());
+  const law::Interval n = g.verdict.optimum->layers.interval,
+                      d = g.verdict.optimum->d_model.interval;
+  if (std::isfinite(g.verdict.optimum->layers.value)) {
+    EXPECT_LE(n.lo, 6);
+    EXPECT_GE(n.hi, 6);
+  }
+  if (std::isfinite(g.verdict.optimum->d_model.value)) {
+    EXPECT_LE(d.lo, 128);
+    EXPECT_GE(d.hi, 128);
+  }
+  EXPECT_TRUE(std::isfinite(g.verdict.optimum->layers.value) &&
+              std::isfinite(g.verdict.optimum->d_model.value));  // stop_when: all_axes
+}
+
+TEST_F(RunnerTest, AdaptiveRoundsResumeInsideARound) {
+  dir_.Write("sweep.yaml", AdaptiveSweep());
+  testing::FakeClock clock1;
+  testing::FakeWorld world1(&clock1, 2);
+  // The 3 x 3 corner takes 42 s of work on two groups; round 1's larger points are then running.
+  world1.At(30, [&] { stop_.store(true); });
+  StatusOr<RunOutcome> first = Execute(Plan(), &world1, &clock1, nullptr, PerformanceHr);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->exit_code, 3) << err_.str();
+  EXPECT_EQ(Count("SELECT count(*) FROM rounds"), 1);
+  EXPECT_FALSE(first->adaptive.ended);
+  const int64_t round1 = Count("SELECT count(*) FROM round_points WHERE round = 1");
+  ASSERT_GT(round1, 0);
+  EXPECT_GT(Count("SELECT count(*) FROM round_points r JOIN points p ON p.id = r.point WHERE "
+                  "p.state = 'PENDING'"),
+            0);
+  EXPECT_NE(out_.str().find("not ended (perflaw resume continues)"), std::string::npos);
+
+  stop_.store(false);
+  StatusOr<RunPlan> resume = PlanResume(DbPath(), false);
+  ASSERT_TRUE(resume.ok()) << resume.status().ToString();
+  testing::FakeClock clock2;
+  testing::FakeWorld world2(&clock2, 2);
+  StatusOr<RunOutcome> second = Execute(*resume, &world2, &clock2, nullptr, PerformanceHr);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->exit_code, 0) << err_.str();
+  EXPECT_TRUE(second->adaptive.ended);
+  // Round 1's points ran once each; the rounds went on from 2; nothing completed twice.
+  EXPECT_EQ(Count("SELECT count(*) FROM round_points WHERE round = 1"), round1);
+  EXPECT_EQ(Count("SELECT count(*) FROM results"),
+            Count("SELECT count(*) FROM points WHERE state = 'COMPLETED'"));
+  EXPECT_EQ(Count("SELECT count(*) FROM points WHERE state != 'COMPLETED'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts WHERE exit_reason = 'completed'"),
+            Count("SELECT count(*) FROM results"));
+  EXPECT_EQ(Count("SELECT count(*) FROM rounds WHERE final = 1"), 1);
+  EXPECT_EQ(Count("SELECT count(DISTINCT round) FROM rounds"),
+            Count("SELECT max(round) FROM rounds"));
+  EXPECT_EQ(Count("SELECT count(*) FROM sweeps"), 1);
+
+  // Resuming a sweep whose rounds ended adds nothing.
+  testing::FakeClock clock3;
+  testing::FakeWorld world3(&clock3, 2);
+  StatusOr<RunPlan> again = PlanResume(DbPath(), false);
+  ASSERT_TRUE(again.ok());
+  const int64_t rows = Count("SELECT count(*) FROM rounds");
+  StatusOr<RunOutcome> third = Execute(*again, &world3, &clock3, nullptr, PerformanceHr);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->scheduler.attempts_started, 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM rounds"), rows);
 }
 
 TEST(LawGroupByTest, MapsSweepAxesToLawGroups) {

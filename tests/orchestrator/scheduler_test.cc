@@ -157,6 +157,59 @@ TEST(SchedulerTest, EveryPointCompletesExactlyOnceAndMakespanIsTheLptSchedule) {
   EXPECT_EQ(sim.listener.last_progress.pending, 0);
 }
 
+TEST(SchedulerTest, RefillAddsPointsWhenEverythingIsDoneUntilItGivesNone) {
+  Sim sim(2);
+  int calls = 0;
+  size_t quiet_before_refill = 0;
+  auto summary = sim.scheduler.Run({Point("a", 2, 2), Point("b", 1, 1)}, [&] {
+    ++calls;
+    quiet_before_refill = sim.listener.events_before_last_quiet;
+    // Every point so far is done, and what the listener saw is flushed (OnQuiet) first.
+    EXPECT_EQ(sim.listener.completed.size(), calls == 1 ? 2u : 4u);
+    EXPECT_EQ(quiet_before_refill, sim.listener.log.size());
+    if (calls == 1) return std::vector<PendingPoint>{Point("c", 3, 3), Point("d", 1, 1)};
+    return std::vector<PendingPoint>{};
+  });
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(summary->end, RunEnd::kCompleted);
+  EXPECT_EQ(summary->points, 4);
+  EXPECT_EQ(summary->completed, 4);
+  EXPECT_EQ(summary->refills, 1);
+  EXPECT_TRUE(summary->refill_error.empty());
+  // The refilled points ran after the first ones, largest first, on the same groups.
+  const std::vector<std::string> runs = sim.world.Dispatches();
+  ASSERT_EQ(runs.size(), 4u);
+  EXPECT_EQ(runs[2].substr(0, 3), "c#1");
+  EXPECT_EQ(runs[3].substr(0, 3), "d#1");
+  EXPECT_EQ(sim.world.CountSent(0, kShutdown), 1);
+  EXPECT_EQ(sim.listener.last_progress.completed, 4);
+}
+
+TEST(SchedulerTest, RefilledPointsThatRepeatAnIdEndTheRunWithTheReason) {
+  Sim sim(1);
+  auto summary = sim.scheduler.Run({Point("a", 1, 1)},
+                                   [] { return std::vector<PendingPoint>{Point("a", 1, 1)}; });
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->end, RunEnd::kCompleted);
+  EXPECT_EQ(summary->completed, 1);
+  EXPECT_EQ(summary->refills, 0);
+  EXPECT_EQ(summary->refill_error, "refilled point 'a' is already in the run");
+}
+
+TEST(SchedulerTest, NoRefillAfterAStopRequest) {
+  Sim sim(1);
+  sim.world.At(0.5, [&] { sim.scheduler.RequestStop(); });
+  int calls = 0;
+  auto summary = sim.scheduler.Run({Point("a", 1, 3)}, [&] {
+    ++calls;
+    return std::vector<PendingPoint>{Point("b", 1, 1)};
+  });
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(summary->end, RunEnd::kInterrupted);
+}
+
 TEST(SchedulerTest, SilentGroupFailsItsPointAsHeartbeatLostAndAnotherGroupRunsIt) {
   Sim sim(2);
   sim.world.group(0).silent_after = 2.5;  // heartbeats at 1 and 2, then nothing

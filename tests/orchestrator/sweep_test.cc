@@ -107,6 +107,32 @@ TEST(SweepExpand, NoGridIsOnePoint) {
   EXPECT_TRUE(s->points[0].axes.empty());
 }
 
+TEST(SweepExpand, AGridLargerThanMaxPointsIsRefusedWithItsCount) {
+  // 1,000 x 1,000 is counted, not expanded (policy.max_points, default 100,000).
+  std::string layers, dims;
+  for (int i = 1; i <= 1000; ++i) {
+    layers += (i > 1 ? ", " : "") + std::to_string(i);
+    dims += (i > 1 ? ", " : "") + std::to_string(8 * i);
+  }
+  const std::string huge =
+      "grid:\n  model.layers: [" + layers + "]\n  model.d_model: [" + dims + "]\n";
+  const std::string error = ErrorOf(SynthSweep(huge));
+  EXPECT_NE(error.find("s.yaml:7:3: the grid makes 1000000 points (1000 model.layers x 1000 "
+                       "model.d_model), more than policy.max_points (100000)"),
+            std::string::npos)
+      << error;
+  // The limit is the user's: a small grid over a smaller limit, include counted.
+  EXPECT_NE(ErrorOf(SynthSweep("grid:\n  model.layers: [1, 2, 3]\n",
+                               "include:\n  - {model.layers: 4}\npolicy: {max_points: 3}\n"))
+                .find("makes 4 points (3 model.layers, plus include), more than policy.max_points "
+                      "(3)"),
+            std::string::npos);
+  EXPECT_TRUE(
+      Parse(SynthSweep("grid:\n  model.layers: [1, 2, 3]\n", "policy: {max_points: 3}\n")).ok());
+  EXPECT_NE(ErrorOf(SynthSweep("policy: {max_points: 0}\n")).find("policy.max_points must be >= 1"),
+            std::string::npos);
+}
+
 TEST(SweepExpand, IncludeExcludeAndDuplicates) {
   StatusOr<Sweep> s =
       Parse(SynthSweep("grid:\n  model.layers: [1, 2]\n  model.d_model: [8, 16]\n",
@@ -346,6 +372,75 @@ TEST(SweepErrors, BadPolicyAndResources) {
             "s.yaml:7:21: device is given twice (top level and resources); keep one");
   EXPECT_EQ(ErrorOf(SynthSweep("resources: {device: tpu}\n")),
             "s.yaml:6:21: device must be one of auto, cpu, cuda, got \"tpu\"");
+}
+
+TEST(SweepErrors, AdaptivePolicy) {
+  auto error = [](const std::string& policy, const std::string& law = "") {
+    return ErrorOf(SynthSweep("grid:\n  model.layers: [1, 2, 3]\n  model.d_model: [8, 16, 32]\n",
+                              "policy:\n  adaptive: " + policy + "\n" + law));
+  };
+  EXPECT_EQ(error("{rounds: 2, points_per_round: 0}"),
+            "s.yaml:10:43: policy.adaptive.points_per_round must be 1 to 1000, got 0");
+  EXPECT_EQ(error("{rounds: 2, stop_when: pinned}"),
+            "s.yaml:10:36: policy.adaptive.stop_when must be identified or all_axes, got "
+            "\"pinned\"");
+  EXPECT_EQ(error("{rounds: 2, max_interval_ratio: 1}"),
+            "s.yaml:10:45: policy.adaptive.max_interval_ratio must be a number > 1, got 1");
+  EXPECT_EQ(error("{rounds: -1}"),
+            "s.yaml:10:22: policy.adaptive.rounds must be an integer in [0, 4294967295], got -1");
+  EXPECT_EQ(error("{round: 2}"),
+            "s.yaml:10:14: unknown key policy.adaptive.round (did you mean "
+            "policy.adaptive.rounds?)");
+  // The law must be able to answer: enabled, the metric measured, a form with an optimum.
+  EXPECT_EQ(error("{rounds: 2}", "law: {enabled: false}\n"),
+            "s.yaml:10:13: policy.adaptive needs the law (law.enabled is false)");
+  EXPECT_EQ(error("{rounds: 2}", "law: {forms: [scaling]}\n"),
+            "s.yaml:10:13: policy.adaptive needs a law form with an optimum in law.forms "
+            "(performance or performance-data), got scaling");
+  EXPECT_EQ(error("{rounds: 2, metric: NDCG@10}", "law: {metrics: [HR@10]}\n"),
+            "s.yaml:10:33: policy.adaptive.metric: \"NDCG@10\" is not one of law.metrics (HR@10)");
+  EXPECT_EQ(error("{rounds: 2, form: scaling}"),
+            "s.yaml:10:31: policy.adaptive.form must be performance or performance-data (a form "
+            "with an optimum), got \"scaling\"");
+  EXPECT_EQ(error("{rounds: 2, form: performance-data}"),
+            "s.yaml:10:31: policy.adaptive.form: \"performance-data\" is not one of law.forms "
+            "(performance, scaling)");
+  // rounds: 0 is off, and then nothing else is checked against the law.
+  EXPECT_TRUE(
+      Parse(SynthSweep("", "policy: {adaptive: {rounds: 0}}\nlaw: {enabled: false}\n")).ok());
+}
+
+TEST(SweepExpand, AdaptiveDefaultsAndExtraPointsMatchAnIncludeEntry) {
+  const std::string grid = "grid:\n  model.layers: [1, 2]\n  model.d_model: [8, 16]\n";
+  StatusOr<Sweep> s = Parse(SynthSweep(grid, "policy: {adaptive: {rounds: 3}}\n"));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const AdaptivePolicy& a = s->policy.adaptive;
+  EXPECT_TRUE(a.enabled());
+  EXPECT_EQ(a.metric, "HR@10");      // law.metrics[0]
+  EXPECT_EQ(a.form, "performance");  // the first form with an optimum
+  EXPECT_EQ(a.points_per_round, 4u);
+  EXPECT_EQ(a.budget(), 12u);
+  EXPECT_EQ(a.stop_when, "identified");
+
+  // An added point is the point an include: entry would make; a point the sweep has is not added.
+  StatusOr<std::vector<GridPoint>> extra =
+      ExpandExtraPoints(*s, {{"", {{"model.layers", 4}, {"model.d_model", 64}}},
+                             {"", {{"model.layers", 2}, {"model.d_model", 16}}}});
+  ASSERT_TRUE(extra.ok()) << extra.status().ToString();
+  ASSERT_EQ(extra->size(), 1u);
+  StatusOr<Sweep> written = Parse(SynthSweep(
+      grid,
+      "include:\n  - {model.layers: 4, model.d_model: 64}\npolicy: {adaptive: {rounds: 3}}\n"));
+  ASSERT_TRUE(written.ok());
+  EXPECT_EQ(extra->front().id, written->points.back().id);
+  EXPECT_EQ(extra->front().config, written->points.back().config);
+  EXPECT_DOUBLE_EQ(extra->front().cost, written->points.back().cost);
+  // A value the point parser rejects is an error naming the added entry.
+  StatusOr<std::vector<GridPoint>> bad =
+      ExpandExtraPoints(*s, {{"", {{"model.layers", 0}, {"model.d_model", 64}}}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("added include entries"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(SweepErrors, IncludeExcludeAndLaw) {
