@@ -1,5 +1,6 @@
 #include "orchestrator/adaptive.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
@@ -46,6 +47,19 @@ StatusOr<std::string> DatasetName(const Sweep& sweep, const std::string& label) 
     if (fs::path(d.path).stem().string() == label || d.path == label) return d.name;
   return Status::NotFound("the law's group dataset \"" + label +
                           "\" is none of the sweep's datasets (the database holds other data)");
+}
+
+// Whether `p` is a point the include entry `e` makes (its dataset, and its settings' values).
+bool Made(const GridPoint& p, const ExtraPoint& e) {
+  if (!e.dataset.empty() && p.dataset != e.dataset) return false;
+  for (const auto& [key, value] : e.settings) {
+    std::string pointer = "/" + key;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    const json::json_pointer at(pointer);
+    if (!p.config.contains(at) || !p.config[at].is_number() || p.config[at].get<double>() != value)
+      return false;
+  }
+  return true;
 }
 
 std::string Describe(const law::Suggestion& s) {
@@ -156,43 +170,52 @@ StatusOr<std::vector<PendingPoint>> AdaptiveRounds::Next(std::string* event) {
   }
   const uint64_t want = std::min<uint64_t>(policy.points_per_round, policy.budget() - spent);
 
-  StatusOr<std::set<std::string>> known = SweepPoints();
-  if (!known.ok()) return known.status();
-  // Round robin over the open groups' suggestions, best first within each group.
-  std::vector<NewPoint> points;
-  std::vector<PendingPoint> pending;
-  std::string added_words;
-  for (size_t rank = 0; points.size() < want; ++rank) {
-    bool any = false;
+  // The candidates in round-robin order over the open groups, each group's best first; the sweep
+  // is expanded once with all of them.
+  struct Candidate {
+    const cli::GroupAdvice* group;
+    const law::Suggestion* suggestion;
+    ExtraPoint extra;
+  };
+  std::vector<Candidate> candidates;
+  std::vector<ExtraPoint> extras;
+  for (size_t rank = 0, added = 1; added > 0; ++rank) {
+    added = 0;
     for (const cli::GroupAdvice* g : open) {
-      if (points.size() >= want) break;
       if (rank >= g->suggestions.points.size()) continue;
-      any = true;
       const law::Suggestion& s = g->suggestions.points[rank];
       StatusOr<std::string> dataset = DatasetName(sweep_, g->key.dataset);
       if (!dataset.ok()) return dataset.status();
-      ExtraPoint extra;
-      extra.dataset = *dataset;
-      extra.settings["model.layers"] = s.layers;
-      extra.settings["model.d_model"] = s.d_model;
+      Candidate c{g, &s, {*dataset, {{"model.layers", s.layers}, {"model.d_model", s.d_model}}}};
       if (!g->key.max_seq_len.empty())
-        extra.settings["data.max_seq_len"] = std::stod(g->key.max_seq_len);
-      StatusOr<std::vector<GridPoint>> made = ExpandExtraPoints(sweep_, {extra});
-      if (!made.ok()) return made.status();
-      for (GridPoint& p : *made) {
-        if (points.size() >= want || !known->insert(p.id).second) continue;
-        round.points.push_back({p.id, g->key.Label(), s.layers, s.d_model, s.rule, s.reason});
-        points.push_back({p.id, p.config.dump(), p.cost});
-        PendingPoint run;
-        run.id = p.id;
-        run.config = p.config;
-        run.cost = p.cost;
-        run.checkpoint_dir = (fs::path(sweep_.work_dir) / "checkpoints" / p.id).string();
-        pending.push_back(std::move(run));
-        added_words += (added_words.empty() ? "" : ", ") + Describe(s);
-      }
+        c.extra.settings["data.max_seq_len"] = std::stod(g->key.max_seq_len);
+      extras.push_back(c.extra);
+      candidates.push_back(std::move(c));
+      ++added;
     }
-    if (!any) break;
+  }
+  StatusOr<std::vector<GridPoint>> made = ExpandExtraPoints(sweep_, extras);
+  if (!made.ok()) return made.status();
+  StatusOr<std::set<std::string>> known = SweepPoints();
+  if (!known.ok()) return known.status();
+  std::vector<NewPoint> points;
+  std::vector<PendingPoint> pending;
+  std::string added_words;
+  for (const Candidate& c : candidates) {
+    for (const GridPoint& p : *made) {
+      if (points.size() >= want) break;
+      if (!Made(p, c.extra) || !known->insert(p.id).second) continue;
+      const law::Suggestion& s = *c.suggestion;
+      round.points.push_back({p.id, c.group->key.Label(), s.layers, s.d_model, s.rule, s.reason});
+      points.push_back({p.id, p.config.dump(), p.cost});
+      PendingPoint run;
+      run.id = p.id;
+      run.config = p.config;
+      run.cost = p.cost;
+      run.checkpoint_dir = (fs::path(sweep_.work_dir) / "checkpoints" / p.id).string();
+      pending.push_back(std::move(run));
+      added_words += (added_words.empty() ? "" : ", ") + Describe(s);
+    }
   }
   if (points.empty()) {
     PERFLAW_RETURN_IF_ERROR(
