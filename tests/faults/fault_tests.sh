@@ -196,7 +196,11 @@ for CASE in "${CASES[@]}"; do
       done
       check_integrity "$db"
       resume "$dir"
-      for p in $preempted; do
+      # A point preempted before its first epoch ended has nothing to resume from (another group may
+      # have just started it); every point whose preempted attempt stored an epoch must resume.
+      progressed=$(q "$db" "SELECT DISTINCT a.point FROM attempts a JOIN epoch_metrics e ON e.attempt = a.id WHERE a.exit_reason = 'preempted'")
+      [ -n "$progressed" ] || fail "no preempted attempt had stored an epoch"
+      for p in $progressed; do
         # The attempt that completed it resumed: it trained (and stored) no epoch before the checkpoint.
         first=$(q "$db" "SELECT MIN(e.epoch) FROM epoch_metrics e JOIN results r ON r.attempt = e.attempt WHERE r.point = '$p'")
         [ -n "$first" ] && [ "$first" -gt 1 ] || fail "point $p: the completing attempt started at epoch '$first', not from its checkpoint"
