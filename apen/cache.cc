@@ -1,5 +1,6 @@
 #include "apen/cache.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "apen/hash.h"
+#include "apen/input_file.h"
 
 namespace perflaw::apen {
 namespace {
@@ -133,6 +135,8 @@ bool DecodeStrings(const std::string& s, bool with_ids, Dataset* d) {
   };
   if (!next(&d->options) || !next(&d->source_path)) return false;
   if (with_ids) {
+    // Every id takes at least its 4-byte length: a forged item count cannot size the vectors.
+    if ((s.size() - pos) / 4 < uint64_t{d->num_users()} + d->num_items) return false;
     d->user_ids.resize(d->num_users());
     d->item_ids.resize(d->num_items);
     for (auto& id : d->user_ids)
@@ -185,12 +189,16 @@ Status WriteBinaryDataset(const std::string& path, const Dataset& d, uint64_t ke
 }
 
 StatusOr<Dataset> ReadBinaryDataset(const std::string& path, uint64_t* key_hash) {
-  FilePtr f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::NotFound(path + ": cannot open file (missing or unreadable)");
-  std::error_code ec;
-  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  StatusOr<InputFile> opened = OpenRegularFile(path);
+  if (!opened.ok()) return opened.status();
+  const InputFile& f = *opened;
+  struct stat st;
+  if (::fstat(::fileno(f.get()), &st) != 0) return Status::IoError(path + ": cannot stat file");
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   char hb[kBinaryHeaderSize];
-  if (ec || !ReadAll(f.get(), hb, sizeof(hb))) return Corrupt(path, "shorter than its header");
+  if (file_size < kBinaryHeaderSize || !ReadAll(f.get(), hb, sizeof(hb))) {
+    return Corrupt(path, "shorter than its header");
+  }
   if (!HasBinaryMagic(hb, sizeof(hb))) return Corrupt(path, "bad magic (not a perflaw dataset)");
   if (Get<uint64_t>(hb + 88) != HashBytes(hb, 88)) return Corrupt(path, "header checksum mismatch");
   Header h;
@@ -207,11 +215,18 @@ StatusOr<Dataset> ReadBinaryDataset(const std::string& path, uint64_t* key_hash)
     return Corrupt(path, "version " + std::to_string(h.version) + ", expected " +
                              std::to_string(kBinaryVersion));
   }
-  const uint64_t off_bytes = (h.num_users + 1) * 8, item_bytes = h.num_interactions * 4;
-  if (h.payload_bytes != file_size - kBinaryHeaderSize ||
-      off_bytes + item_bytes > h.payload_bytes) {
+  if (h.payload_bytes != file_size - kBinaryHeaderSize) {
     return Corrupt(path, "size does not match its header (truncated?)");
   }
+  // The counts are checked against the payload before anything is sized by them, without
+  // overflow: a forged (users + 1) * 8 or interactions * 4 must not wrap around to a small size.
+  const uint64_t payload = h.payload_bytes;
+  if (h.num_users >= payload / 8 || h.num_interactions > (payload - (h.num_users + 1) * 8) / 4) {
+    return Corrupt(path, "header claims " + std::to_string(h.num_users) + " users and " +
+                             std::to_string(h.num_interactions) + " interactions, more than its " +
+                             std::to_string(payload) + "-byte payload holds");
+  }
+  const uint64_t off_bytes = (h.num_users + 1) * 8, item_bytes = h.num_interactions * 4;
   Dataset d;
   d.num_items = h.num_items;
   d.source_hash = h.source_hash;

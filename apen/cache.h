@@ -34,7 +34,9 @@ bool HasBinaryMagic(const char* data, size_t size);
 Status WriteBinaryDataset(const std::string& path, const Dataset& dataset, uint64_t key_hash);
 
 // Reads a binary dataset; *key_hash (if given) receives the stamped key hash. NotFound when the
-// file cannot be opened, Corruption when any check fails (the message says which).
+// file cannot be opened, InvalidArgument when it is not a regular file, Corruption when any
+// check fails (the message says which). The header's counts are checked against the file size
+// before anything is allocated, so a forged header cannot make it allocate more than the file.
 StatusOr<Dataset> ReadBinaryDataset(const std::string& path, uint64_t* key_hash = nullptr);
 
 // Writes `dataset` as a SASRec text file (`user item` per line, users numbered 1..U in order),

@@ -5,9 +5,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
+#include <stdexcept>
 
 #include "apen/cache.h"
 #include "apen/hash.h"
+#include "apen/input_file.h"
 #include "apen/preprocess.h"
 #include "apen/reader.h"
 
@@ -224,17 +226,13 @@ StatusOr<Dataset> PreprocessDense(Dataset d, const DataOptions& o) {
   return out;
 }
 
-// Whether the file starts with the binary dataset magic; NotFound when it cannot be opened.
+// Whether the file starts with the binary dataset magic; NotFound when it cannot be opened,
+// InvalidArgument when it is not a regular file.
 StatusOr<bool> StartsWithBinaryMagic(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    return Status::InvalidArgument(path + ": is a directory, not a dataset file");
-  }
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return Status::NotFound(path + ": cannot open file (missing or unreadable)");
+  StatusOr<InputFile> f = OpenRegularFile(path);
+  if (!f.ok()) return f.status();
   char head[8];
-  size_t n = std::fread(head, 1, sizeof(head), f);
-  std::fclose(f);
+  size_t n = std::fread(head, 1, sizeof(head), f->get());
   return HasBinaryMagic(head, n);
 }
 
@@ -281,7 +279,14 @@ std::optional<Dataset> TryCache(const std::string& path, uint64_t source_hash,
   *miss = CacheStatus::kBuilt;
   if (!fs::exists(path, ec)) return std::nullopt;
   uint64_t key_hash = 0;
-  StatusOr<Dataset> d = ReadBinaryDataset(path, &key_hash);
+  // Any failure to read the cache file, even an exception (a forged or damaged file that got past
+  // the checks), only means the entry is rebuilt from the source.
+  StatusOr<Dataset> d = Status::Corruption(path + ": unreadable cache file");
+  try {
+    d = ReadBinaryDataset(path, &key_hash);
+  } catch (const std::exception& e) {
+    d = Status::Corruption(path + ": unreadable cache file (" + e.what() + ")");
+  }
   if (!d.ok()) {
     *miss = CacheStatus::kRebuiltCorrupt;
     *why = d.status().message();
@@ -300,6 +305,9 @@ std::optional<Dataset> TryCache(const std::string& path, uint64_t source_hash,
 StatusOr<Dataset> LoadDataset(const DataOptions& o, const CacheOptions& cache) {
   std::string why;
   if (!o.IsValid(&why)) return Status::InvalidArgument(why);
+  // Refuse FIFOs, devices and directories before anything opens the path: a FIFO blocks a reader
+  // forever and /dev/zero never ends.
+  PERFLAW_RETURN_IF_ERROR(CheckRegularFile(o.path));
   Format format = o.format;
   if (format == Format::kAuto || format == Format::kBinary) {
     StatusOr<bool> binary = StartsWithBinaryMagic(o.path);

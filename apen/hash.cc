@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "apen/input_file.h"
+
 namespace perflaw::apen {
 namespace {
 
@@ -75,8 +77,9 @@ uint64_t HashBytes(const void* data, size_t size, uint64_t seed) {
 }
 
 StatusOr<uint64_t> HashFile(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::NotFound(path + ": cannot open file");
+  StatusOr<InputFile> opened = OpenRegularFile(path);
+  if (!opened.ok()) return opened.status();
+  const InputFile& f = *opened;
   Hasher h(0);
   std::vector<unsigned char> buf(1 << 20);
   size_t n;

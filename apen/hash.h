@@ -27,7 +27,8 @@ inline uint64_t HashString(const std::string& s, uint64_t seed = 0) {
   return HashBytes(s.data(), s.size(), seed);
 }
 
-// Hash of a whole file's content (streamed). NotFound if it cannot be opened.
+// Hash of a whole file's content (streamed). NotFound if it cannot be opened, InvalidArgument
+// if it is not a regular file (see input_file.h).
 StatusOr<uint64_t> HashFile(const std::string& path);
 
 // 16 lowercase hex digits.

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "apen/cache.h"
+#include "apen/input_file.h"
 
 namespace perflaw::apen {
 namespace {
@@ -29,12 +30,53 @@ string_view Trim(string_view s) {
   return s;
 }
 
-// Quoted for error messages, shortened so the error stays one readable line.
-std::string Quote(string_view s) {
-  std::string out(s.substr(0, 40));
-  if (s.size() > 40) out += "...";
-  return "'" + out + "'";
+// Length of the valid UTF-8 sequence at the start of `s` that encodes a printable character
+// (not a C1 control, U+0080..U+009F); 0 when there is none.
+size_t PrintableUtf8Length(string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+             : c >= 0xE0 && c <= 0xEF ? 3
+             : c >= 0xF0 && c <= 0xF4 ? 4
+                                      : 0;
+  if (n == 0 || s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i)
+    if ((b(i) & 0xC0) != 0x80) return 0;
+  // C1 controls; overlong forms; surrogates and code points above U+10FFFF.
+  if (c == 0xC2 && b(1) < 0xA0) return 0;
+  if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xF0 && b(1) < 0x90)) return 0;
+  if ((c == 0xED && b(1) >= 0xA0) || (c == 0xF4 && b(1) >= 0x90)) return 0;
+  return n;
 }
+
+// Text from an input file made safe for a one-line error message: control bytes, DEL and bytes
+// that are not valid UTF-8 become \xNN (a binary file must not put raw bytes on a terminal), and
+// it is shortened to about `max_bytes` bytes of input.
+std::string Printable(string_view s, size_t max_bytes = 40) {
+  std::string out;
+  size_t i = 0;
+  while (i < s.size() && i < max_bytes) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (size_t n = c >= 0x80 ? PrintableUtf8Length(s.substr(i)) : 0; n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+      ++i;
+    }
+  }
+  if (i < s.size()) out += "...";
+  return out;
+}
+
+// Quoted for error messages, escaped and shortened so the error stays one readable line.
+std::string Quote(string_view s) { return "'" + Printable(s) + "'"; }
 
 // Non-blank lines with 1-based line numbers, without the line terminator.
 class LineCursor {
@@ -101,6 +143,22 @@ bool ParseDouble(string_view s, double* v) {
   if (s.empty()) return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *v);
   return ec == std::errc() && p == s.data() + s.size();
+}
+
+// A timestamp or rating: a finite number. from_chars also reads nan and inf, which would sort
+// and filter meaninglessly, so they are rejected naming the column and the value.
+Status ParseNumberField(const std::string& path, size_t line, string_view field, const char* what,
+                        const std::string& column, double* v) {
+  const std::string where = " in column " + Quote(column);
+  if (!ParseDouble(field, v)) {
+    return LineError(path, line, std::string("non-numeric ") + what + " " + Quote(field) + where);
+  }
+  if (!std::isfinite(*v)) {
+    return LineError(path, line,
+                     std::string("non-finite ") + what + " " + Quote(field) + where + " (" + what +
+                         "s must be finite numbers)");
+  }
+  return Status::Ok();
 }
 
 // Interns integer ids: a direct table for small ids, a hash map for the rest.
@@ -232,11 +290,10 @@ StatusOr<RawInteractions> ParseMovieLens(const std::string& path, string_view co
       return LineError(path, line, "non-numeric user id " + Quote(f[0]));
     if (!ParseUint64(Trim(f[1]), &i))
       return LineError(path, line, "non-numeric item id " + Quote(f[1]));
-    if (read_rating && !ParseDouble(Trim(f[2]), &r)) {
-      return LineError(path, line, "non-numeric rating " + Quote(f[2]));
+    if (read_rating) {
+      PERFLAW_RETURN_IF_ERROR(ParseNumberField(path, line, Trim(f[2]), "rating", "rating", &r));
     }
-    if (!ParseDouble(Trim(f[3]), &t))
-      return LineError(path, line, "non-numeric timestamp " + Quote(f[3]));
+    PERFLAW_RETURN_IF_ERROR(ParseNumberField(path, line, Trim(f[3]), "timestamp", "timestamp", &t));
     raw.user.push_back(users.Intern(u));
     raw.item.push_back(items.Intern(i));
     raw.time.push_back(t);
@@ -267,14 +324,20 @@ StatusOr<Columns> FindColumns(const std::string& path, size_t line,
   Columns c;
   c.count = names.size();
   std::string listed;
-  for (const auto& n : names) listed += (listed.empty() ? "" : ", ") + n;
+  constexpr size_t kMaxListed = 20;
+  for (size_t k = 0; k < names.size() && k < kMaxListed; ++k) {
+    listed += (k == 0 ? "" : ", ") + Printable(names[k]);
+  }
+  if (names.size() > kMaxListed) {
+    listed += ", ... (" + std::to_string(names.size()) + " columns)";
+  }
   auto find = [&](const std::string& key, const std::string& want, int* pos) -> Status {
     auto it = std::find(names.begin(), names.end(), want);
     if (it == names.end()) {
       std::string hint = key == "time_column" ? " (time_column \"\" keeps file order)" : "";
       return LineError(
           path, line,
-          "unknown column '" + want + "' (" + key + "); the header has: " + listed + hint);
+          "unknown column " + Quote(want) + " (" + key + "); the header has: " + listed + hint);
     }
     *pos = static_cast<int>(it - names.begin());
     return Status::Ok();
@@ -322,15 +385,13 @@ StatusOr<RawInteractions> ParseTable(const std::string& path, string_view conten
     raw.item.push_back(items.Intern(i));
     double v;
     if (c.time >= 0) {
-      if (!ParseDouble(CleanField(f[c.time]), &v)) {
-        return LineError(path, line, "non-numeric timestamp " + Quote(f[c.time]));
-      }
+      PERFLAW_RETURN_IF_ERROR(
+          ParseNumberField(path, line, CleanField(f[c.time]), "timestamp", o.time_column, &v));
       raw.time.push_back(v);
     }
     if (c.rating >= 0) {
-      if (!ParseDouble(CleanField(f[c.rating]), &v)) {
-        return LineError(path, line, "non-numeric rating " + Quote(f[c.rating]));
-      }
+      PERFLAW_RETURN_IF_ERROR(
+          ParseNumberField(path, line, CleanField(f[c.rating]), "rating", o.rating_column, &v));
       raw.rating.push_back(v);
     }
   }
@@ -348,12 +409,9 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 StatusOr<std::string> ReadFileToString(const std::string& path) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return Status::InvalidArgument(path + ": is a directory, not a dataset file");
-  }
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return Status::NotFound(path + ": cannot open file (missing or unreadable)");
+  StatusOr<InputFile> opened = OpenRegularFile(path);
+  if (!opened.ok()) return opened.status();
+  const InputFile& f = *opened;
   std::string content;
   std::vector<char> buf(1 << 20);
   size_t n;

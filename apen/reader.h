@@ -35,7 +35,8 @@ StatusOr<Format> DetectFormat(const std::string& path, const std::string& conten
 StatusOr<RawInteractions> ParseInteractions(const std::string& path, const std::string& content,
                                             Format format, const DataOptions& options);
 
-// Reads a whole file into memory; NotFound when it cannot be opened.
+// Reads a whole regular file into memory; NotFound when it cannot be opened, InvalidArgument
+// when it is not a regular file (a FIFO, device, directory: see input_file.h).
 StatusOr<std::string> ReadFileToString(const std::string& path);
 
 }  // namespace perflaw::apen

@@ -18,6 +18,7 @@ ExitReason ExitReasonFor(FailureReason reason) {
     case FailureReason::kPreempted:
       return ExitReason::kPreempted;
     case FailureReason::kInterrupted:
+    case FailureReason::kStorage:
       return ExitReason::kInterrupted;
   }
   return ExitReason::kFailed;
@@ -59,6 +60,7 @@ void DbListener::CommitBatch() {
   if (!batch_) return;
   Status st = batch_->Commit();
   batch_.reset();  // rolls back what a failed commit left open
+  if (st.ok()) st = db_->CheckInPlace();
   if (!st.ok()) Fail(st);
 }
 
@@ -104,6 +106,7 @@ void DbListener::OnAttemptFailed(const std::string& point, uint32_t attempt, Fai
   if (!id.ok()) return Fail(id.status());
   std::string error = message;
   if (reason == FailureReason::kGroupLost) error = "group lost: " + message;
+  if (reason == FailureReason::kStorage) error = "storage: " + message;
   // A point the scheduler gives up on (e.g. a non-retryable failure) is FAILED in the database
   // too, whatever its failure count: the database then fails it at this counted failure.
   const uint32_t max_attempts = will_retry ? options_.max_attempts : 1;

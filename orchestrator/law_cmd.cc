@@ -64,7 +64,15 @@ void AddStudyOptions(CLI::App* sub, LawArgs* a) {
                   "bootstrap redraws: residuals (fixed grid, redrawn noise) | cases (points)")
       ->check(CLI::IsMember({"residuals", "cases"}))
       ->capture_default_str();
-  sub->add_option("--seed", s.fit.seed, "bootstrap seed")->capture_default_str();
+  sub->add_option("--seed", s.fit.seed, "bootstrap seed (>= 0)")
+      // Checked before the conversion to an unsigned integer, which would wrap -1 to 2^64 - 1.
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            return v.find('-') == std::string::npos ? std::string()
+                                                    : "must be an integer >= 0, got " + v;
+          },
+          ""))
+      ->capture_default_str();
   sub->add_option("--level", s.fit.level, "interval level")->capture_default_str();
   sub->add_option("--threads", s.fit.threads, "threads for LOO and bootstrap (0 = all cores)")
       ->capture_default_str();
@@ -495,6 +503,10 @@ std::string ExtrapolationWords(const json& e) {
 }
 
 Status RunPredict(LawArgs* a) {
+  for (const auto& [name, v] : {std::pair{"--layers", a->layers}, {"--d-model", a->d_model}})
+    if (!(v > 0 && std::isfinite(v)))
+      return Status::InvalidArgument(std::string(name) + " must be a finite number > 0, got " +
+                                     law::FormatNumber(v));
   std::vector<law::Observation> rows;
   PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
   a->study.fit.loo = false;           // predict prints no LOO scores

@@ -8,7 +8,8 @@
 namespace perflaw::orchestrator::mpi_protocol {
 
 // Bumped when the handshake or the framing changes; a worker of another version refuses to run.
-constexpr int kVersion = 2;  // 2: a dropped order sent ahead is answered (PointFailed)
+constexpr int kVersion = 3;  // 2: a dropped order sent ahead is answered (PointFailed);
+                             // 3: PointFailed{storage}
 // The handshake: rank 0 broadcasts int[kHandshakeInts] on MPI_COMM_WORLD:
 //   {kVersion, ranks_per_point (0: no valid grouping, every worker exits with code 2)}.
 constexpr int kHandshakeInts = 2;

@@ -1,8 +1,12 @@
 #include "orchestrator/results_db.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <tuple>
 #include <utility>
 
@@ -321,7 +325,23 @@ StatusOr<std::unique_ptr<ResultsDb>> ResultsDb::OpenForWriting(const std::string
   PERFLAW_RETURN_IF_ERROR(rdb->EnableWal());
   PERFLAW_RETURN_IF_ERROR(rdb->db_.Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"));
   PERFLAW_RETURN_IF_ERROR(rdb->Migrate());
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::IoError(path + ": cannot stat the database: " + std::strerror(errno));
+  rdb->file_dev_ = st.st_dev;
+  rdb->file_ino_ = st.st_ino;
   return rdb;
+}
+
+Status ResultsDb::CheckInPlace() const {
+  const std::string& path = db_.path();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::IoError(path + " was removed during the run (" + std::strerror(errno) +
+                           "); what was written since is lost");
+  if (st.st_dev != file_dev_ || st.st_ino != file_ino_)
+    return Status::IoError(path + " was replaced by another file during the run");
+  return Status::Ok();
 }
 
 StatusOr<std::unique_ptr<ResultsDb>> ResultsDb::OpenReadOnly(const std::string& path,

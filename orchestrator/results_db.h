@@ -238,6 +238,10 @@ class ResultsDb {
   // PRAGMA integrity_check: OK or Corruption with SQLite's report.
   Status IntegrityCheck() const;
 
+  // The writer's file is still at its path (IoError if not): a file removed or replaced during a
+  // run (its folder deleted, a copy restored over it) would take every later write with it unseen.
+  Status CheckInPlace() const;
+
   // Opens a batch on the writer: until the returned transaction commits, every change above is a
   // savepoint inside it (still all or nothing on its own) and none is durable or visible to
   // readers. One commit for many small changes: see DbListener.
@@ -247,6 +251,7 @@ class ResultsDb {
   double Now() const;
 
  private:
+  uint64_t file_dev_ = 0, file_ino_ = 0;  // the writer's file at open (CheckInPlace)
   ResultsDb(SqliteDb db, ResultsDbOptions options);
   Status EnableWal();
   Status Migrate();

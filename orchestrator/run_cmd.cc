@@ -6,7 +6,6 @@
 //   perflaw orchestrate SWEEP.yaml [--db DB]      rank 0 inside a launch the user made
 //   perflaw orchestrate --resume DB [--retry-failed]
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "orchestrator/cli.h"
+#include "orchestrator/launch.h"
 #include "orchestrator/mpi_transport.h"
 #include "orchestrator/runner.h"
 
@@ -51,7 +51,7 @@ struct RunArgs {
   bool retry_failed = false;
   long long np = 0;  // signed: CLI11 2.1.2 would wrap "-1" into a huge unsigned value
   std::string progress = "auto";
-  std::string exit_code_file;  // orchestrate: report the exit code here and exit 0 (perflaw run)
+  std::string exit_code_socket;  // orchestrate: report the exit code there, exit 0 (perflaw run)
 };
 
 // ---- signals ----
@@ -71,8 +71,7 @@ void InstallHandlers(void (*handler)(int)) {
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
 }
 
 // ---- orchestrate ----
@@ -98,7 +97,18 @@ Status CheckOrchestrateArgs(const RunArgs& a) {
   return Status::Ok();
 }
 
-Status OrchestrateJob(const RunArgs& a) {
+// Groups that never answered again (a rank stopped or hung): MPI_Finalize would wait for them
+// forever, so the job must be ended with MPI_Abort instead.
+int HungGroups(const orchestrator::RunOutcome& outcome) {
+  int hung = 0;
+  for (const orchestrator::GroupSummary& g : outcome.scheduler.groups)
+    hung += g.state == orchestrator::GroupState::kUnresponsive;
+  return hung;
+}
+
+// Runs rank 0's side of the job. Sets *hung when groups did not answer at the end; MPI is then left
+// initialized for the caller's MPI_Abort.
+Status OrchestrateJob(const RunArgs& a, int* hung) {
   PERFLAW_RETURN_IF_ERROR(CheckOrchestrateArgs(a));
   StatusOr<orchestrator::ProgressMode> mode = ProgressModeOf(a.progress);
   if (!mode.ok()) return mode.status();
@@ -129,41 +139,42 @@ Status OrchestrateJob(const RunArgs& a) {
   const orchestrator::SteadyClock clock;
   StatusOr<orchestrator::RunOutcome> outcome =
       orchestrator::ExecuteRun(*plan, t, clock, options, std::cout, std::cerr);
-  Status flushed = t->Flush(10.0);
+  *hung = outcome.ok() ? HungGroups(*outcome) : 0;
+  Status flushed = *hung > 0 ? Status::Ok() : t->Flush(10.0);
   transport->reset();
-  mpi->reset();  // MPI_Finalize: the workers have their Shutdown
+  if (*hung > 0) {
+    (void)mpi->release();  // not finalized: the caller aborts the job
+  } else {
+    mpi->reset();  // MPI_Finalize: the workers have their Shutdown
+  }
   if (!outcome.ok()) return outcome.status();
   if (!flushed.ok()) std::cerr << "perflaw: warning: " << flushed.message() << std::endl;
   SetExitCode(outcome->exit_code);
   return Status::Ok();
 }
 
-// Writes `code` to `path` (through a rename, so that a reader never sees half of it).
-Status WriteExitCode(const std::string& path, int code) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << code << "\n";
-    if (!out.flush()) return Status::IoError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IoError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-  return Status::Ok();
-}
-
-// With --exit-code-file (how `perflaw run` starts rank 0) the outcome goes to the file and rank 0
-// exits 0: to mpirun a non-zero rank is a crashed job, and it says so in a large box even for a
-// sweep that ended as designed with a FAILED point (1) or was stopped (3). A user's own launch
-// (srun, a batch script) gets the real code, which its scheduler records.
+// With --exit-code-socket (how `perflaw run` starts rank 0) the outcome goes to `perflaw run` and
+// rank 0 exits 0: to mpirun a non-zero rank is a crashed job, and it says so in a large box even
+// for a sweep that ended as designed with a FAILED point (1) or was stopped (3). A user's own
+// launch (srun, a batch script) gets the real code, which its scheduler records.
 Status Orchestrate(const RunArgs& a) {
-  Status st = OrchestrateJob(a);
-  if (a.exit_code_file.empty()) return st;
-  if (!st.ok()) PrintError(st.message());
-  PERFLAW_RETURN_IF_ERROR(
-      WriteExitCode(a.exit_code_file, st.ok() ? RequestedExitCode() : ExitCodeFor(st)));
-  SetExitCode(0);
-  return Status::Ok();
+  int hung = 0;
+  Status st = OrchestrateJob(a, &hung);
+  const int code = st.ok() ? RequestedExitCode() : ExitCodeFor(st);
+  if (!a.exit_code_socket.empty()) {
+    if (!st.ok()) PrintError(st.message());
+    PERFLAW_RETURN_IF_ERROR(orchestrator::ReportExitCode(a.exit_code_socket, code));
+    SetExitCode(0);
+    st = Status::Ok();
+  }
+  if (hung > 0) {
+    std::cerr << "perflaw: " << hung
+              << " worker group(s) stopped answering and were not waited for: ending the MPI "
+                 "job (mpirun reports the abort below)"
+              << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, code);
+  }
+  return st;
 }
 
 // ---- run / resume: start mpirun ----
@@ -200,6 +211,13 @@ StatusOr<long long> WorkerRanks(const RunArgs& a, bool np_given, const RunPlan& 
                                    "resources.ranks_per_point (" + std::to_string(per_point) +
                                    "), got " + std::to_string(np));
   }
+  const orchestrator::RankCapacity capacity = orchestrator::RankCapacityHere();
+  if (np >= capacity.max_ranks) {
+    return Status::InvalidArgument(
+        what + " " + std::to_string(np) + ": a job of " + std::to_string(np) +
+        " worker ranks + the orchestrator does not fit here (at most " +
+        std::to_string(capacity.max_ranks) + " ranks: " + capacity.basis + ")");
+  }
   return np;
 }
 
@@ -213,74 +231,32 @@ std::vector<std::string> ChildEnvironment() {
   return env;
 }
 
-std::vector<char*> CStrings(std::vector<std::string>& strings) {
-  std::vector<char*> out;
-  for (std::string& s : strings) out.push_back(s.data());
-  out.push_back(nullptr);
-  return out;
-}
-
-// Starts argv[0] with stdin from /dev/null, in its own process group (so that a terminal's ^C
-// reaches only us, and we forward one SIGTERM), signals at their defaults.
-StatusOr<pid_t> Spawn(std::vector<std::string> argv, std::vector<std::string> env) {
-  posix_spawn_file_actions_t files;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&files);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  sigset_t defaults, none;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-  std::vector<char*> args = CStrings(argv), envp = CStrings(env);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &files, &attr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&files);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return Status::IoError("cannot start " + argv[0] + ": " + std::strerror(rc));
-  return pid;
-}
-
-// The processes whose parent is `parent` (mpirun's ranks on this machine).
-std::vector<pid_t> ChildrenOf(pid_t parent) {
-  std::vector<pid_t> children;
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so parse after the last ')'.
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 1));
-    std::string state;
-    long long ppid = 0;
-    if (rest >> state >> ppid && ppid == parent) children.push_back(std::stoi(name));
+// The first SIGINT/SIGTERM/SIGHUP is passed on as SIGTERM (and SIGCONT, for a stopped rank) to the
+// ranks themselves once they all run: mpirun's own SIGTERM handling sends them SIGCONT at once but
+// SIGTERM only odls_base_sigkill_timeout seconds later (and SIGKILL as long again after that;
+// measured with Open MPI 4.1), which is no time to checkpoint at its default of 1 s. Before all
+// ranks run nothing can need a checkpoint, and mpirun may still be starting more: the whole process
+// group gets SIGTERM. A second signal kills everything at once (resume closes the attempts as
+// interrupted).
+void SignalJob(pid_t mpirun, long long ranks, bool first) {
+  const std::vector<pid_t> started = orchestrator::ChildrenOf(mpirun);
+  if (!first) {
+    for (pid_t rank : started) ::kill(rank, SIGKILL);
+    ::kill(-mpirun, SIGKILL);
+    return;
   }
-  return children;
+  if (static_cast<long long>(started.size()) < ranks) {
+    ::kill(-mpirun, SIGTERM);
+    return;
+  }
+  for (pid_t rank : started) {
+    ::kill(rank, SIGTERM);
+    ::kill(rank, SIGCONT);
+  }
 }
 
-// Sends `sig` to mpirun's ranks, or to mpirun itself when none are found (yet).
-void SignalRanks(pid_t mpirun, int sig) {
-  const std::vector<pid_t> ranks = ChildrenOf(mpirun);
-  for (pid_t rank : ranks) ::kill(rank, sig);
-  if (ranks.empty()) ::kill(mpirun, SIGTERM);
-}
-
-// Waits for mpirun and returns its exit code. The first SIGTERM/SIGINT is passed on as SIGTERM to
-// the ranks themselves: mpirun's own SIGTERM handling sends them SIGCONT at once but SIGTERM only
-// odls_base_sigkill_timeout seconds later (and SIGKILL as long again after that; measured with
-// Open MPI 4.1), which is no time to checkpoint at its default of 1 s. A second signal kills the
-// ranks at once (resume closes their attempts as interrupted).
-StatusOr<int> WaitForChild(pid_t pid) {
+// Waits for mpirun (which runs `ranks` ranks) and returns its exit code, passing signals on.
+StatusOr<int> WaitForChild(pid_t pid, long long ranks) {
   int handled = 0;
   while (true) {
     int status = 0;
@@ -298,10 +274,8 @@ StatusOr<int> WaitForChild(pid_t pid) {
         std::cerr << "\nperflaw: stopping: the workers checkpoint their points and the sweep is "
                      "closed (a second signal kills the job at once)"
                   << std::endl;
-        SignalRanks(pid, SIGTERM);
-      } else {
-        SignalRanks(pid, SIGKILL);
       }
+      SignalJob(pid, ranks, handled == 0);
       handled = signals;
     }
     ::usleep(50 * 1000);
@@ -324,34 +298,27 @@ Status LaunchJob(const RunPlan& plan, long long workers,
   std::string mode = progress;
   if (mode == "auto") mode = isatty(STDERR_FILENO) ? "tty" : "lines";
 
-  // Rank 0 reports its exit code here (see Orchestrate), next to the database's lock.
-  const std::string code_file = plan.db_path + ".exit-code";
-  std::error_code ec;
-  fs::remove(code_file, ec);
+  StatusOr<orchestrator::ExitCodeChannel> channel = orchestrator::ExitCodeChannel::Create();
+  if (!channel.ok()) return channel.status();
   std::vector<std::string> argv = {mpirun, "--oversubscribe", "-np", "1", self, "orchestrate"};
   argv.insert(argv.end(), orchestrate.begin(), orchestrate.end());
-  argv.insert(argv.end(), {"--progress", mode, "--exit-code-file", code_file, ":", "-np",
+  argv.insert(argv.end(), {"--progress", mode, "--exit-code-socket", channel->name(), ":", "-np",
                            std::to_string(workers), worker, "serve", "--cache-dir",
                            plan.sweep.work_dir + "/cache"});
   InstallHandlers(OnStopSignal);
-  StatusOr<pid_t> pid = Spawn(argv, ChildEnvironment());
+  StatusOr<pid_t> pid = orchestrator::SpawnTied(argv, ChildEnvironment());
   if (!pid.ok()) return pid.status();
-  StatusOr<int> code = WaitForChild(*pid);
+  StatusOr<int> code = WaitForChild(*pid, workers + 1);
   if (!code.ok()) return code.status();
-  // The orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left pending. mpirun's own
-  // non-zero code (a rank died) wins; no file means rank 0 never got to the end.
-  std::ifstream in(code_file);
-  int reported = -1;
-  const bool have = static_cast<bool>(in >> reported);
-  in.close();
-  fs::remove(code_file, ec);
-  if (*code != 0) {
+  // The orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left pending. It wins over
+  // mpirun's own code (non-zero when a rank died or the job was aborted for a hung group); without
+  // it rank 0 never got to the end, and mpirun's code is all there is.
+  if (std::optional<int> reported = channel->Read()) {
+    SetExitCode(*reported);
+  } else if (*code != 0) {
     SetExitCode(*code);
-  } else if (!have) {
-    return Status::Internal("mpirun ended without the orchestrator's exit code (" + code_file +
-                            ")");
   } else {
-    SetExitCode(reported);
+    return Status::Internal("mpirun ended without the orchestrator's exit code");
   }
   return Status::Ok();
 }
@@ -422,9 +389,9 @@ void RegisterRunCommands(CLI::App& app, Action* action) {
   orch->add_option("--db", orch_args->db, "results database (default: the sweep's db:)");
   orch->add_option("--resume", orch_args->resume, "continue the latest sweep of this database");
   orch->add_flag("--retry-failed", orch_args->retry_failed, "with --resume: rerun FAILED points");
-  orch->add_option("--exit-code-file", orch_args->exit_code_file,
-                   "write the exit code to this file and exit 0 (how perflaw run starts rank 0: "
-                   "mpirun reports any non-zero rank as a crashed job)");
+  orch->add_option("--exit-code-socket", orch_args->exit_code_socket,
+                   "send the exit code to this abstract Unix socket and exit 0 (how perflaw run "
+                   "starts rank 0: mpirun reports any non-zero rank as a crashed job)");
   AddProgressOption(orch, orch_args.get());
   orch->callback(
       [action, orch_args] { *action = [orch_args] { return Orchestrate(*orch_args); }; });

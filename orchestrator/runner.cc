@@ -336,7 +336,34 @@ std::optional<double> EtaListener::Eta(int groups) const {
 
 // ---- WriterLock ----
 
-std::string WriterLockPath(const std::string& db_path) { return db_path + ".lock"; }
+std::string WriterLockPath(const std::string& db_path) {
+  std::error_code ec;
+  const fs::path real = fs::weakly_canonical(db_path, ec);
+  return (ec ? fs::path(db_path) : real).string() + ".lock";
+}
+
+namespace {
+// An exclusive flock on the database file itself, when it exists: the same inode behind every
+// hard link. Returns the descriptor holding it (-1: no file), or the error.
+StatusOr<int> LockDatabaseFile(const std::string& db_path) {
+  const int fd = ::open(db_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return -1;
+    return Status::IoError(Errno("cannot open " + db_path, errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      return Status::FailedPrecondition(
+          db_path +
+          " is being written by another perflaw run (through another path to the same "
+          "file); wait for it to end, or give another --db");
+    return Status::IoError(Errno("cannot lock " + db_path, err));
+  }
+  return fd;
+}
+}  // namespace
 
 StatusOr<std::unique_ptr<WriterLock>> WriterLock::Acquire(const std::string& db_path) {
   const std::string path = WriterLockPath(db_path);
@@ -356,11 +383,17 @@ StatusOr<std::unique_ptr<WriterLock>> WriterLock::Acquire(const std::string& db_
     }, named{};
     if (::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
         held.st_ino == named.st_ino && held.st_dev == named.st_dev) {
+      StatusOr<int> db_fd = LockDatabaseFile(db_path);
+      if (!db_fd.ok()) {
+        ::unlink(path.c_str());
+        ::close(fd);
+        return db_fd.status();
+      }
       const std::string holder = "pid " + std::to_string(::getpid()) + "\n";
       if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, holder.data(), holder.size(), 0) < 0) {
         // The pid only improves the message a second writer gets; the lock itself holds.
       }
-      return std::unique_ptr<WriterLock>(new WriterLock(fd, path));
+      return std::unique_ptr<WriterLock>(new WriterLock(fd, *db_fd, path));
     }
     ::close(fd);
   }
@@ -370,17 +403,23 @@ StatusOr<std::unique_ptr<WriterLock>> WriterLock::Acquire(const std::string& db_
 Status WriterLock::CheckFree(const std::string& db_path) {
   const std::string path = WriterLockPath(db_path);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Ok();  // no lock file: nobody writes
-  Status st;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    st = errno == EWOULDBLOCK ? LockedError(db_path, fd)
-                              : Status::IoError(Errno("cannot check " + path, errno));
+  if (fd >= 0) {
+    Status st;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      st = errno == EWOULDBLOCK ? LockedError(db_path, fd)
+                                : Status::IoError(Errno("cannot check " + path, errno));
+    }
+    ::close(fd);  // releases the probe's lock at once
+    PERFLAW_RETURN_IF_ERROR(st);
   }
-  ::close(fd);  // releases the probe's lock at once
-  return st;
+  StatusOr<int> db_fd = LockDatabaseFile(db_path);
+  if (!db_fd.ok()) return db_fd.status();
+  if (*db_fd >= 0) ::close(*db_fd);
+  return Status::Ok();
 }
 
 WriterLock::~WriterLock() {
+  if (db_fd_ >= 0) ::close(db_fd_);
   ::unlink(path_.c_str());  // before the unlock, so that a waiter re-checks (see Acquire)
   ::close(fd_);
 }
@@ -421,6 +460,50 @@ StatusOr<RunPlan> FinishPlan(Sweep sweep, const std::string& where) {
 }
 }  // namespace
 
+// The database file (when it exists) and the folder that holds its WAL and lock files must be
+// writable (access(2) also reports a read-only filesystem, to root too); a folder still to be
+// created is checked at its nearest existing ancestor.
+namespace {
+Status Unwritable(const std::string& db_path, const std::string& what, int err) {
+  return Status::InvalidArgument(db_path + ": " + what + " is not writable (" + std::strerror(err) +
+                                 "): make it writable or choose another database");
+}
+
+Status CheckWritablePath(const std::string& db_path) {
+  std::error_code ec;
+  if (fs::exists(db_path, ec) && ::access(db_path.c_str(), W_OK) != 0)
+    return Unwritable(db_path, "the database file", errno);
+  fs::path dir = fs::absolute(db_path, ec).parent_path();
+  while (!dir.empty() && !fs::exists(dir, ec) && dir != dir.parent_path()) dir = dir.parent_path();
+  if (::access(dir.c_str(), W_OK) != 0)
+    return Unwritable(db_path, "its folder " + dir.string(), errno);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string side = db_path + suffix;
+    if (fs::exists(side, ec) && ::access(side.c_str(), W_OK) != 0)
+      return Unwritable(db_path, side, errno);
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+// A database a run would write into must be a sound perflaw database (or not exist yet): writing
+// into a corrupt file would bury what can still be recovered from it.
+Status CheckWritableDatabase(const std::string& db_path) {
+  std::error_code ec;
+  if (fs::is_directory(db_path, ec))
+    return Status::InvalidArgument(db_path + " is a directory; name the database file");
+  PERFLAW_RETURN_IF_ERROR(CheckWritablePath(db_path));
+  if (!fs::exists(db_path, ec)) return Status::Ok();
+  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
+  if (!db.ok()) return db.status();
+  Status sound = (*db)->IntegrityCheck();
+  if (sound.ok()) return Status::Ok();
+  return Status::FailedPrecondition(
+      sound.message() +
+      "; perflaw will not write into it: restore a copy, or recover its rows "
+      "with `sqlite3 DB .recover` into a new file");
+}
+
 StatusOr<RunPlan> PlanRun(const std::string& sweep_path, const std::string& db_override) {
   StatusOr<Sweep> sweep = LoadSweep(sweep_path);
   if (!sweep.ok()) return sweep.status();
@@ -428,10 +511,12 @@ StatusOr<RunPlan> PlanRun(const std::string& sweep_path, const std::string& db_o
   if (!plan.ok()) return plan.status();
   plan->db_path = db_override.empty() ? plan->sweep.db_path
                                       : fs::absolute(db_override).lexically_normal().string();
+  PERFLAW_RETURN_IF_ERROR(CheckWritableDatabase(plan->db_path));
   return plan;
 }
 
 StatusOr<RunPlan> PlanResume(const std::string& db_path, bool retry_failed) {
+  PERFLAW_RETURN_IF_ERROR(CheckWritableDatabase(db_path));
   StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
   if (!db.ok()) return db.status();
   StatusOr<std::optional<int64_t>> latest = (*db)->LatestSweep();
@@ -674,6 +759,10 @@ StatusOr<RunOutcome> ExecuteRun(const RunPlan& plan, Transport* transport, const
   // Whatever the database said, it is not the user's input: exit code 1, not 2.
   if (!listener.error().ok())
     return Status::Internal("results database: " + listener.error().message());
+  if (!summary->storage_error.empty())
+    return Status::IoError(
+        "a worker could not write its files, so the run stopped: " + summary->storage_error +
+        " (free space or fix permissions, then run " + "perflaw resume " + plan.db_path + ")");
   if (!round_error.ok()) return Status::Internal("adaptive round: " + round_error.message());
   if (!summary->refill_error.empty())
     return Status::Internal("adaptive round: the scheduler refused its points: " +

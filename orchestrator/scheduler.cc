@@ -729,6 +729,10 @@ struct Scheduler::Impl {
     }
     // The worker answered, so the group is alive and free.
     Fail(g, m.reason, m.message, m.retryable, GroupState::kIdle, "");
+    if (m.reason == FailureReason::kStorage && summary.storage_error.empty()) {
+      summary.storage_error = m.message;
+      if (!stopping) BeginStop();
+    }
   }
 
   void On(int g, const GroupLost& m) {
@@ -770,18 +774,27 @@ struct Scheduler::Impl {
     next_progress = now + opt.progress_interval;
   }
 
+  // A group stopped on a timeout may still answer within stop_grace: the run waits for it, so that
+  // it can be shut down like the others instead of being left for MPI_Abort as hung.
+  bool AwaitingAnswers() const {
+    const double now = clock.Now();
+    return std::any_of(groups.begin(), groups.end(), [now](const Group& g) {
+      return g.state == GroupState::kUnresponsive && now < g.answer_by;
+    });
+  }
+
   // Sets summary.end when the run is over.
   bool Finished() {
     // A point being withdrawn is pending: it waits for its group's answer, then for a group.
     const int pending = Count(PointPhase::kPending) + Count(PointPhase::kWithdrawing);
     const int running = Count(PointPhase::kRunning);
     if (stopping) {
-      if (running > 0) return false;
+      if (running > 0 || AwaitingAnswers()) return false;
       summary.end = pending == 0 ? RunEnd::kCompleted : RunEnd::kInterrupted;
       return true;
     }
     if (pending == 0 && running == 0) {
-      if (Refilled()) return false;
+      if (AwaitingAnswers() || Refilled()) return false;
       summary.end = RunEnd::kCompleted;
       return true;
     }

@@ -123,12 +123,13 @@ struct GroupSummary {
 struct SchedulerSummary {
   RunEnd end = RunEnd::kNotRun;
   std::string message = "not run";
-  int points = 0;            // points given to Run, refills included
-  int refills = 0;           // Refill calls that added points
-  std::string refill_error;  // why refilled points were refused ("" when none were)
-  int completed = 0;         // COMPLETED in this run
-  int failed = 0;            // FAILED for good in this run
-  int pending = 0;           // left PENDING (stop request, all groups lost)
+  int points = 0;             // points given to Run, refills included
+  int refills = 0;            // Refill calls that added points
+  std::string refill_error;   // why refilled points were refused ("" when none were)
+  std::string storage_error;  // a worker could not read or write its files: the run was stopped
+  int completed = 0;          // COMPLETED in this run
+  int failed = 0;             // FAILED for good in this run
+  int pending = 0;            // left PENDING (stop request, all groups lost)
   int attempts_started = 0;
   int sent_ahead = 0;           // RunPoints sent to busy groups (dispatch_ahead)
   int attempts_failed = 0;      // all reasons, preempted included

@@ -319,6 +319,15 @@ class SweepParser {
       PERFLAW_RETURN_IF_ERROR(String(root["work_dir"], "work_dir", &sweep_.work_dir));
       sweep_.work_dir = ResolvePath(sweep_.work_dir);
     }
+    // Found here, not after mpirun started: a directory as db: or a file as work_dir:.
+    std::error_code ec;
+    if (fs::is_directory(sweep_.db_path, ec))
+      return ErrorAt(root["db"] ? LocationOf(root["db"]) : YamlLocation{1, 1},
+                     "db: " + sweep_.db_path + " is a directory; name the database file (e.g. " +
+                         (fs::path(sweep_.db_path) / "results.db").string() + ")");
+    if (fs::exists(sweep_.work_dir, ec) && !fs::is_directory(sweep_.work_dir, ec))
+      return ErrorAt(root["work_dir"] ? LocationOf(root["work_dir"]) : YamlLocation{1, 1},
+                     "work_dir: " + sweep_.work_dir + " exists and is not a directory");
     fixed_ = json::object();
     for (const char* section : {"model", "train", "eval"})
       if (root[section]) PERFLAW_RETURN_IF_ERROR(FixedSection(root, section));

@@ -8,7 +8,8 @@
 // PointId), so the same or an extended sweep maps equal points to equal ids.
 //
 // Errors are one line, `FILE:LINE:COL: message`, pointing at the YAML key or value responsible, and
-// are returned as InvalidArgument / NotFound (CLI exit code 2). Parsing writes nothing.
+// are returned as InvalidArgument / NotFound (CLI exit code 2). Parsing writes nothing but apen's
+// dataset cache (file datasets are profiled through it).
 #pragma once
 
 #include <cstdint>

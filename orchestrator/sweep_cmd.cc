@@ -185,8 +185,8 @@ void RegisterSweepCommands(CLI::App& app, Action* action) {
   CLI::App* sweep = app.add_subcommand("sweep", "Sweep files: validate and list the points");
   sweep->require_subcommand(1);
   auto args = std::make_shared<CheckArgs>();
-  CLI::App* check =
-      sweep->add_subcommand("check", "Validate a sweep YAML and list its points (writes nothing)");
+  CLI::App* check = sweep->add_subcommand(
+      "check", "Validate a sweep YAML and list its points (writes nothing but the dataset cache)");
   check->add_option("SWEEP", args->path, "sweep YAML file")->required();
   check->add_option("--format", args->format, "table (default) or json");
   check->callback([args, action] { *action = [args] { return RunCheck(*args); }; });

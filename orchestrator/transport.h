@@ -29,6 +29,8 @@ enum class FailureReason {
   kGroupLost,      // the transport reported the group's ranks dead (or a send to it failed)
   kPreempted,      // stopped on request (SIGTERM); a checkpoint may exist; not the point's fault
   kInterrupted,    // the orchestrator could not go on (transport error); not the point's fault
+  kStorage,        // the worker could not read or write its files (full disk, read-only, removed):
+                   // not the point's fault, and every other point would meet it too: the run stops
 };
 
 inline const char* FailureReasonName(FailureReason reason) {
@@ -47,14 +49,17 @@ inline const char* FailureReasonName(FailureReason reason) {
       return "preempted";
     case FailureReason::kInterrupted:
       return "interrupted";
+    case FailureReason::kStorage:
+      return "storage";
   }
   return "unknown";
 }
 
 inline std::optional<FailureReason> FailureReasonFromName(std::string_view name) {
-  for (FailureReason r : {FailureReason::kFailed, FailureReason::kDiverged, FailureReason::kTimeout,
-                          FailureReason::kHeartbeatLost, FailureReason::kGroupLost,
-                          FailureReason::kPreempted, FailureReason::kInterrupted}) {
+  for (FailureReason r :
+       {FailureReason::kFailed, FailureReason::kDiverged, FailureReason::kTimeout,
+        FailureReason::kHeartbeatLost, FailureReason::kGroupLost, FailureReason::kPreempted,
+        FailureReason::kInterrupted, FailureReason::kStorage}) {
     if (name == FailureReasonName(r)) return r;
   }
   return std::nullopt;
@@ -62,7 +67,8 @@ inline std::optional<FailureReason> FailureReasonFromName(std::string_view name)
 
 // Failures that say nothing about the point itself: they never use up one of its max_attempts.
 inline bool CountsAgainstPoint(FailureReason reason) {
-  return reason != FailureReason::kPreempted && reason != FailureReason::kInterrupted;
+  return reason != FailureReason::kPreempted && reason != FailureReason::kInterrupted &&
+         reason != FailureReason::kStorage;
 }
 
 // ---- Orchestrator -> group (to the group's rank 0, which broadcasts inside the group) ----

@@ -6,8 +6,12 @@
 // by SIGTERM or SIGUSR1 (a checkpoint is written when --checkpoint-dir is given; rerun the same
 // command to resume).
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -35,9 +39,28 @@ int Fail(const std::string& msg, int code) {
 }
 
 // Under an MPI launcher every rank trains the point data-parallel; rank 0 writes the result.
+// Whether the result can be written to `out_path`, tried before any training: its temporary file
+// (RESULT.json.tmp, as WriteResultFile writes it) is created and removed again.
+Status CheckWritable(const std::string& out_path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(out_path, ec))
+    return Status::InvalidArgument("--out " + out_path + " is a directory; name the result file");
+  const std::string probe = out_path + ".tmp";
+  const bool existed = std::filesystem::exists(probe, ec);
+  std::ofstream out(probe, std::ios::app);
+  if (!out)
+    return Status::InvalidArgument("--out " + out_path + ": cannot write there (" +
+                                   std::strerror(errno) + ")");
+  out.close();
+  if (!existed) std::filesystem::remove(probe, ec);
+  return Status::Ok();
+}
+
 int Train(const std::string& point_path, const std::string& out_path, RunOptions options) {
   StatusOr<PointConfig> config = LoadPointConfig(point_path);
   if (!config.ok()) return Fail(config.status().message(), 2);
+  // Every rank checks, so that none starts training for a result that could not be kept.
+  if (Status out = CheckWritable(out_path); !out.ok()) return Fail(out.message(), 2);
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGUSR1, OnStopSignal);
   options.stop = &g_stop;

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "apen/did_you_mean.h"
 
@@ -332,12 +335,13 @@ bool ModelConfig::IsValid(std::string* why) const {
 bool TrainConfig::IsValid(std::string* why) const {
   if (epochs < 1) return Fail(why, "train.epochs must be >= 1");
   if (batch_size < 1) return Fail(why, "train.batch_size must be >= 1");
-  if (!(lr > 0.0 && std::isfinite(lr)))
-    return Fail(why, "train.lr must be a positive number, got " + Num(lr));
+  // Above 10 no optimizer here trains; such a value is a typo, found before any work.
+  if (!(lr > 0.0 && lr <= 10.0)) return Fail(why, "train.lr must be in (0, 10], got " + Num(lr));
   if (!(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0))
     return Fail(why,
                 "train.betas must both be in [0, 1), got [" + Num(beta1) + ", " + Num(beta2) + "]");
-  if (!(eps > 0.0)) return Fail(why, "train.eps must be > 0, got " + Num(eps));
+  if (!(eps > 0.0 && std::isfinite(eps)))
+    return Fail(why, "train.eps must be a finite number > 0, got " + Num(eps));
   if (!(weight_decay >= 0.0 && std::isfinite(weight_decay)))
     return Fail(why, "train.weight_decay must be >= 0, got " + Num(weight_decay));
   if (!(embedding_weight_decay >= 0.0 && std::isfinite(embedding_weight_decay)))
@@ -373,17 +377,51 @@ bool PointConfig::IsValid(std::string* why) const {
   return model.IsValid(why) && train.IsValid(why) && eval.IsValid(why);
 }
 
+namespace {
+// nlohmann keeps the last of two equal keys without a word; a point file with one is refused.
+// Returns the dotted path of the first repeated key ("train.lr"), "" when there is none.
+class DuplicateKeys {
+ public:
+  bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      seen_.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      seen_.pop_back();
+    } else if (event == json::parse_event_t::key) {
+      const std::string key = parsed.get<std::string>();
+      path_.resize(static_cast<size_t>(std::max(depth - 1, 0)));
+      path_.push_back(key);
+      if (!seen_.back().insert(key).second && first_.empty()) {
+        for (const std::string& k : path_) first_ += (first_.empty() ? "" : ".") + k;
+      }
+    }
+    return true;
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::vector<std::set<std::string>> seen_;
+  std::vector<std::string> path_;  // the keys leading to the current one
+  std::string first_;
+};
+}  // namespace
+
 StatusOr<PointConfig> ParsePointConfig(const std::string& json_text, const std::string& source) {
   json root;
+  DuplicateKeys duplicates;
   try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    root = json::parse(json_text, std::ref(duplicates));
+  } catch (const json::exception& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 3, column 5: ..." (or
+    // out_of_range.406 for a number such as 1e999 that no double holds).
     std::string what = e.what();
     size_t pos = what.find("] ");
     return Status::InvalidArgument(source + ": " +
                                    (pos == std::string::npos ? what : what.substr(pos + 2)));
   }
+  if (!duplicates.first().empty())
+    return Status::InvalidArgument(source + ": key " + duplicates.first() +
+                                   " is given twice; keep one");
   PointConfig config;
   PERFLAW_RETURN_IF_ERROR(ParseTop(root, source, &config));
   return config;

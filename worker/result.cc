@@ -108,14 +108,17 @@ json PointResultToJson(const PointResult& r) {
 
 Status WriteResultFile(const PointResult& r, const std::string& path) {
   const std::string tmp = path + ".tmp";
+  Status st;
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return Status::IoError(path + ": cannot write the result file");
     out << PointResultToJson(r).dump(2) << "\n";
-    if (!out.flush()) return Status::IoError(tmp + ": write failed");
+    if (!out.flush()) st = Status::IoError(tmp + ": write failed (disk full?)");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Status::IoError(path + ": rename failed");
-  return Status::Ok();
+  if (st.ok() && std::rename(tmp.c_str(), path.c_str()) != 0)
+    st = Status::IoError(path + ": rename failed");
+  if (!st.ok()) std::remove(tmp.c_str());  // no half-written file left behind
+  return st;
 }
 
 }  // namespace perflaw::worker

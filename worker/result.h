@@ -40,7 +40,8 @@ struct ParamCounts {
 struct PointResult {
   RunStatus status = RunStatus::kNotRun;
   std::string message = "not run";
-  bool user_error = false;  // a failure caused by the input (bad data file, infeasible protocol)
+  bool user_error = false;     // a failure caused by the input (bad data file, infeasible protocol)
+  bool storage_error = false;  // files could not be read or written (full disk, read-only, removed)
   PointConfig config;
   std::string device;     // where it ran ("cpu", "cuda:0")
   int world_size = 1;     // data-parallel ranks

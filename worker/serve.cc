@@ -308,6 +308,9 @@ msg::FromGroup Reply(const msg::RunPoint& run, const PointResult& result) {
       return msg::PointFailed{run.point, run.attempt, msg::FailureReason::kDiverged, result.message,
                               false};
     default:
+      if (result.storage_error)  // the run stops; the point is not at fault
+        return msg::PointFailed{run.point, run.attempt, msg::FailureReason::kStorage,
+                                result.message, true};
       return msg::PointFailed{run.point, run.attempt, msg::FailureReason::kFailed, result.message,
                               !result.user_error};
   }

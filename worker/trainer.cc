@@ -1,18 +1,23 @@
 #include "worker/trainer.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <exception>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 #include "worker/batches.h"
 #include "worker/evaluator.h"
@@ -490,6 +495,30 @@ void Trainer::Finish() {
   result_->tokens_per_second = p_.train_seconds > 0 ? p_.tokens_seen / p_.train_seconds : 0.0;
 }
 
+// Writes `bytes` to PATH.tmp, syncs it and renames it over `path`. On failure (a full disk) the
+// partial temporary file is removed: it is never loaded, and its space is given back.
+Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("writing checkpoint " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  const bool ok = done == bytes.size() && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(ok ? errno : err);
+    ::unlink(tmp.c_str());
+    return Status::IoError("writing checkpoint " + path + ": " + why);
+  }
+  return Status::Ok();
+}
+
 // Rank 0 writes DIR/checkpoint.pt via a temporary file and a rename, so a crash mid-write leaves
 // the previous checkpoint intact.
 Status Trainer::SaveCheckpoint() {
@@ -509,11 +538,15 @@ Status Trainer::SaveCheckpoint() {
     torch::serialize::OutputArchive opt_archive;
     optimizer_->save(opt_archive);
     archive.write("optimizer", opt_archive);
-    const std::string path = CheckpointPath(), tmp = path + ".tmp";
-    archive.save_to(tmp);
-    std::filesystem::rename(tmp, path);
+    // Serialized in memory first: LibTorch's file writer throws from its destructor when a write
+    // fails (a full disk), which terminates the process.
+    std::ostringstream bytes;
+    archive.save_to(bytes);
+    PERFLAW_RETURN_IF_ERROR(WriteFileAtomically(CheckpointPath(), bytes.str()));
   } catch (const std::exception& e) {
-    return Status::IoError("writing checkpoint " + CheckpointPath() + ": " + e.what());
+    const std::string what = e.what();  // LibTorch's carry a multi-line trace after the first line
+    return Status::Internal("serializing checkpoint " + CheckpointPath() + ": " +
+                            what.substr(0, what.find('\n')));
   }
   if (coll_->size() > 1) return coll_->Barrier();
   return Status::Ok();
@@ -570,6 +603,7 @@ PointResult RunPointOnDataset(const PointConfig& config, const apen::Dataset& da
       result.status = RunStatus::kFailed;
       result.message = st.message();
       result.user_error = st.IsUserError();
+      result.storage_error = st.code() == Status::Code::kIoError;
     }
   } catch (const std::exception& e) {
     result.status = RunStatus::kFailed;
@@ -590,6 +624,7 @@ PointResult RunPoint(const PointConfig& config, const RunOptions& options) {
     result.status = RunStatus::kFailed;
     result.message = data.status().message();
     result.user_error = data.status().IsUserError();
+    result.storage_error = data.status().code() == Status::Code::kIoError;
     result.wall_seconds = Seconds(start);
     return result;
   }

@@ -1,6 +1,7 @@
 // The binary dataset format, the preprocessing cache, and user subsampling.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -8,6 +9,7 @@
 
 #include "apen/cache.h"
 #include "apen/dataset.h"
+#include "apen/hash.h"
 #include "apen/synth.h"
 #include "tests/test_util.h"
 
@@ -35,6 +37,22 @@ void FlipByte(const std::string& path, uint64_t offset) {
   f.seekp(offset);
   f.put(static_cast<char>(c ^ 0x5A));
 }
+
+// Overwrites a header field (`width` bytes at `offset`) and re-stamps the header checksum, as a
+// forger would: the file then passes the checksum and only its counts are wrong.
+void ForgeHeader(const std::string& path, size_t offset, uint64_t value, size_t width) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  char h[kBinaryHeaderSize];
+  f.read(h, sizeof(h));
+  std::memcpy(h + offset, &value, width);
+  const uint64_t checksum = HashBytes(h, 88);
+  std::memcpy(h + 88, &checksum, 8);
+  f.seekp(0);
+  f.write(h, sizeof(h));
+}
+
+// Header field offsets (cache.h).
+constexpr size_t kUsersAt = 32, kInteractionsAt = 40, kItemsAt = 48;
 
 class CacheTest : public ::testing::Test {
  protected:
@@ -103,6 +121,39 @@ TEST_F(CacheTest, CorruptCacheIsRebuilt) {
   }
   fs::resize_file(first.cache_path, size - 5);  // truncated
   EXPECT_EQ(Load().cache_status, CacheStatus::kRebuiltCorrupt);
+}
+
+TEST_F(CacheTest, ForgedHeaderCountsRebuildTheCache) {
+  const Dataset first = Load();
+  const std::string original = [&] {
+    std::ifstream f(first.cache_path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }();
+  struct Forgery {
+    size_t offset;
+    uint64_t value;
+    size_t width;
+  };
+  // 2^61 users: (users + 1) * 8 wraps to 8 bytes; 2^62 interactions: * 4 wraps to 0; ~0 users:
+  // + 1 wraps to 0; 2^32 - 1 items with raw ids present: billions of id strings.
+  const std::vector<std::vector<Forgery>> forgeries = {
+      {{kUsersAt, uint64_t{1} << 61, 8}, {kInteractionsAt, uint64_t{1} << 62, 8}},
+      {{kUsersAt, ~uint64_t{0}, 8}},
+      {{kInteractionsAt, uint64_t{1} << 40, 8}},
+      {{kItemsAt, 0xFFFFFFFFu, 4}},
+  };
+  for (size_t k = 0; k < forgeries.size(); ++k) {
+    std::ofstream(first.cache_path, std::ios::binary | std::ios::trunc) << original;
+    for (const Forgery& f : forgeries[k]) ForgeHeader(first.cache_path, f.offset, f.value, f.width);
+    Dataset d = Load();
+    EXPECT_EQ(d.cache_status, CacheStatus::kRebuiltCorrupt) << "forgery " << k;
+    EXPECT_NE(d.cache_message.find(first.cache_path), std::string::npos) << d.cache_message;
+    EXPECT_EQ(d.cache_message.find("unreadable cache file"), std::string::npos)
+        << "the header checks, not the exception fallback, must catch it: " << d.cache_message;
+    EXPECT_TRUE(SameSequences(first, d)) << "forgery " << k;
+    EXPECT_EQ(d.user_ids, first.user_ids);
+    EXPECT_EQ(Load().cache_status, CacheStatus::kHit) << "the rebuilt file must be valid";
+  }
 }
 
 TEST_F(CacheTest, DisabledCacheWritesNothing) {
@@ -191,6 +242,27 @@ TEST(BinaryFormatTest, CorruptBinaryInputIsAUserError) {
   ASSERT_FALSE(d.ok());
   EXPECT_TRUE(d.status().IsUserError());
   EXPECT_NE(d.status().message().find("checksum"), std::string::npos) << d.status().message();
+}
+
+TEST(BinaryFormatTest, ForgedHeaderCountsAreAOneLineUserError) {
+  TempDir dir;
+  SynthOptions so;
+  so.users = 20;
+  const std::string path = dir.File("s.bin");
+  ASSERT_TRUE(WriteBinaryDataset(path, GenerateSynthetic(so), 0).ok());
+  ForgeHeader(path, kUsersAt, uint64_t{1} << 61, 8);
+  ForgeHeader(path, kInteractionsAt, uint64_t{1} << 62, 8);
+  StatusOr<Dataset> direct = ReadBinaryDataset(path);
+  ASSERT_FALSE(direct.ok());
+  EXPECT_EQ(direct.status().code(), Status::Code::kCorruption);
+  DataOptions o;
+  o.path = path;
+  StatusOr<Dataset> d = LoadDataset(o, CacheOptions{false, ""});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Status::Code::kInvalidArgument);
+  const std::string& msg = d.status().message();
+  EXPECT_EQ(msg.rfind(path + ": corrupt binary dataset: header claims", 0), 0u) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
 }
 
 TEST(SubsampleTest, DeterministicNestedAndApproximate) {

@@ -1,10 +1,18 @@
 // Readers and preprocessing on small hand-written files, one per format and option.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "apen/cache.h"
 #include "apen/dataset.h"
+#include "apen/hash.h"
 #include "tests/test_util.h"
 
 namespace perflaw::apen {
@@ -253,6 +261,117 @@ TEST_F(LoadTest, BadInputNamesFileAndLine) {
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), Status::Code::kNotFound);
   EXPECT_NE(d.status().message().find("does-not-exist.txt"), std::string::npos);
+}
+
+TEST_F(LoadTest, NonFiniteTimestampsAndRatingsAreRejected) {
+  const std::string inter = "user_id:token\titem_id:token\ttimestamp:float\n1\t2\t5\n";
+  for (const char* v : {"nan", "NaN", "inf", "-inf", "+inf", "infinity", "-nan"}) {
+    std::string msg = LoadError("a.inter", inter + "1\t3\t" + v + "\n");
+    EXPECT_NE(
+        msg.find("a.inter:3: non-finite timestamp '" + std::string(v) + "' in column 'timestamp'"),
+        std::string::npos)
+        << msg;
+  }
+  EXPECT_NE(LoadError("b.csv", "user_id,item_id,timestamp\n1,2,1\n1,3,inf\n")
+                .find("b.csv:3: non-finite timestamp 'inf' in column 'timestamp'"),
+            std::string::npos);
+  EXPECT_NE(LoadError("c.dat", "1::2::5::10\n1::3::4::nan\n")
+                .find("c.dat:2: non-finite timestamp 'nan' in column 'timestamp'"),
+            std::string::npos);
+  DataOptions o;
+  o.min_rating = 3;
+  EXPECT_NE(LoadError("d.csv", "user_id,item_id,rating,timestamp\n1,2,nan,1\n", o)
+                .find("d.csv:2: non-finite rating 'nan' in column 'rating'"),
+            std::string::npos);
+  EXPECT_NE(LoadError("e.dat", "1::2::inf::10\n", o)
+                .find("e.dat:1: non-finite rating 'inf' in column 'rating'"),
+            std::string::npos);
+  // Finite decimals and exponents still load.
+  EXPECT_EQ(MustLoad("f.inter", inter + "1\t3\t1e3\n2\t3\t-2.5\n").num_interactions(), 3u);
+}
+
+// True when `s` has a byte a terminal could act on (C0 controls, DEL).
+bool HasControlBytes(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7F) return true;
+  return false;
+}
+
+TEST_F(LoadTest, ErrorsEscapeControlBytesFromTheFile) {
+  std::string msg = LoadError("a.txt", std::string("1 2\n\x7f"
+                                                   "ELF\x01\x02\x1b[2J 3\n"));
+  EXPECT_NE(msg.find("a.txt:2: non-numeric user id '\\x7fELF\\x01\\x02\\x1b[2J'"),
+            std::string::npos)
+      << msg;
+  EXPECT_FALSE(HasControlBytes(msg)) << msg;
+  msg = LoadError("b.txt", std::string("1 2\n1 a\0b\xff\r\n", 12));
+  EXPECT_NE(msg.find("b.txt:2: non-numeric item id 'a\\x00b\\xff'"), std::string::npos) << msg;
+  EXPECT_FALSE(HasControlBytes(msg)) << msg;
+  // Valid UTF-8 stays readable.
+  msg = LoadError("c.txt", "1 2\n1 caf\xc3\xa9\n");
+  EXPECT_NE(msg.find("'caf\xc3\xa9'"), std::string::npos) << msg;
+  // Header names listed in an unknown-column error are escaped too.
+  msg = LoadError("d.csv", std::string("us\x1b[31mer,item_id\x07\n1,2\n"));
+  EXPECT_NE(msg.find("d.csv:1: unknown column 'user_id'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("us\\x1b[31mer, item_id\\x07"), std::string::npos) << msg;
+  EXPECT_FALSE(HasControlBytes(msg)) << msg;
+}
+
+TEST_F(LoadTest, NonRegularFilesAreRefusedWithoutReading) {
+  // A FIFO: must be refused up front. Should a reader open it anyway (the bug), a helper
+  // thread opens the write end so that the read sees end-of-file instead of blocking forever.
+  const std::string fifo = dir_.File("pipe.txt");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::atomic<bool> done{false};
+  std::thread unblock([&] {
+    while (!done) {
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+      if (fd >= 0) ::close(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  DataOptions o;
+  o.path = fifo;
+  StatusOr<Dataset> d = LoadDataset(o, CacheOptions{false, ""});
+  o.format = Format::kSasrec;
+  StatusOr<Dataset> text = LoadDataset(o, CacheOptions{false, ""});
+  StatusOr<Dataset> bin = ReadBinaryDataset(fifo);
+  StatusOr<uint64_t> hash = HashFile(fifo);
+  done = true;
+  unblock.join();
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(d.status().message(), fifo + ": not a regular file (is a fifo)");
+  ASSERT_FALSE(text.ok());
+  EXPECT_EQ(text.status().message(), fifo + ": not a regular file (is a fifo)");
+  ASSERT_FALSE(bin.ok());
+  EXPECT_NE(bin.status().message().find("not a regular file (is a fifo)"), std::string::npos);
+  ASSERT_FALSE(hash.ok());
+  EXPECT_NE(hash.status().message().find("not a regular file (is a fifo)"), std::string::npos);
+
+  // Character devices: /dev/null would read as empty, /dev/zero would read until memory runs
+  // out (checked only after /dev/null is refused, so the bug fails here instead of hanging).
+  o.format = Format::kAuto;
+  o.path = "/dev/null";
+  d = LoadDataset(o, CacheOptions{false, ""});
+  ASSERT_FALSE(d.ok());
+  ASSERT_EQ(d.status().message(), "/dev/null: not a regular file (is a character device)");
+  o.path = "/dev/zero";
+  d = LoadDataset(o, CacheOptions{false, ""});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(), "/dev/zero: not a regular file (is a character device)");
+  EXPECT_TRUE(d.status().IsUserError());
+  o.format = Format::kBinary;
+  d = LoadDataset(o, CacheOptions{false, ""});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(), "/dev/zero: not a regular file (is a character device)");
+
+  o.format = Format::kAuto;
+  o.path = dir_.path().string();
+  d = LoadDataset(o, CacheOptions{false, ""});
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().message(), o.path + ": not a regular file (is a directory)");
+  EXPECT_TRUE(d.status().IsUserError());
 }
 
 TEST(DataOptionsTest, IsValidNamesTheKey) {

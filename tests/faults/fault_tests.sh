@@ -6,13 +6,37 @@
 #   nan        (c) a diverging point is FAILED (reason diverged) and the others complete
 #   sigterm    (d) SIGTERM to every process of the job (as Slurm preemption does): the running points
 #              checkpoint and go back to PENDING; `perflaw resume` continues from the checkpoints
-# and (e) `PRAGMA integrity_check` is ok after each. Usage: fault_tests.sh BIN_DIR [CASE...]
+# and (e) `PRAGMA integrity_check` is ok after each. Issue 18:
+#   hung-worker     SIGSTOP of one worker rank mid-point: its group is declared lost after
+#                   heartbeat_timeout, the point is retried elsewhere, the sweep completes (each
+#                   point once) and the job ends without waiting for the stopped rank
+#   point-timeout   a point that runs past policy.point_timeout (heartbeats flowing) is stopped and
+#                   retried, then FAILED (timeout) after max_attempts; the other points complete
+#   full-disk       database, checkpoints and work_dir on a small tmpfs filled mid-sweep: the run
+#                   stops with one message, exit 1, nothing completed is lost, no half checkpoint;
+#                   after freeing space `perflaw resume` completes the sweep
+#   db-unwritable   a read-only database (read-only mount) or a removed folder before run/resume:
+#                   exit 2, one line, nothing written; the folder removed during a run: exit 1
+#   signals         SIGINT/SIGTERM/SIGHUP to `perflaw run` before, during and after rank start-up,
+#                   and SIGKILL of `perflaw run` itself: no process of the job survives, nothing
+#                   stale is left; `--np` beyond the machine is refused before mpirun starts
+# Usage: fault_tests.sh BIN_DIR [CASE...]
 set -uo pipefail
 BIN=$(cd "$1" && pwd); shift
-CASES=("$@"); [ ${#CASES[@]} -gt 0 ] || CASES=(reference kill-worker kill-orchestrator nan sigterm)
+CASES=("$@")
+[ ${#CASES[@]} -gt 0 ] || CASES=(reference kill-worker kill-orchestrator nan sigterm hung-worker
+                                 point-timeout full-disk db-unwritable signals)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 WORK=$(mktemp -d /tmp/perflaw-faults.XXXXXX)
-trap 'kill_tree $$ 2>/dev/null; [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"' EXIT
+# The job's rendezvous folders (perflaw-run.*) go here, so that a stale one would be seen.
+export TMPDIR=$WORK/tmp; mkdir -p "$TMPDIR"
+MOUNTS=()
+cleanup() {
+  kill_tree $$ 2>/dev/null
+  local m; for m in "${MOUNTS[@]}"; do umount -l "$m" 2>/dev/null; done
+  [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"
+}
+trap cleanup EXIT
 FAILS=0
 
 fail() {
@@ -33,7 +57,8 @@ descendants() {
 kill_tree() { local p; for p in $(descendants "$1"); do kill -9 "$p" 2>/dev/null; done; }
 
 # A sweep of 8 small points on synthetic data; EPOCHS epochs each; extra YAML appended as is.
-write_sweep() {  # DIR EPOCHS [EXTRA_YAML]
+write_sweep() {  # DIR EPOCHS [EXTRA_YAML]; POLICY replaces the policy mapping
+  local policy=${POLICY:-"{max_attempts: 2, heartbeat_interval: 1, heartbeat_timeout: 30}"}
   cat > "$1/sweep.yaml" <<YAML
 name: faults
 data:
@@ -48,7 +73,7 @@ grid:
   model.layers: [1, 2]
   model.d_model: [8, 16, 24, 32]
 resources: {ranks_per_point: 1, workers: 2}
-policy: {max_attempts: 2, heartbeat_interval: 1, heartbeat_timeout: 30}
+policy: $policy
 law: {enabled: false}
 db: results.db
 work_dir: work
@@ -97,9 +122,43 @@ want: $(echo $want)"
 }
 
 # Starts `perflaw run` in its own session (so the whole job can be signalled); sets RUN_PID.
-start_run() {  # DIR
-  (cd "$1" && exec setsid "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1) &
+start_run() {  # DIR [ARGS...]
+  local d=$1; shift
+  (cd "$d" && exec setsid "$BIN/perflaw" run sweep.yaml --np 2 "$@" > run.log 2>&1) &
   RUN_PID=$!
+}
+
+# Waits for RUN_PID to end (up to SECONDS, default 180); sets RC to its exit code.
+wait_run() {  # [SECONDS]
+  timeout "${1:-180}" tail --pid="$RUN_PID" -f /dev/null || fail "the job did not end within ${1:-180} s"
+  wait "$RUN_PID"; RC=$?
+}
+
+# Expects no process of the job in DIR to be left (within 20 s), nor anything stale of the run.
+no_job_left() {  # DIR
+  local i
+  for i in $(seq 1 200); do pgrep -f -- "$1/" > /dev/null || break; sleep 0.1; done
+  if pgrep -f -- "$1/" > /dev/null; then
+    fail "processes of the job outlived it: $(pgrep -f -a -- "$1/" | cut -c1-100 | tr '\n' ';')"
+    pkill -9 -f -- "$1/"
+  fi
+  [ -z "$(ls -A "$TMPDIR")" ] || fail "left in TMPDIR: $(ls -A "$TMPDIR")"
+  [ -z "$(find "$1" -name '*.exit-code' -o -name '*.tmp' 2>/dev/null)" ] ||
+    fail "stale files: $(find "$1" -name '*.exit-code' -o -name '*.tmp')"
+}
+
+# The first process of the job (below RUN_PID) whose command line matches PATTERN.
+job_process() {  # PATTERN
+  local p
+  for p in $(descendants "$RUN_PID"); do
+    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$1"; then echo "$p"; return; fi
+  done
+}
+
+# Waits until an epoch of a RUNNING point is stored in DIR/results.db (or DB).
+wait_running_epoch() {  # DB
+  wait_for "$1" "SELECT COUNT(*) FROM epoch_metrics e JOIN points p ON p.id = e.point WHERE p.state = 'RUNNING'" ||
+    fail "no epoch of a running point was stored"
 }
 
 # Ranks of a killed job may outlive mpirun for a moment (reparented, so no longer descendants): wait
@@ -163,7 +222,7 @@ for CASE in "${CASES[@]}"; do
       ;;
     nan)
       write_sweep "$dir" 2 'include:
-  - {model.layers: 1, model.d_model: 8, train.lr: 1.0e+30}'
+  - {model.layers: 1, model.d_model: 8, train.lr: 10, train.optimizer: adamw, train.weight_decay: 1}'
       (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1); rc=$?
       [ $rc = 1 ] || fail "run with a diverging point exited $rc, want 1 (a point FAILED)"
       ! grep -q "non-zero" "$dir/run.log" || fail "mpirun reported a crashed job for a sweep that ended as designed"
@@ -207,6 +266,128 @@ for CASE in "${CASES[@]}"; do
       done
       [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state != 'COMPLETED'")" = 0 ] || fail "points not COMPLETED after resume"
       check_integrity "$db"
+      ;;
+    hung-worker)
+      POLICY="{max_attempts: 2, heartbeat_interval: 1, heartbeat_timeout: 5}" write_sweep "$dir" "$KILL_EPOCHS"
+      start_run "$dir"
+      db="$dir/results.db"
+      wait_running_epoch "$db"
+      victim=$(job_process "perflaw-worker serve")
+      [ -n "$victim" ] || fail "no worker rank found"
+      kill -STOP "$victim"
+      wait_run 240
+      [ "$RC" = 0 ] || fail "run with a stopped worker exited $RC, want 0 (every point completed)"
+      check_complete "$db"
+      [ "$(q "$db" "SELECT COUNT(*) FROM attempts WHERE exit_reason = 'heartbeat_lost'")" -ge 1 ] ||
+        fail "no attempt ended as heartbeat_lost: $(q "$db" "SELECT exit_reason, error FROM attempts WHERE exit_reason != 'completed'")"
+      grep -q "stopped answering and were not waited for" "$dir/run.log" || fail "the run did not say it left the stopped rank"
+      no_job_left "$dir"
+      # Gone, or a zombie waiting for a parent (PID 1 of a container) that does not reap.
+      state=$(ps -o stat= -p "$victim" 2>/dev/null)
+      [ -z "$state" ] || [ "${state:0:1}" = Z ] || fail "the stopped rank outlived the job (state $state)"
+      ;;
+    point-timeout)
+      # One point far too long for policy.point_timeout; its worker keeps heart-beating throughout.
+      POLICY="{max_attempts: 2, heartbeat_interval: 1, heartbeat_timeout: 30, point_timeout: 12}" \
+        write_sweep "$dir" 2 'include:
+  - {model.layers: 2, model.d_model: 32, train.epochs: 5000}'
+      start_run "$dir"
+      wait_run 240
+      db="$dir/results.db"
+      [ "$RC" = 1 ] || fail "run with a timed-out point exited $RC, want 1 (a point FAILED)"
+      [ "$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'")" = 8 ] || fail "the other points did not all complete"
+      slow=$(q "$db" "SELECT id FROM points WHERE state = 'FAILED'")
+      [ -n "$slow" ] || fail "the long point is not FAILED"
+      [ "$(q "$db" "SELECT COUNT(*) FROM attempts WHERE point = '$slow' AND exit_reason = 'timeout' AND error LIKE '%point_timeout%'")" = 2 ] ||
+        fail "want 2 attempts ended by point_timeout: $(q "$db" "SELECT exit_reason, error FROM attempts WHERE point = '$slow'")"
+      # Each stopped attempt was answered: no group was left unresponsive at the end.
+      ! grep -q "stopped answering" "$dir/run.log" || fail "a timed-out group never answered its stop"
+      check_integrity "$db"
+      no_job_left "$dir"
+      ;;
+    full-disk)
+      mount -t tmpfs -o size=24m perflaw-faults "$dir" || { fail "cannot mount a tmpfs on $dir (needs root)"; continue; }
+      MOUNTS+=("$dir")
+      write_sweep "$dir" "$KILL_EPOCHS"
+      start_run "$dir"
+      db="$dir/results.db"
+      wait_for "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'" || fail "no point completed"
+      before=$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'")
+      dd if=/dev/zero of="$dir/filler" bs=1M 2> /dev/null  # until the filesystem is full
+      wait_run 180
+      [ "$RC" = 1 ] || fail "run on a full disk exited $RC, want 1"
+      grep -qiE "no space left|disk is full|database or disk is full" "$dir/run.log" ||
+        fail "no message about the full disk: $(tail -3 "$dir/run.log")"
+      rm -f "$dir/filler"
+      after=$(q "$db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'")
+      [ "$after" -ge "$before" ] || fail "completed points lost: $before before the disk filled, $after after"
+      check_integrity "$db"
+      [ -z "$(find "$dir/work" -name '*.tmp')" ] || fail "a partial checkpoint was left: $(find "$dir/work" -name '*.tmp')"
+      no_job_left "$dir"
+      resume "$dir"
+      check_complete "$db"
+      ;;
+    db-unwritable)
+      write_sweep "$dir" 2
+      (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 2 > first.log 2>&1) || fail "first run: $(tail -2 "$dir/first.log")"
+      mkdir -p "$dir/ro" && cp "$dir/results.db" "$dir/ro/"
+      { mount --bind "$dir/ro" "$dir/ro" && MOUNTS+=("$dir/ro") && mount -o remount,bind,ro "$dir/ro"; } ||
+        { fail "cannot make a read-only bind mount (needs root)"; continue; }
+      sum=$(md5sum < "$dir/ro/results.db")
+      for cmd in "resume ro/results.db" "resume ro/results.db --retry-failed" "run sweep.yaml --db ro/results.db" "run sweep.yaml --db ro/new.db"; do
+        (cd "$dir" && "$BIN/perflaw" $cmd --np 2 > ro.log 2>&1); rc=$?
+        [ $rc = 2 ] || fail "perflaw $cmd on a read-only mount exited $rc, want 2"
+        [ "$(wc -l < "$dir/ro.log")" = 1 ] && grep -q "not writable" "$dir/ro.log" || fail "perflaw $cmd: $(cat "$dir/ro.log")"
+      done
+      [ "$(md5sum < "$dir/ro/results.db")" = "$sum" ] && [ "$(ls "$dir/ro")" = results.db ] || fail "something was written"
+      (cd "$dir" && "$BIN/perflaw" resume gone/results.db --np 2 > gone.log 2>&1); rc=$?
+      [ $rc = 2 ] && [ "$(wc -l < "$dir/gone.log")" = 1 ] || fail "resume of a removed folder exited $rc: $(cat "$dir/gone.log")"
+      [ ! -e "$dir/gone" ] || fail "resume created the removed folder"
+      # The database's folder removed during a run: the run stops (exit 1) and says why.
+      mkdir -p "$dir/live" && write_sweep "$dir/live" "$KILL_EPOCHS"
+      start_run "$dir/live" --db "$dir/live/dbdir/results.db"
+      wait_for "$dir/live/dbdir/results.db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'" || fail "no point completed"
+      rm -rf "$dir/live/dbdir"
+      wait_run 180
+      [ "$RC" = 1 ] || fail "run whose database was removed exited $RC, want 1"
+      grep -q "was removed during the run" "$dir/live/run.log" || fail "no message: $(tail -3 "$dir/live/run.log")"
+      no_job_left "$dir/live"
+      ;;
+    signals)
+      write_sweep "$dir" "$KILL_EPOCHS"
+      (cd "$dir" && "$BIN/perflaw" run sweep.yaml --np 1000000 > np.log 2>&1); rc=$?
+      [ $rc = 2 ] && grep -q "does not fit here" "$dir/np.log" || fail "--np 1000000 exited $rc: $(cat "$dir/np.log")"
+      [ ! -e "$dir/results.db" ] || fail "--np 1000000 wrote the database"
+      for sig in INT TERM HUP; do
+        for when in start-up running; do
+          sub="$dir/$sig-$when"; mkdir -p "$sub"; write_sweep "$sub" "$KILL_EPOCHS"
+          # Only `perflaw run` is signalled (no setsid: as a user's kill would).
+          (cd "$sub" && exec "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1) &
+          RUN_PID=$!
+          if [ $when = start-up ]; then
+            for i in $(seq 1 100); do [ -n "$(job_process "perflaw-worker serve")" ] && break; sleep 0.05; done
+          else
+            wait_running_epoch "$sub/results.db"
+          fi
+          kill -"$sig" "$RUN_PID"
+          wait_run 90
+          if [ $when = running ]; then
+            [ "$RC" = 3 ] || fail "SIG$sig while running: exit $RC, want 3 (stopped, points pending)"
+            [ "$(q "$sub/results.db" "SELECT status FROM sweeps")" = INTERRUPTED ] || fail "SIG$sig: sweep not INTERRUPTED"
+          else
+            [ "$RC" != 0 ] || fail "SIG$sig at start-up: exit 0"
+          fi
+          no_job_left "$sub"
+        done
+      done
+      # `perflaw run` killed outright: mpirun is told (parent-death signal) and ends the job.
+      sub="$dir/KILL"; mkdir -p "$sub"; write_sweep "$sub" "$KILL_EPOCHS"
+      (cd "$sub" && exec "$BIN/perflaw" run sweep.yaml --np 2 > run.log 2>&1) &
+      RUN_PID=$!
+      wait_running_epoch "$sub/results.db"
+      kill -9 "$RUN_PID"; wait "$RUN_PID"
+      no_job_left "$sub"
+      check_integrity "$sub/results.db"
       ;;
     *) fail "unknown case" ;;
   esac

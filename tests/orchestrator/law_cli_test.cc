@@ -297,6 +297,7 @@ TEST(LawCliTest, BadInputExitsTwoWithOneLine) {
       {GridCsv(), "--metric NDCG@10", "metrics present: HR@10"},
       {GridCsv(), "--form nonsense", "--form"},
       {GridCsv(1), "--form performance-data", "needs at least 3 distinct values of D'"},
+      {GridCsv(), "--seed -1", "--seed: must be an integer >= 0, got -1"},
   };
   for (const Bad& c : cases) {
     dir.Write("in.csv", c.csv);
@@ -305,6 +306,14 @@ TEST(LawCliTest, BadInputExitsTwoWithOneLine) {
     EXPECT_EQ(Lines(r.err), 1) << r.err;
     EXPECT_EQ(r.err.rfind("perflaw: error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
+  }
+  // predict's point must be a real configuration.
+  dir.Write("in.csv", GridCsv());
+  for (const std::string& bad :
+       {"--layers 2 --d-model inf", "--layers nan --d-model 64", "--layers 2 --d-model 0"}) {
+    auto p = Perflaw("predict --csv " + dir.File("in.csv") + " --bootstrap 0 " + bad);
+    EXPECT_EQ(p.exit_code, 2) << bad << " " << p.out;
+    EXPECT_NE(p.err.find("must be a finite number > 0"), std::string::npos) << bad << p.err;
   }
   // Scaling has 3 parameters: 3 points are too few.
   dir.Write("in.csv", header + "x,50,4,25,HR,0.1\nx,50,8,50,HR,0.2\nx,50,16,25,HR,0.3\n");

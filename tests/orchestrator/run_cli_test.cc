@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "orchestrator/results_db.h"
 #include "orchestrator/runner.h"
 #include "tests/test_util.h"
 
@@ -82,6 +83,75 @@ TEST_F(RunCliTest, ADatabaseBeingWrittenIsRefused) {
   EXPECT_NE(r.err.find("is being written by another perflaw run (pid "), std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(db));
+  EXPECT_FALSE(fs::exists(dir_.File("out")));
+}
+
+TEST_F(RunCliTest, OneWriterWhateverThePathToTheDatabase) {
+  fs::create_directories(dir_.File("real"));
+  const std::string db = dir_.File("real/r.db");
+  ASSERT_TRUE(ResultsDb::OpenForWriting(db).ok());
+  fs::create_symlink(db, dir_.File("link.db"));
+  fs::create_directory_symlink(dir_.File("real"), dir_.File("alias"));
+  fs::create_hard_link(db, dir_.File("hard.db"));
+  StatusOr<std::unique_ptr<WriterLock>> lock = WriterLock::Acquire(db);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  const std::string before = RunCommand("md5sum < " + db).out;
+  for (const std::string& path : {dir_.File("link.db"), dir_.File("alias/r.db"),
+                                  dir_.File("real/../real/r.db"), dir_.File("hard.db")}) {
+    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") +
+                                 " run sweep.yaml --db " + path + " </dev/null");
+    EXPECT_EQ(r.exit_code, 2) << path << " " << r.err;
+    EXPECT_NE(r.err.find("is being written by another perflaw run"), std::string::npos)
+        << path << " " << r.err;
+  }
+  // The library's own check agrees, and the file is as it was.
+  EXPECT_FALSE(WriterLock::CheckFree(dir_.File("hard.db")).ok());
+  EXPECT_FALSE(WriterLock::Acquire(dir_.File("link.db")).ok());
+  EXPECT_EQ(RunCommand("md5sum < " + db).out, before);
+  lock->reset();
+  EXPECT_TRUE(WriterLock::CheckFree(dir_.File("hard.db")).ok());
+  EXPECT_FALSE(fs::exists(dir_.File("out")));
+}
+
+TEST_F(RunCliTest, LateBadInputIsFoundBeforeMpiStarts) {
+  // db: naming a directory, given in the sweep or as --db.
+  fs::create_directories(dir_.File("dbdir"));
+  std::string dir_db = kSweep;
+  dir_db.replace(dir_db.find("db: out/r.db"), 12, "db: dbdir");
+  dir_.Write("dirdb.yaml", dir_db);
+  ExpectRejected("run dirdb.yaml", "dirdb.yaml:10:5: db: " + dir_.File("dbdir") +
+                                       " is a directory; name the database file");
+  ExpectRejected("run sweep.yaml --db dbdir", dir_.File("dbdir") + " is a directory");
+  // A mistyped command gets a suggestion; a control byte in a message is shown escaped.
+  ExpectRejected("statuss x.db", "unknown command 'statuss' (did you mean 'status'?)");
+  dir_.Write("ctl.yaml", "name: \"a\x1b[31m\"\n");
+  ExpectRejected("sweep check ctl.yaml", "got \"a\\x1b[31m\"");
+}
+
+TEST_F(RunCliTest, ADatabaseThatFailsItsIntegrityCheckIsNotWrittenInto) {
+  const std::string db = dir_.File("bad.db");
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(db);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->RecordSweep(std::string(kSweep), "cli").ok());
+  }
+  // An index whose definition no longer matches its b-tree: every query still runs, PRAGMA
+  // integrity_check reports the rows missing from it.
+  CommandResult corrupt = RunCommand(
+      "sqlite3 " + db +
+      " \"INSERT INTO points (id, config, created_at, updated_at) VALUES ('p', '{}', 1, 1); "
+      "PRAGMA writable_schema = ON; UPDATE sqlite_master SET sql = 'CREATE INDEX points_state ON "
+      "points (created_at)' WHERE name = 'points_state';\"");
+  ASSERT_EQ(corrupt.exit_code, 0) << corrupt.err;
+  const std::string before = RunCommand("md5sum < " + db).out;
+  for (const std::string& args : {"resume " + db, "run sweep.yaml --db " + db}) {
+    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") + " " +
+                                 args + " </dev/null");
+    EXPECT_EQ(r.exit_code, 2) << args << " " << r.err;
+    EXPECT_NE(r.err.find("integrity_check"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("perflaw will not write into it"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(RunCommand("md5sum < " + db).out, before);
   EXPECT_FALSE(fs::exists(dir_.File("out")));
 }
 

@@ -75,6 +75,23 @@ TEST(WorkerCliTest, MalformedPointIsAOneLineErrorAndWritesNothing) {
   EXPECT_NE(r.err.find("cannot open the point file"), std::string::npos);
 }
 
+TEST(WorkerCliTest, AnUnwritableOutIsRefusedBeforeTraining) {
+  TempDir dir;
+  WriteData(dir);
+  dir.Write("p.json", R"({"data": {"path": ")" + dir.File("data.txt") + R"("}, "device": "cpu"})");
+  auto r = RunCommand(Worker() + " train --point " + dir.File("p.json") + " --out " +
+                      dir.File("no/such/dir/r.json") + " --cache-dir " + dir.File("cache"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "perflaw-worker: error: --out " + dir.File("no/such/dir/r.json") +
+                       ": cannot write there (No such file or directory)\n");
+  // Nothing ran: no dataset cache was built, no temporary file is left.
+  EXPECT_FALSE(std::filesystem::exists(dir.File("cache")));
+  r = RunCommand(Worker() + " train --point " + dir.File("p.json") + " --out " +
+                 dir.path().string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is a directory; name the result file"), std::string::npos) << r.err;
+}
+
 TEST(WorkerCliTest, MissingDatasetWritesAFailedResult) {
   TempDir dir;
   dir.Write("p.json", R"({"data": {"path": ")" + dir.File("nope.txt") + R"("}, "device": "cpu"})");

@@ -119,7 +119,9 @@ TEST(PointConfigTest, BadValuesNameTheKey) {
       ErrorOf(R"({"data": {"path": "x"}, "train": {"negatives": 4}})"),
       "p.json: train.negatives must be 1 with train.loss \"bce\" (the SASRec objective), got 4");
   EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"lr": 0}})"),
-            "p.json: train.lr must be a positive number, got 0");
+            "p.json: train.lr must be in (0, 10], got 0");
+  EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"lr": 1e300}})"),
+            "p.json: train.lr must be in (0, 10], got 1e+300");
   EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"loss": "mse"}})"),
             "p.json: train.loss must be one of bce, sampled_softmax, got \"mse\"");
   EXPECT_TRUE(
@@ -143,6 +145,18 @@ TEST(PointConfigTest, BadValuesNameTheKey) {
 TEST(PointConfigTest, MalformedJsonSaysWhere) {
   std::string msg = ErrorOf("{\n  \"data\": {\"path\": \"x\",}\n}");
   EXPECT_EQ(msg.rfind("p.json: parse error at line 2", 0), 0u) << msg;
+  // A number no double holds is an error, not an abort (nlohmann's out_of_range).
+  msg = ErrorOf(R"({"data": {"path": "x"}, "train": {"lr": 1e999}})");
+  EXPECT_EQ(msg.rfind("p.json: number overflow parsing '1e999'", 0), 0u) << msg;
+  // A key given twice would silently keep the last value.
+  EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"lr": 0.1, "epochs": 2, "lr": 0.2}})"),
+            "p.json: key train.lr is given twice; keep one");
+  EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "seed": 1, "seed": 1})"),
+            "p.json: key seed is given twice; keep one");
+  EXPECT_TRUE(Parse(R"({"data": {"path": "x"}, "train": {"lr": 0.1}, "model": {"lr": 1}})")
+                  .status()
+                  .message()
+                  .find("twice") == std::string::npos);
   EXPECT_EQ(ErrorOf("[1, 2]"), "p.json: the point must be a JSON object");
 }
 
