@@ -305,10 +305,15 @@ Status LaunchJob(const RunPlan& plan, long long workers,
   argv.insert(argv.end(), {"--progress", mode, "--exit-code-socket", channel->name(), ":", "-np",
                            std::to_string(workers), worker, "serve", "--cache-dir",
                            plan.sweep.work_dir + "/cache"});
+  // No rank of a job on this work_dir runs before or after ours (the writer lock): a checkpoint's
+  // temporary file then is what a rank killed mid-write (kill -9, or the end of an aborted job)
+  // left behind.
+  orchestrator::RemoveStaleCheckpointTemporaries(plan.sweep.work_dir);
   InstallHandlers(OnStopSignal);
   StatusOr<pid_t> pid = orchestrator::SpawnTied(argv, ChildEnvironment());
   if (!pid.ok()) return pid.status();
   StatusOr<int> code = WaitForChild(*pid, workers + 1);
+  orchestrator::RemoveStaleCheckpointTemporaries(plan.sweep.work_dir);
   if (!code.ok()) return code.status();
   // The orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left pending. It wins over
   // mpirun's own code (non-zero when a rank died or the job was aborted for a hung group); without

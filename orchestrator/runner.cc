@@ -808,4 +808,16 @@ std::string ProgressLine(const Progress& p, int64_t reused_completed, int64_t pr
   return line.str();
 }
 
+int RemoveStaleCheckpointTemporaries(const std::string& work_dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(fs::path(work_dir) / "checkpoints", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    // The name worker/trainer.cc's WriteFileAtomically gives the checkpoint while writing it.
+    std::error_code rm;
+    if (fs::remove(it->path() / "checkpoint.pt.tmp", rm)) ++removed;
+  }
+  return removed;
+}
+
 }  // namespace perflaw::orchestrator

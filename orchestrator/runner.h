@@ -75,6 +75,11 @@ StatusOr<RunPlan> PlanRun(const std::string& sweep_path, const std::string& db_o
 // was recorded (relative paths against the directory recorded with it). Writes nothing.
 StatusOr<RunPlan> PlanResume(const std::string& db_path, bool retry_failed);
 
+// Removes WORK_DIR/checkpoints/*/checkpoint.pt.tmp: the temporary file of a checkpoint that a rank
+// killed mid-write left (the worker writes checkpoints via it and a rename). Only call it while no
+// rank of a job on this work_dir runs. Returns how many were removed.
+int RemoveStaleCheckpointTemporaries(const std::string& work_dir);
+
 // The law: section as law::StudyOptions::group_by ("dataset,max_seq_len", "max_seq_len", "none").
 // Only `dataset` and `data.max_seq_len` can be fitted separately; other axes are an error.
 StatusOr<std::string> LawGroupBy(const LawSpec& law);

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -44,6 +45,17 @@ double ProcessCpuSeconds() {
 }
 
 // Where the run stands; saved in checkpoints so a resumed run continues exactly.
+// What tells one file at a path from a later one there.
+struct FileId {
+  ino_t ino = 0;
+  time_t mtime_s = 0;
+  long mtime_ns = 0;
+  bool operator==(const FileId& o) const {
+    return ino == o.ino && mtime_s == o.mtime_s && mtime_ns == o.mtime_ns;
+  }
+  bool operator!=(const FileId& o) const { return !(*this == o); }
+};
+
 struct Progress {
   uint64_t epoch = 0;  // the current epoch, 0-based
   uint64_t batch = 0;  // the next batch of that epoch
@@ -165,6 +177,9 @@ class Trainer {
   }
   Status SaveCheckpoint();
   Status LoadCheckpoint();
+  // The checkpoint this attempt last loaded or wrote (none before either): another file there was
+  // written by a later attempt of the point, which this one must not undo.
+  std::optional<FileId> own_checkpoint_;
   bool StopRequested();
 
   const PointConfig& c_;
@@ -495,9 +510,21 @@ void Trainer::Finish() {
   result_->tokens_per_second = p_.train_seconds > 0 ? p_.tokens_seen / p_.train_seconds : 0.0;
 }
 
-// Writes `bytes` to PATH.tmp, syncs it and renames it over `path`. On failure (a full disk) the
-// partial temporary file is removed: it is never loaded, and its space is given back.
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+// The identity of PATH (inode and modification time: an inode number alone can be reused by a
+// later file), or none when it does not exist.
+std::optional<FileId> IdOf(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileId{st.st_ino, st.st_mtim.tv_sec, st.st_mtim.tv_nsec};
+}
+
+// Writes `bytes` to PATH.tmp, syncs it and renames it over `path` if `path` is still the file this
+// writer expects (`expected`; none: absent). A rank stopped and resumed after its point moved to
+// another group (SIGSTOP, then Open MPI's SIGCONT + SIGTERM at the end of the job) thus cannot put
+// its older state over the newer attempt's. On failure the temporary file is removed: it is never
+// loaded, and its space is given back. Sets *written to the new file's identity.
+Status WriteFileAtomically(const std::string& path, const std::string& bytes,
+                           const std::optional<FileId>& expected, std::optional<FileId>* written) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::IoError("writing checkpoint " + tmp + ": " + std::strerror(errno));
@@ -511,11 +538,18 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
   const bool ok = done == bytes.size() && ::fsync(fd) == 0;
   const int err = errno;
   ::close(fd);
+  if (ok && IdOf(path) != expected) {
+    ::unlink(tmp.c_str());
+    return Status::FailedPrecondition(path +
+                                      " was written by a later attempt of this point; this "
+                                      "attempt's checkpoint is dropped");
+  }
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(ok ? errno : err);
     ::unlink(tmp.c_str());
     return Status::IoError("writing checkpoint " + path + ": " + why);
   }
+  *written = IdOf(path);
   return Status::Ok();
 }
 
@@ -542,7 +576,8 @@ Status Trainer::SaveCheckpoint() {
     // fails (a full disk), which terminates the process.
     std::ostringstream bytes;
     archive.save_to(bytes);
-    PERFLAW_RETURN_IF_ERROR(WriteFileAtomically(CheckpointPath(), bytes.str()));
+    PERFLAW_RETURN_IF_ERROR(
+        WriteFileAtomically(CheckpointPath(), bytes.str(), own_checkpoint_, &own_checkpoint_));
   } catch (const std::exception& e) {
     const std::string what = e.what();  // LibTorch's carry a multi-line trace after the first line
     return Status::Internal("serializing checkpoint " + CheckpointPath() + ": " +
@@ -568,6 +603,7 @@ Status Trainer::LoadCheckpoint() {
                                         std::to_string(state.at("world_size").get<int>()) +
                                         " ranks, not " + std::to_string(coll_->size()));
     p_ = Progress::FromJson(state.at("progress"));
+    own_checkpoint_ = IdOf(path);
     torch::NoGradGuard guard;
     for (size_t i = 0; i < params_.size(); ++i) {
       torch::Tensor t;

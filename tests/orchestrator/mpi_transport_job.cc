@@ -139,6 +139,7 @@ struct Recorder final : SchedulerListener {
   std::map<std::string, int> completed, epochs;
   std::map<std::string, FailureReason> failed;
   std::map<std::string, bool> retry;
+  std::map<std::string, std::string> why;
   void OnAttemptStarted(const std::string&, uint32_t, int) override {}
   void OnEpochMetrics(const std::string& p, uint32_t, uint32_t, const nlohmann::json&) override {
     epochs[p]++;
@@ -147,9 +148,10 @@ struct Recorder final : SchedulerListener {
     completed[p]++;
     EXPECT_EQ(r.at("status"), "ok");
   }
-  void OnAttemptFailed(const std::string& p, uint32_t, FailureReason reason, const std::string&,
-                       bool will_retry) override {
+  void OnAttemptFailed(const std::string& p, uint32_t, FailureReason reason,
+                       const std::string& message, bool will_retry) override {
     failed[p] = reason;
+    why[p] = message;
     retry[p] = will_retry;
   }
   void OnGroupStateChanged(int, GroupState, const std::string&) override {}
@@ -161,7 +163,12 @@ TEST(MpiTransportJob, SchedulerRunsPointsOnBothGroupsAndADivergingOneFails) {
   for (uint32_t d : {8u, 16u, 24u}) {
     points.push_back({"ok-" + std::to_string(d), Point(2, 0.002, d), double(d), "", 0, 0, {}});
   }
-  points.push_back({"nan", Point(2, 1e30, 8), 1.0, "", 0, 0, {}});
+  // Decoupled weight decay with lr * weight_decay = 10 multiplies every weight by -9 per step: the
+  // loss overflows within the first epoch (lr itself is bounded by the config's check).
+  nlohmann::json nan = Point(2, 10, 8);
+  nan["train"]["optimizer"] = "adamw";
+  nan["train"]["weight_decay"] = 1;
+  points.push_back({"nan", nan, 1.0, "", 0, 0, {}});
   SchedulerOptions options;
   options.heartbeat_interval = 1.0;
   options.ready_timeout = 60;
@@ -181,7 +188,7 @@ TEST(MpiTransportJob, SchedulerRunsPointsOnBothGroupsAndADivergingOneFails) {
     EXPECT_EQ(recorder.epochs["ok-" + std::to_string(d)], 2);
   }
   ASSERT_TRUE(recorder.failed.count("nan"));
-  EXPECT_EQ(recorder.failed["nan"], FailureReason::kDiverged);
+  EXPECT_EQ(recorder.failed["nan"], FailureReason::kDiverged) << recorder.why["nan"];
   EXPECT_FALSE(recorder.retry["nan"]);
   EXPECT_GE(summary->groups.at(0).attempts, 1);
   EXPECT_GE(summary->groups.at(1).attempts, 1);

@@ -664,5 +664,22 @@ TEST(SchedulerOptionsForTest, PolicyOverridesTheBase) {
   EXPECT_TRUE(o.IsValid(&why)) << why;
 }
 
+TEST(StaleCheckpointTest, OnlyTheTemporariesOfCheckpointsAreRemoved) {
+  TempDir dir;
+  const fs::path work = dir.File("work");
+  fs::create_directories(work / "checkpoints" / "a");
+  fs::create_directories(work / "checkpoints" / "b");
+  for (const fs::path& f :
+       {work / "checkpoints/a/checkpoint.pt.tmp", work / "checkpoints/a/checkpoint.pt",
+        work / "checkpoints/b/checkpoint.pt", work / "other.tmp"})
+    std::ofstream(f) << "x";
+  EXPECT_EQ(RemoveStaleCheckpointTemporaries(work.string()), 1);
+  EXPECT_FALSE(fs::exists(work / "checkpoints/a/checkpoint.pt.tmp"));
+  EXPECT_TRUE(fs::exists(work / "checkpoints/a/checkpoint.pt"));
+  EXPECT_TRUE(fs::exists(work / "checkpoints/b/checkpoint.pt"));
+  EXPECT_TRUE(fs::exists(work / "other.tmp"));
+  EXPECT_EQ(RemoveStaleCheckpointTemporaries(dir.File("missing")), 0);
+}
+
 }  // namespace
 }  // namespace perflaw::orchestrator

@@ -185,5 +185,37 @@ TEST(TrainerTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
   EXPECT_NE(other.message.find("different point configuration"), std::string::npos);
 }
 
+// A rank that wakes after its point moved on (a later attempt wrote the checkpoint) must not put
+// its older state back: its next checkpoint is dropped and the later one stays.
+TEST(TrainerTest, CheckpointOfALaterAttemptIsNotOverwritten) {
+  apen::Dataset data = Synthetic();
+  PointConfig c = SmallPoint();
+  c.train.epochs = 3;
+  perflaw::testing::TempDir dir;
+  const std::string ckpt = dir.File("ckpt") + "/checkpoint.pt";
+  const std::string later = dir.File("later.pt");
+  RunOptions opt;
+  opt.checkpoint_dir = dir.File("ckpt");
+  opt.on_epoch = [&](const EpochRecord& rec) {
+    if (rec.epoch != 1) return;
+    // What the later attempt's rename leaves: another file at the checkpoint's path.
+    std::filesystem::copy_file(ckpt, later);
+    std::filesystem::rename(later, ckpt);
+  };
+  PointResult r = RunPointOnDataset(c, data, opt);
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_NE(r.message.find("was written by a later attempt of this point"), std::string::npos)
+      << r.message;
+  EXPECT_FALSE(r.storage_error);
+  EXPECT_FALSE(std::filesystem::exists(ckpt + ".tmp"));
+
+  // The checkpoint left is the later attempt's (epoch 1): a fresh attempt resumes from it.
+  RunOptions resume;
+  resume.checkpoint_dir = dir.File("ckpt");
+  PointResult rest = RunPointOnDataset(c, data, resume);
+  ASSERT_EQ(rest.status, RunStatus::kOk) << rest.message;
+  EXPECT_EQ(rest.epochs.size(), 3u);
+}
+
 }  // namespace
 }  // namespace perflaw::worker
