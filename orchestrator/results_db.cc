@@ -1,6 +1,7 @@
 #include "orchestrator/results_db.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -341,6 +342,10 @@ Status ResultsDb::CheckInPlace() const {
                            "); what was written since is lost");
   if (st.st_dev != file_dev_ || st.st_ino != file_ino_)
     return Status::IoError(path + " was replaced by another file during the run");
+  // Permission bits are checked when a file is opened, never again for the descriptor SQLite holds.
+  if (::access(path.c_str(), W_OK) != 0)
+    return Status::IoError(path + " was made read-only during the run (" + std::strerror(errno) +
+                           "); make it writable and perflaw resume it");
   return Status::Ok();
 }
 

@@ -238,8 +238,10 @@ class ResultsDb {
   // PRAGMA integrity_check: OK or Corruption with SQLite's report.
   Status IntegrityCheck() const;
 
-  // The writer's file is still at its path (IoError if not): a file removed or replaced during a
-  // run (its folder deleted, a copy restored over it) would take every later write with it unseen.
+  // The writer's file is still at its path and writable by this user (IoError if not): a file
+  // removed or replaced during a run (its folder deleted, a copy restored over it) would take every
+  // later write with it unseen; one made read-only (chmod) would still be written through the open
+  // descriptor, against its owner's wish.
   Status CheckInPlace() const;
 
   // Opens a batch on the writer: until the returned transaction commits, every change above is a

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "worker/collective.h"
+#include "worker/heap.h"
 #include "worker/point_config.h"
 #include "worker/result.h"
 #include "worker/trainer.h"
@@ -100,8 +101,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   CLI::App* train =
       app.add_subcommand("train", "Run one point standalone and write its result JSON");
-  std::string point, out;
+  std::string point, out, heap = "tuned";
   perflaw::worker::RunOptions options;
+  app.add_option("--heap", heap,
+                 "The allocator's set-up: tuned (default), or glibc's defaults (for benchmarks: "
+                 "scripts/bench/heap.sh)");
   train->add_option("--point", point, "The point configuration (JSON)")->required();
   train->add_option("--out", out, "Where to write the result JSON")->required();
   train->add_option(
@@ -122,6 +126,12 @@ int main(int argc, char** argv) {
     std::cerr << "perflaw-worker: error: " << e.what() << "\n";
     return 2;
   }
+  perflaw::StatusOr<perflaw::worker::HeapMode> mode = perflaw::worker::ParseHeapMode(heap);
+  if (!mode.ok()) return perflaw::worker::Fail(mode.status().message(), 2);
+  perflaw::worker::HeapOptions heap_options;
+  heap_options.mode = *mode;
+  if (perflaw::Status st = perflaw::worker::ConfigureHeap(heap_options); !st.ok())
+    return perflaw::worker::Fail(st.message(), 1);
 #ifdef PERFLAW_WITH_MPI
   if (serve->parsed()) return perflaw::worker::ServeSweep(&argc, &argv, serve_options);
   if (perflaw::worker::LaunchedByMpi()) {

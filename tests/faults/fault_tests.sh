@@ -16,7 +16,8 @@
 #                   stops with one message, exit 1, nothing completed is lost, no half checkpoint;
 #                   after freeing space `perflaw resume` completes the sweep
 #   db-unwritable   a read-only database (read-only mount) or a removed folder before run/resume:
-#                   exit 2, one line, nothing written; the folder removed during a run: exit 1
+#                   exit 2, one line, nothing written; the folder removed, or the database made
+#                   read-only (chmod, the run as user nobody), during a run: exit 1, then resume
 #   signals         SIGINT/SIGTERM/SIGHUP to `perflaw run` before, during and after rank start-up,
 #                   and SIGKILL of `perflaw run` itself: no process of the job survives, nothing
 #                   stale is left; `--np` beyond the machine is refused before mpirun starts
@@ -124,7 +125,8 @@ want: $(echo $want)"
 # Starts `perflaw run` in its own session (so the whole job can be signalled); sets RUN_PID.
 start_run() {  # DIR [ARGS...]
   local d=$1; shift
-  (cd "$d" && exec setsid "$BIN/perflaw" run sweep.yaml --np 2 "$@" > run.log 2>&1) &
+  # RUN_AS: a command prefix that runs perflaw as another user.
+  (cd "$d" && exec setsid ${RUN_AS:-} "$BIN/perflaw" run sweep.yaml --np 2 "$@" > run.log 2>&1) &
   RUN_PID=$!
 }
 
@@ -352,6 +354,23 @@ for CASE in "${CASES[@]}"; do
       [ "$RC" = 1 ] || fail "run whose database was removed exited $RC, want 1"
       grep -q "was removed during the run" "$dir/live/run.log" || fail "no message: $(tail -3 "$dir/live/run.log")"
       no_job_left "$dir/live"
+      # The database made read-only (chmod) during a run, as a user the mode bits bind (root's writes
+      # ignore them): the run stops (exit 1) and says why; once writable again, resume completes.
+      sub="$dir/chmod"; mkdir -p "$sub" && write_sweep "$sub" "$KILL_EPOCHS"
+      chmod 755 "$WORK" && chmod 1777 "$TMPDIR" && chown -R nobody:nogroup "$sub"
+      as_nobody="setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=$sub"
+      RUN_AS=$as_nobody start_run "$sub"
+      wait_for "$sub/results.db" "SELECT COUNT(*) FROM points WHERE state = 'COMPLETED'" || fail "no point completed"
+      chmod a-w "$sub/results.db"
+      wait_run 180
+      [ "$RC" = 1 ] || fail "run whose database was made read-only exited $RC, want 1"
+      grep -q "was made read-only during the run" "$sub/run.log" || fail "no message: $(tail -3 "$sub/run.log")"
+      no_job_left "$sub"
+      check_integrity "$sub/results.db"
+      # SQLite gives a -wal/-shm it creates the database's mode; the root reader above may own some.
+      chmod u+w "$sub"/results.db* && chown nobody:nogroup "$sub"/results.db*
+      (cd "$sub" && $as_nobody "$BIN/perflaw" resume results.db --np 2 > resume.log 2>&1) || fail "resume after chmod u+w: $(tail -2 "$sub/resume.log")"
+      [ "$(q "$sub/results.db" "SELECT COUNT(*) FROM points WHERE state != 'COMPLETED'")" = 0 ] || fail "points not COMPLETED after resume"
       ;;
     signals)
       write_sweep "$dir" "$KILL_EPOCHS"
