@@ -31,8 +31,6 @@ StatusOr<HeapMode> ParseHeapMode(const std::string& name) {
   return Status::InvalidArgument("--heap must be glibc or tuned, got '" + name + "'");
 }
 
-const char* HeapModeName(HeapMode mode) { return mode == HeapMode::kGlibc ? "glibc" : "tuned"; }
-
 Status ConfigureHeap(const HeapOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) return Status::InvalidArgument(why);

@@ -32,7 +32,6 @@ struct HeapOptions {
 
 // "glibc" or "tuned"; InvalidArgument naming the accepted values otherwise.
 StatusOr<HeapMode> ParseHeapMode(const std::string& name);
-const char* HeapModeName(HeapMode mode);
 
 // Applies `options` to the process's allocator (mallopt). Call it first thing in main, before the
 // large allocations it is for. Internal if glibc refuses a value.

@@ -44,7 +44,6 @@ double ProcessCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-// Where the run stands; saved in checkpoints so a resumed run continues exactly.
 // What tells one file at a path from a later one there.
 struct FileId {
   ino_t ino = 0;
@@ -56,6 +55,7 @@ struct FileId {
   bool operator!=(const FileId& o) const { return !(*this == o); }
 };
 
+// Where the run stands; saved in checkpoints so a resumed run continues exactly.
 struct Progress {
   uint64_t epoch = 0;  // the current epoch, 0-based
   uint64_t batch = 0;  // the next batch of that epoch
