@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <thread>
 
 #include "worker/rng.h"
+#include "worker/threads.h"
 
 namespace perflaw::worker {
 namespace {
@@ -77,10 +79,12 @@ RankMetrics Evaluator::Evaluate(SequenceModel& model, Split split, const torch::
   return m;
 }
 
-// On CPU with one intra-op thread (the training setting that is fastest for small models) the user
-// chunks are split over one std::thread per core, each single-threaded: every chunk is computed
-// exactly as on one thread (same metrics), and a busy machine slows it down gracefully, unlike
-// LibTorch/OpenBLAS thread pools whose spinning barriers made full ranking 3.5x slower under load.
+// On CPU the user chunks are shared out over the point's threads, each a std::thread running
+// LibTorch and the BLAS single-threaded: every chunk is computed exactly as on one thread (same
+// metrics), and a busy machine slows it down gracefully, unlike LibTorch/OpenBLAS thread pools
+// whose spinning barriers made full ranking 3.5x slower under load. Each thread reuses one scores
+// buffer: a fresh [chunk, items] tensor per chunk (97 MB for amazon-video) came from mmap and spent
+// more time in page faults than in the matrix product.
 std::vector<uint32_t> Evaluator::Ranks(SequenceModel& model, Split split,
                                        const torch::Device& device, size_t users_per_chunk) const {
   const bool was_training = model.is_training();
@@ -89,34 +93,23 @@ std::vector<uint32_t> Evaluator::Ranks(SequenceModel& model, Split split,
   std::vector<std::vector<uint32_t>> chunk_ranks(chunks);
   auto run = [&](size_t first, size_t stride) {
     torch::NoGradGuard no_grad;  // thread-local
+    torch::Tensor scratch;
     for (size_t c = first; c < chunks; c += stride) {
       const size_t begin = c * users_per_chunk;
       const size_t end = std::min(users_.size(), begin + users_per_chunk);
       std::vector<uint32_t> chunk(users_.begin() + begin, users_.begin() + end);
-      chunk_ranks[c] = ChunkRanks(model, split, chunk, device);
+      chunk_ranks[c] = ChunkRanks(model, split, chunk, device, &scratch);
     }
   };
-  const size_t workers = EvalWorkers(device, chunks);
+  const size_t workers = Workers(device, chunks);
   if (workers <= 1) {
     run(0, 1);
   } else {
-    std::vector<std::exception_ptr> errors(workers);
-    std::vector<std::thread> threads;
-    for (size_t w = 0; w < workers; ++w)
-      threads.emplace_back([&, w] {
-        try {
-          at::set_num_threads(1);  // this thread's OpenMP teams too
-          run(w, workers);
-        } catch (...) {
-          errors[w] = std::current_exception();
-        }
-      });
-    for (std::thread& t : threads) t.join();
-    for (const std::exception_ptr& e : errors)
-      if (e) {
-        model.train(was_training);
-        std::rethrow_exception(e);
-      }
+    std::exception_ptr error = RunOnThreads(workers, run);
+    if (error) {
+      model.train(was_training);
+      std::rethrow_exception(error);
+    }
   }
   model.train(was_training);
   std::vector<uint32_t> ranks;
@@ -125,14 +118,43 @@ std::vector<uint32_t> Evaluator::Ranks(SequenceModel& model, Split split,
   return ranks;
 }
 
-size_t Evaluator::EvalWorkers(const torch::Device& device, size_t chunks) {
-  if (!device.is_cpu() || at::get_num_threads() != 1) return 1;
-  return std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), chunks));
+// The libraries' thread settings are process-wide (a new thread takes LibTorch's last setting, the
+// BLAS has one pool): they are set to 1 while the workers run and put back after.
+std::exception_ptr Evaluator::RunOnThreads(size_t workers,
+                                           const std::function<void(size_t, size_t)>& run) {
+  const int lib_threads = at::get_num_threads();
+  SetComputeThreads(1);
+  std::vector<std::exception_ptr> errors(workers);
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w)
+    threads.emplace_back([&, w] {
+      try {
+        at::set_num_threads(1);  // this thread's OpenMP teams too
+        run(w, workers);
+      } catch (...) {
+        errors[w] = std::current_exception();
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  SetComputeThreads(static_cast<uint32_t>(lib_threads));
+  for (const std::exception_ptr& e : errors)
+    if (e) return e;
+  return nullptr;
+}
+
+size_t Evaluator::Workers(const torch::Device& device, size_t chunks) const {
+  if (!device.is_cpu()) return 1;
+  return std::max<size_t>(1, std::min<size_t>(ResolveThreads(threads_), chunks));
+}
+
+uint32_t Evaluator::threads(const torch::Device& device) const {
+  return device.is_cpu() ? ResolveThreads(threads_) : 1;
 }
 
 std::vector<uint32_t> Evaluator::ChunkRanks(SequenceModel& model, Split s,
                                             const std::vector<uint32_t>& users,
-                                            const torch::Device& device) const {
+                                            const torch::Device& device,
+                                            torch::Tensor* scratch) const {
   std::vector<apen::ItemSpan> histories;
   for (uint32_t u : users) histories.push_back(History(u, s));
   Batch b;
@@ -148,7 +170,7 @@ std::vector<uint32_t> Evaluator::ChunkRanks(SequenceModel& model, Split s,
       h.reshape({-1, h.size(2)}).index_select(0, ToTensor(last, {int64_t(last.size())}, device));
   torch::Tensor scores, target;
   if (config_.sampled_negatives == 0) {
-    scores = FullScores(model, s, users, hidden, &target);
+    scores = FullScores(model, s, users, hidden, scratch, &target);
   } else {
     scores = SampledScores(model, s, users, hidden, device);
     target = scores.narrow(1, 0, 1);
@@ -186,9 +208,13 @@ std::vector<uint32_t> Evaluator::CountRanks(const torch::Tensor& scores,
 
 torch::Tensor Evaluator::FullScores(SequenceModel& model, Split s,
                                     const std::vector<uint32_t>& users, const torch::Tensor& hidden,
-                                    torch::Tensor* target_scores) const {
+                                    torch::Tensor* scratch, torch::Tensor* target_scores) const {
   const int64_t width = int64_t{num_items_} + 1;
-  torch::Tensor scores = hidden.mm(model.ItemTable().t());  // [U, num_items + 1]
+  const int64_t rows = hidden.size(0);
+  if (!scratch->defined() || scratch->size(0) < rows || scratch->device() != hidden.device())
+    *scratch = torch::empty({rows, width}, hidden.options());
+  torch::Tensor scores = scratch->narrow(0, 0, rows);  // [U, num_items + 1], rows contiguous
+  torch::mm_out(scores, hidden, model.ItemTable().t());
   std::vector<int64_t> targets(users.size()), excluded;
   const HistorySets& hist = s == Split::kValid ? valid_history_ : test_history_;
   for (size_t i = 0; i < users.size(); ++i) {

@@ -73,6 +73,7 @@ int Train(const std::string& point_path, const std::string& out_path, RunOptions
   }
   switch (result.status) {
     case RunStatus::kOk:
+      if (rank == 0) std::cout << SummaryLine(result) << std::endl;
       return 0;
     case RunStatus::kInterrupted:
       return Fail(result.message, 3);

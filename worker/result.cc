@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace perflaw::worker {
 
@@ -87,6 +89,7 @@ json PointResultToJson(const PointResult& r) {
               {"world_size", r.world_size},
               {"precision", r.precision},
               {"attention", r.attention},
+              {"eval_threads", r.eval_threads},
               {"dataset",
                {{"users", r.num_users},
                 {"items", r.num_items},
@@ -104,6 +107,25 @@ json PointResultToJson(const PointResult& r) {
               {"wall_seconds", r.wall_seconds},
               {"train_seconds", r.train_seconds},
               {"tokens_per_second", r.tokens_per_second}};
+}
+
+std::string SummaryLine(const PointResult& r) {
+  std::ostringstream line;
+  line << std::fixed << RunStatusName(r.status);
+  if (r.status != RunStatus::kOk || !r.test) return line.str() + ": " + r.message;
+  const RankMetrics& t = *r.test;
+  line << ": " << t.split << " " << std::setprecision(4);
+  for (const auto& [k, v] : t.hr) line << "HR@" << k << " " << v << " ";
+  for (const auto& [k, v] : t.ndcg) line << "NDCG@" << k << " " << v << " ";
+  line << "MRR " << t.mrr << " (" << t.protocol << ", " << t.split << " split, " << t.users
+       << " users, eval seed " << t.eval_seed << "; model of "
+       << (r.best_epoch ? "epoch " + std::to_string(r.best_epoch) + " of " +
+                              std::to_string(r.epochs.size()) + ", chosen on valid NDCG@10"
+                        : "the last epoch, " + std::to_string(r.epochs.size()))
+       << "); " << std::setprecision(1) << r.wall_seconds << " s wall, " << r.train_seconds
+       << " s training; evaluation on " << r.eval_threads
+       << (r.eval_threads == 1 ? " thread (" : " threads (") << r.device << ")";
+  return line.str();
 }
 
 Status WriteResultFile(const PointResult& r, const std::string& path) {

@@ -43,10 +43,11 @@ struct PointResult {
   bool user_error = false;     // a failure caused by the input (bad data file, infeasible protocol)
   bool storage_error = false;  // files could not be read or written (full disk, read-only, removed)
   PointConfig config;
-  std::string device;     // where it ran ("cpu", "cuda:0")
-  int world_size = 1;     // data-parallel ranks
-  std::string precision;  // the arithmetic used: "fp32" or "bf16" (train.precision resolved)
-  std::string attention;  // the attention kernel: "math" or "sdpa" (LibTorch's fused kernels)
+  std::string device;         // where it ran ("cpu", "cuda:0")
+  int world_size = 1;         // data-parallel ranks
+  std::string precision;      // the arithmetic used: "fp32" or "bf16" (train.precision resolved)
+  std::string attention;      // the attention kernel: "math" or "sdpa" (LibTorch's fused kernels)
+  uint32_t eval_threads = 0;  // threads that scored the evaluation's users (1 on a GPU)
   uint64_t num_users = 0, num_items = 0, num_train_interactions = 0;
   ParamCounts params;
   std::vector<EpochRecord> epochs;
@@ -65,6 +66,12 @@ RankMetrics RankMetricsFromJson(const nlohmann::json& j);
 nlohmann::json EpochRecordToJson(const EpochRecord& e);
 EpochRecord EpochRecordFromJson(const nlohmann::json& j);
 nlohmann::json PointResultToJson(const PointResult& r);
+// One line for a person: how it ended, the test metrics with what they are (protocol, split, users,
+// eval seed, the epoch validation chose), epochs, time and the evaluation's threads. E.g.
+// "ok: test HR@10 0.7018 NDCG@10 0.4717 MRR 0.4101 (sampled:100, test split, 10000 users, eval seed
+// 0; model of epoch 17 of 20, chosen on valid NDCG@10); 61.3 s wall, 52.0 s training; evaluation on
+// 2 threads (cpu)"
+std::string SummaryLine(const PointResult& r);
 // Writes the JSON atomically (temp file + rename).
 Status WriteResultFile(const PointResult& r, const std::string& path);
 

@@ -1,6 +1,5 @@
 #include "worker/trainer.h"
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <torch/torch.h>
@@ -24,6 +23,7 @@
 #include "worker/evaluator.h"
 #include "worker/model.h"
 #include "worker/rng.h"
+#include "worker/threads.h"
 
 namespace perflaw::worker {
 namespace {
@@ -110,17 +110,6 @@ struct Progress {
   }
 };
 
-// LibTorch's set_num_threads does not reach OpenBLAS's own thread pool (Debian's LibTorch calls the
-// system BLAS); its idle threads spin and doubled the CPU time of a 1-thread run. Set it too when
-// present.
-void SetThreads(uint32_t threads) {
-  if (threads == 0) return;
-  torch::set_num_threads(static_cast<int>(threads));
-  using SetFn = void (*)(int);
-  if (auto set = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set(static_cast<int>(threads));
-}
-
 // "auto" is CUDA when LibTorch sees a device. On CUDA the rank takes device local_rank mod the
 // devices it sees (one rank per GPU; with CUDA_VISIBLE_DEVICES narrowed per rank, device 0).
 Status PickDevice(Device d, int local_rank, torch::Device* out) {
@@ -203,7 +192,7 @@ class Trainer {
 };
 
 Status Trainer::Setup() {
-  SetThreads(c_.threads);
+  SetComputeThreads(c_.threads);
   PERFLAW_RETURN_IF_ERROR(PickDevice(c_.device, opt_.local_rank, &device_));
   result_->device = device_.str();
   result_->world_size = coll_->size();
@@ -219,6 +208,8 @@ Status Trainer::Setup() {
       Evaluator::Create(train_set_->split(), data_.num_items, max_len, c_.eval);
   if (!ev.ok()) return ev.status();
   evaluator_ = std::move(ev).value();
+  evaluator_->set_threads(c_.threads);
+  result_->eval_threads = evaluator_->threads(device_);
   if (c_.train.batch_size < static_cast<uint32_t>(coll_->size()))
     return Status::InvalidArgument("train.batch_size (" + std::to_string(c_.train.batch_size) +
                                    ") must be at least the number of data-parallel ranks (" +

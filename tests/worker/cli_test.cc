@@ -1,6 +1,7 @@
 // perflaw-worker as a command.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,14 @@ TEST(WorkerCliTest, TrainsAPointAndWritesTheResult) {
   std::ifstream in(dir.File("r.json"));
   nlohmann::json j = nlohmann::json::parse(in);
   EXPECT_EQ(j["status"], "ok");
+  EXPECT_EQ(j["eval_threads"], 1);
+  // One line that says what each number is.
+  EXPECT_EQ(r.out.find("ok: test HR@1 "), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  for (const char* part :
+       {" NDCG@10 ", " MRR ", "(sampled:5, test split, ", " users, eval seed 0; ",
+        " of 2, chosen on valid NDCG@10); ", " s training; evaluation on 1 thread (cpu)"})
+    EXPECT_NE(r.out.find(part), std::string::npos) << part << " in " << r.out;
   EXPECT_EQ(j["epochs"].size(), 2u);
   EXPECT_EQ(j["test"]["protocol"], "sampled:5");
   EXPECT_EQ(j["test"]["split"], "test");

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 
 #include "worker/batches.h"
 #include "worker/evaluator.h"
@@ -268,16 +269,20 @@ TEST(EvaluatorTest, FullRankingMatchesBruteForce) {
   torch::Tensor score =
       torch::arange(0, int64_t{n} + 1, torch::kFloat).remainder(7.0);  // ties on purpose
   FixedScores model(score);
-  // With 1 intra-op thread the chunks are scored by one std::thread per core (EvalWorkers).
-  const int default_threads = at::get_num_threads();
-  for (int threads : {default_threads, 1}) {
-    at::set_num_threads(threads);
+  // 1 thread, 3 threads (over 2 chunks of 3 users: 2 threads), one per core; the libraries' own
+  // thread setting is what it was after each evaluation.
+  const int lib_threads = at::get_num_threads();
+  for (uint32_t threads : {1u, 3u, 0u}) {
     for (bool exclude : {true, false}) {
       auto ev = Evaluator::Create(split, n, 50, Eval(0, exclude));
       ASSERT_TRUE(ev.ok());
       EXPECT_EQ((*ev)->users(), (std::vector<uint32_t>{0, 1, 2, 4}));  // user 3 has < 3 items
+      (*ev)->set_threads(threads);
+      EXPECT_EQ((*ev)->threads(torch::kCPU),
+                threads ? threads : std::max(1u, std::thread::hardware_concurrency()));
       for (Split s : {Split::kValid, Split::kTest}) {
         std::vector<uint32_t> ranks = (*ev)->Ranks(model, s, torch::kCPU, /*users_per_chunk=*/3);
+        EXPECT_EQ(at::get_num_threads(), lib_threads);
         for (size_t i = 0; i < ranks.size(); ++i) {
           const uint32_t u = (*ev)->users()[i];
           const uint32_t target = s == Split::kValid ? split.ValidTarget(u) : split.TestTarget(u);
@@ -289,12 +294,12 @@ TEST(EvaluatorTest, FullRankingMatchesBruteForce) {
             if (score[item].item<float>() >= score[target].item<float>())
               ++expected;  // ties count against
           }
-          EXPECT_EQ(ranks[i], expected) << "user " << u << " exclude " << exclude;
+          EXPECT_EQ(ranks[i], expected)
+              << "user " << u << " exclude " << exclude << " threads " << threads;
         }
       }
     }
   }
-  at::set_num_threads(default_threads);
 }
 
 TEST(EvaluatorTest, SampledCandidatesAreDistinctOutsideHistoryAndSeeded) {
