@@ -17,6 +17,7 @@
 
 #include "orchestrator/cli.h"
 #include "orchestrator/results_db.h"
+#include "orchestrator/sweep_select.h"
 
 namespace perflaw::cli {
 namespace {
@@ -28,7 +29,7 @@ using orchestrator::Statement;
 struct DbArgs {
   std::string db;
   std::string format = "table";
-  int64_t sweep = 0;  // 0 = the latest (status) / every sweep (results)
+  std::string sweep;  // id or name; "" = the latest (status) / every sweep (results)
   std::string split = "test";
   std::vector<std::string> where;
   std::string sql;
@@ -126,8 +127,10 @@ Status RunStatus(const DbArgs& a) {
   if (!db.ok()) return db.status();
   ResultsDb& rdb = **db;
   std::optional<int64_t> sweep;
-  if (a.sweep > 0) {
-    sweep = a.sweep;
+  if (!a.sweep.empty()) {
+    StatusOr<int64_t> id = orchestrator::ResolveSweep(rdb.connection(), a.sweep);
+    if (!id.ok()) return id.status();
+    sweep = *id;
   } else {
     StatusOr<std::optional<int64_t>> latest = rdb.LatestSweep();
     if (!latest.ok()) return latest.status();
@@ -403,9 +406,11 @@ Status RunResults(const DbArgs& a) {
       "r.wall_seconds, r.tokens_per_second, r.best_epoch FROM points p "
       "JOIN results r ON r.point = p.id WHERE p.state = 'COMPLETED'";
   std::vector<json> params;
-  if (a.sweep > 0) {
+  if (!a.sweep.empty()) {
+    StatusOr<int64_t> id = orchestrator::ResolveSweep(rdb.connection(), a.sweep);
+    if (!id.ok()) return id.status();
     sql += " AND EXISTS (SELECT 1 FROM sweep_points s WHERE s.point = p.id AND s.sweep = ?)";
-    params.push_back(a.sweep);
+    params.push_back(*id);
   }
   for (const Filter& f : filters) {
     sql += " AND " + f.sql;
@@ -478,6 +483,13 @@ Status RunResults(const DbArgs& a) {
     cells.insert(cells.end(), r.tail.begin(), r.tail.end());
     t.rows.push_back(std::move(cells));
   }
+  if (a.sweep.empty() && a.format == "table") {
+    StatusOr<int64_t> sweeps = orchestrator::CountSweeps(rdb.connection());
+    if (!sweeps.ok()) return sweeps.status();
+    if (*sweeps > 1)
+      std::cout << "points of all " << *sweeps << " sweeps (--sweep NAME|ID for one; perflaw "
+                << "sweeps lists them)\n";
+  }
   PrintTable(t, a.format, std::cout);
   return Status::Ok();
 }
@@ -521,6 +533,49 @@ Status RunSql(const DbArgs& a) {
   return Status::Ok();
 }
 
+// ---- sweeps ----
+
+// One row per sweep with its points by state (a point shared by two sweeps counts in both); times
+// in UTC. The table form shows times as text, the CSV and JSON forms as Unix seconds.
+constexpr char kSweepsQuery[] = R"sql(
+SELECT s.id, s.name, s.status,
+       COUNT(sp.point),
+       COALESCE(SUM(p.state = 'COMPLETED'), 0), COALESCE(SUM(p.state = 'FAILED'), 0),
+       COALESCE(SUM(p.state = 'RUNNING'), 0), COALESCE(SUM(p.state = 'PENDING'), 0),
+       s.created_at, s.started_at, s.finished_at
+FROM sweeps s
+LEFT JOIN sweep_points sp ON sp.sweep = s.id
+LEFT JOIN points p ON p.id = sp.point
+GROUP BY s.id ORDER BY s.id)sql";
+
+Status RunSweeps(const DbArgs& a) {
+  StatusOr<std::unique_ptr<ResultsDb>> db = OpenReader(a.db);
+  if (!db.ok()) return db.status();
+  StatusOr<Statement> st = Statement::Prepare((*db)->connection(), kSweepsQuery);
+  if (!st.ok()) return st.status();
+  Table t;
+  t.headers = {"id",      "name",    "state",   "points",  "completed", "failed",
+               "running", "pending", "created", "started", "ended"};
+  while (true) {
+    StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    std::vector<json> cells = {st->Int64(0), st->Text(1), st->Text(2)};
+    for (int c = 3; c < 8; ++c) cells.push_back(st->Int64(c));
+    for (int c = 8; c < 11; ++c) {
+      if (st->IsNull(c))
+        cells.push_back(nullptr);
+      else if (a.format == "table")
+        cells.push_back(UtcTime(st->Double(c)));
+      else
+        cells.push_back(st->Double(c));
+    }
+    t.rows.push_back(std::move(cells));
+  }
+  PrintTable(t, a.format, std::cout);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterDbCommands(CLI::App& app, Action* action) {
@@ -530,8 +585,8 @@ void RegisterDbCommands(CLI::App& app, Action* action) {
   CLI::App* status = app.add_subcommand(
       "status", "a sweep's points by state, running attempts with their age, and an ETA");
   status->add_option("DB", status_args->db, "results database (SQLite file)")->required();
-  status->add_option("--sweep", status_args->sweep, "sweep id (default: the latest sweep)")
-      ->check(CLI::PositiveNumber);
+  status->add_option("--sweep", status_args->sweep,
+                     "sweep id or name (default: the latest sweep; see perflaw sweeps)");
   status->add_option("--format", status_args->format, "table | json")
       ->check(CLI::IsMember({"table", "json"}))
       ->capture_default_str();
@@ -549,13 +604,24 @@ void RegisterDbCommands(CLI::App& app, Action* action) {
       ->allow_extra_args(false);  // each --where takes one clause, so DB may follow it
   results->add_option("--split", results_args->split, "which final metrics: test | valid")
       ->capture_default_str();
-  results->add_option("--sweep", results_args->sweep, "only points of this sweep (default: all)")
-      ->check(CLI::PositiveNumber);
+  results->add_option(
+      "--sweep", results_args->sweep,
+      "only points of this sweep, by id or name (default: all; see perflaw sweeps)");
   results->add_option("--format", results_args->format, "table | csv | json")
       ->check(formats)
       ->capture_default_str();
   results->callback(
       [action, results_args] { *action = [results_args] { return RunResults(*results_args); }; });
+
+  auto sweeps_args = std::make_shared<DbArgs>();
+  CLI::App* sweeps = app.add_subcommand(
+      "sweeps", "the sweeps of a results database: name, state, points by state, times");
+  sweeps->add_option("DB", sweeps_args->db, "results database (SQLite file)")->required();
+  sweeps->add_option("--format", sweeps_args->format, "table | csv | json")
+      ->check(formats)
+      ->capture_default_str();
+  sweeps->callback(
+      [action, sweeps_args] { *action = [sweeps_args] { return RunSweeps(*sweeps_args); }; });
 
   auto sql_args = std::make_shared<DbArgs>();
   CLI::App* sql = app.add_subcommand("sql", "run one read-only SQL query on a results database");

@@ -26,6 +26,7 @@ struct LawArgs {
   std::string db;  // results database (positional), the alternative to --csv
   orchestrator::LawDbOptions db_options;
   std::string protocol_used;  // of the rows read from db
+  int64_t sweep_used = 0;     // the sweep the rows were read from (0: every sweep)
   std::string format = "table";
   std::string loss = "squared";
   std::string p_mode = "continuous";
@@ -49,6 +50,9 @@ void AddStudyOptions(CLI::App* sub, LawArgs* a) {
       ->capture_default_str();
   sub->add_option("--protocol", a->db_options.protocol,
                   "DB: only metrics of this evaluation protocol (full, sampled:K)");
+  sub->add_option("--sweep", a->db_options.sweep,
+                  "DB: only the points of this sweep, by id or name (default: every sweep; see "
+                  "perflaw sweeps)");
   sub->add_option("--form", s.form, "performance | performance-data | scaling | chinchilla")
       ->check(CLI::IsMember(law::FormNames()))
       ->capture_default_str();
@@ -122,14 +126,20 @@ Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
     StatusOr<orchestrator::LawDbInput> in = orchestrator::ReadObservations(a->db, a->db_options);
     if (!in.ok()) return in.status();
     a->protocol_used = in->protocol;
-    a->study.measured = a->db_options.split + " split, " + in->protocol +
-                        (in->eval_seeds.empty() ? "" : ", eval seed " + in->eval_seeds);
+    a->sweep_used = in->sweep;
+    a->study.measured =
+        a->db_options.split + " split, " + in->protocol +
+        (in->eval_seeds.empty() ? "" : ", eval seed " + in->eval_seeds) +
+        (in->sweep        ? ", sweep " + std::to_string(in->sweep)
+         : in->sweeps > 1 ? ", all " + std::to_string(in->sweeps) + " sweeps (--sweep for one)"
+                          : "");
     *rows = std::move(in->rows);
     return Status::Ok();
   }
-  if (!a->db_options.protocol.empty() || a->db_options.split != "test")
+  if (!a->db_options.protocol.empty() || a->db_options.split != "test" ||
+      !a->db_options.sweep.empty())
     return Status::InvalidArgument(
-        "--split and --protocol select from a results database, not --csv");
+        "--split, --protocol and --sweep select from a results database, not --csv");
   StatusOr<std::vector<law::Observation>> read = law::ReadCsv(a->csv);
   if (!read.ok()) return read.status();
   *rows = std::move(read).value();
@@ -411,6 +421,7 @@ json Selection(const LawArgs& a, const law::Study& s) {
   return {{"db", a.db},
           {"split", a.db_options.split},
           {"protocol", a.protocol_used},
+          {"sweep", a.sweep_used ? json(a.sweep_used) : json(nullptr)},
           {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
           {"group_by", s.group_by},
           {"points", "state = COMPLETED"}};

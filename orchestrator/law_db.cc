@@ -8,6 +8,7 @@
 #include <set>
 
 #include "orchestrator/sqlite_util.h"
+#include "orchestrator/sweep_select.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -41,25 +42,33 @@ struct MetricRow {
   std::optional<double> eval_seed;
 };
 
-StatusOr<int64_t> CountCompleted(const SqliteDb& db) {
-  StatusOr<Statement> st =
-      Statement::Prepare(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'");
+// sweep 0 = every sweep; ?1 is the sweep in both queries.
+constexpr char kInSweep[] =
+    " AND (?1 = 0 OR EXISTS (SELECT 1 FROM sweep_points sp WHERE sp.point = p.id AND sp.sweep = "
+    "?1))";
+
+StatusOr<int64_t> CountCompleted(const SqliteDb& db, int64_t sweep) {
+  StatusOr<Statement> st = Statement::Prepare(
+      db, std::string("SELECT count(*) FROM points p WHERE p.state = 'COMPLETED'") + kInSweep);
   if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindInt64(1, sweep));
   StatusOr<bool> row = st->Step();
   if (!row.ok()) return row.status();
   return *row ? st->Int64(0) : 0;
 }
 
-StatusOr<std::vector<MetricRow>> LoadMetricRows(const SqliteDb& db, const std::string& split) {
+StatusOr<std::vector<MetricRow>> LoadMetricRows(const SqliteDb& db, const std::string& split,
+                                                int64_t sweep) {
   StatusOr<Statement> st = Statement::Prepare(
-      db,
-      "SELECT p.id, p.config, m.metric, m.k, m.protocol, m.value, m.users, r.best_epoch, "
-      "json_array_length(r.result, '$.epochs'), m.eval_seed FROM points p "
-      "JOIN result_metrics m ON m.point = p.id JOIN results r ON r.point = p.id "
-      "WHERE p.state = 'COMPLETED' AND m.split = ? "
-      "AND m.metric IN ('hr', 'ndcg', 'mrr') ORDER BY p.id, m.metric, m.k, m.protocol");
+      db, std::string("SELECT p.id, p.config, m.metric, m.k, m.protocol, m.value, m.users, "
+                      "r.best_epoch, json_array_length(r.result, '$.epochs'), m.eval_seed FROM "
+                      "points p JOIN result_metrics m ON m.point = p.id JOIN results r ON "
+                      "r.point = p.id WHERE p.state = 'COMPLETED' AND m.split = ?2 AND m.metric "
+                      "IN ('hr', 'ndcg', 'mrr')") +
+              kInSweep + " ORDER BY p.id, m.metric, m.k, m.protocol");
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(split));
+  PERFLAW_RETURN_IF_ERROR(st->BindInt64(1, sweep));
+  PERFLAW_RETURN_IF_ERROR(st->BindText(2, split));
   std::vector<MetricRow> rows;
   std::map<std::string, json> configs;
   while (true) {
@@ -185,13 +194,22 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
   if (!db.ok()) return db.status();
   const SqliteDb& conn = (*db)->connection();
   LawDbInput in;
-  StatusOr<int64_t> completed = CountCompleted(conn);
+  if (!options.sweep.empty()) {
+    StatusOr<int64_t> sweep = ResolveSweep(conn, options.sweep);
+    if (!sweep.ok()) return sweep.status();
+    in.sweep = *sweep;
+  }
+  StatusOr<int64_t> sweeps = CountSweeps(conn);
+  if (!sweeps.ok()) return sweeps.status();
+  in.sweeps = *sweeps;
+  StatusOr<int64_t> completed = CountCompleted(conn, in.sweep);
   if (!completed.ok()) return completed.status();
   if (*completed == 0)
     return Status::FailedPrecondition(db_path +
+                                      (in.sweep ? " sweep " + options.sweep : std::string()) +
                                       ": no completed points to fit (run the sweep first)");
   in.points = *completed;
-  StatusOr<std::vector<MetricRow>> rows = LoadMetricRows(conn, options.split);
+  StatusOr<std::vector<MetricRow>> rows = LoadMetricRows(conn, options.split, in.sweep);
   if (!rows.ok()) return rows.status();
   if (rows->empty())
     return Status::InvalidArgument(db_path + ": the completed points have no " + options.split +

@@ -15,7 +15,8 @@ struct LawDbOptions {
   std::string split = "test";  // result_metrics split the metric is read from: test or valid
   std::string metric;          // "HR@10", "NDCG@10", "MRR"; empty = every ranking metric
   std::string
-      protocol;  // "full", "sampled:K"; empty = the one protocol present (mixing is refused)
+      protocol;       // "full", "sampled:K"; empty = the one protocol present (mixing is refused)
+  std::string sweep;  // only the points of this sweep (id or name); empty = every sweep
   bool IsValid(std::string* why) const;
 };
 
@@ -25,10 +26,13 @@ struct LawDbInput {
   std::string protocol;    // the single protocol of the rows
   std::string eval_seeds;  // the evaluation seeds of the rows ("0", or "0, 1")
   int64_t points = 0;      // completed points read
+  int64_t sweep = 0;       // the sweep selected (0: every sweep)
+  int64_t sweeps = 0;      // sweeps in the database
   bool read = false;       // false until ReadObservations succeeded
 };
 
-// Reads every COMPLETED point of the database (opened read-only; a missing file is NotFound):
+// Reads every COMPLETED point of the database, or of options.sweep (opened read-only; a missing
+// file is NotFound):
 // dataset = the stem of the config's data.path (the sweep's default dataset name; the full path
 // where two paths share a stem), max_seq_len, layers, d_model from the config JSON, one row per
 // hr@K / ndcg@K / mrr of `options.split` (metric names HR@K, NDCG@K, MRR) with its evaluated users,

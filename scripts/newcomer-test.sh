@@ -50,6 +50,7 @@ expect() {  # COMMAND OUTPUT_FILE -> 0 when the output has the expected shape
       sed -n '/^==== verdict ====/,$p' "$out" | grep -q "law identified" ;;
     *"perflaw resume"*) grep -q "COMPLETED" "$out" ;;
     *"perflaw status"*) grep -Eq "points: [0-9]+ total, [0-9]+ completed" "$out" ;;
+    *"perflaw sweeps"*) grep -Eq "^id +name +state +points +completed" "$out" && grep -Eq "^1 +quickstart " "$out" ;;
     *"perflaw results"*"--format csv"*) head -1 "$out" | grep -q "^point," ;;
     *"perflaw sql"*) head -1 "$out" | grep -Eq "^id +state +attempts" ;;
     *"perflaw submit"*"--dry-run"*) grep -q "^#SBATCH" "$out" && grep -q "sbatch argv (not run)" "$out" ;;

@@ -241,6 +241,70 @@ TEST_F(DbCliTest, SqlRefusesWrites) {
   EXPECT_TRUE((*db)->IntegrityCheck().ok());
 }
 
+// A second sweep "other" shares p1 with "cli" and adds p5 (completed) and p6 (failed).
+void AddOtherSweep(const std::string& path) {
+  auto db = ResultsDb::OpenForWriting(path);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ResultsDb& w = **db;
+  int64_t sweep = *w.RecordSweep("name: other\n", "other");
+  ASSERT_TRUE(w.MarkSweepStarted(sweep).ok());
+  ASSERT_TRUE(w.AddPoints(sweep, {{"p1", Config("a.inter", 2, 32).dump(), 2.0},
+                                  {"p5", Config("b.inter", 3, 16).dump(), 3.0},
+                                  {"p6", Config("b.inter", 5, 16).dump(), 5.0}})
+                  .ok());
+  StatusOr<int64_t> a = w.StartAttempt("p5", 0, {"localhost"}, {1});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(w.CompletePoint("p5", *a, Result(0.4)).ok());
+  a = w.StartAttempt("p6", 0, {"localhost"}, {1});
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(
+      w.FailAttempt("p6", *a, orchestrator::ExitReason::kFailed, "boom", /*max_attempts=*/1).ok());
+}
+
+TEST_F(DbCliTest, SweepsAreListedAndSelectedByNameOrId) {
+  AddOtherSweep(db_);
+  auto r = Perflaw("sweeps --format json " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json rows = json::parse(r.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["name"], "cli");
+  EXPECT_EQ(rows[0]["state"], "RUNNING");
+  EXPECT_EQ(rows[0]["points"], 4);
+  EXPECT_EQ(rows[0]["completed"], 3);
+  EXPECT_EQ(rows[0]["running"], 1);
+  EXPECT_EQ(rows[1]["id"], 2);
+  EXPECT_EQ(rows[1]["name"], "other");
+  EXPECT_EQ(rows[1]["points"], 3);
+  EXPECT_EQ(rows[1]["completed"], 2);  // p1 counts in both sweeps
+  EXPECT_EQ(rows[1]["failed"], 1);
+  EXPECT_TRUE(rows[1]["started"].is_number());
+  EXPECT_TRUE(rows[1]["ended"].is_null());
+  r = Perflaw("sweeps " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("id  name   state", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(" UTC"), std::string::npos) << r.out;
+
+  for (const std::string& which : {"other", "2"}) {
+    r = Perflaw("results --format json --sweep " + which + " " + db_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rows = json::parse(r.out);
+    ASSERT_EQ(rows.size(), 2u) << which;
+    EXPECT_EQ(rows[0]["point"], "p1");
+    EXPECT_EQ(rows[1]["point"], "p5");
+  }
+  r = Perflaw("status --sweep cli " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("sweep 1 \"cli\""), std::string::npos) << r.out;
+  // Without --sweep, results says it shows every sweep (in table form only).
+  r = Perflaw("results " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("points of all 2 sweeps (--sweep NAME|ID for one", 0), 0u) << r.out;
+  r = Perflaw("results --sweep nope " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "perflaw: error: --sweep nope: no such sweep in " + db_ +
+                       " (sweeps: 1 (cli), 2 (other))\n");
+}
+
 TEST(DbCliEmptyTest, EmptyDatabaseHasNoSweepAndNoResults) {
   TempDir dir;
   const std::string path = dir.File("empty.db");
@@ -254,7 +318,10 @@ TEST(DbCliEmptyTest, EmptyDatabaseHasNoSweepAndNoResults) {
   EXPECT_EQ(json::parse(r.out).size(), 0u);
   r = Perflaw("status --sweep 3 " + path);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("no sweep 3"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err, "perflaw: error: --sweep 3: no such sweep in " + path + " (it has none)\n");
+  r = Perflaw("sweeps --format json " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out).size(), 0u);
 }
 
 TEST(DbCliMissingTest, MissingDatabaseIsExit2AndNotCreated) {

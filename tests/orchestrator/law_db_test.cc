@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "orchestrator/results_db.h"
 #include "tests/test_util.h"
@@ -105,6 +106,61 @@ TEST(LawDbTest, ReadsObservationsOfCompletedPoints) {
   o.split = "train";
   EXPECT_EQ(orchestrator::ReadObservations(dir.File("r.db"), o).status().code(),
             Status::Code::kInvalidArgument);
+}
+
+// A second sweep "small" of 4 points (layers 2 x d 16..128, already completed by "grid") plus one
+// of its own (layers 32 x d 16); fits of either sweep read only its points.
+TEST(LawDbTest, SweepSelectsItsPoints) {
+  TempDir dir;
+  const std::string path = dir.File("r.db");
+  BuildDb(path);
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenForWriting(path);
+    ASSERT_TRUE(db.ok());
+    StatusOr<int64_t> sweep = (*db)->RecordSweep("name: small\n", "small");
+    ASSERT_TRUE(sweep.ok());
+    std::vector<NewPoint> points;
+    for (double d : {16, 32, 64, 128})
+      points.push_back({"p2x" + std::to_string(int(d)), Config(2, d).dump(), 2 * d * d});
+    points.push_back({"p32x16", Config(32, 16).dump(), 32 * 16 * 16});
+    ASSERT_TRUE((*db)->AddPoints(*sweep, points).ok());
+    StatusOr<int64_t> attempt = (*db)->StartAttempt("p32x16", 0, {"host"}, {1});
+    ASSERT_TRUE(attempt.ok());
+    ASSERT_TRUE((*db)->CompletePoint("p32x16", *attempt, Result(Hr10(32, 16), "full")).ok());
+  }
+  orchestrator::LawDbOptions o;
+  o.metric = "HR@10";
+  for (const auto& [which, id, rows] : std::vector<std::tuple<std::string, int64_t, size_t>>{
+           {"", 0, 17}, {"grid", 1, 16}, {"1", 1, 16}, {"small", 2, 5}, {"2", 2, 5}}) {
+    o.sweep = which;
+    StatusOr<orchestrator::LawDbInput> in = orchestrator::ReadObservations(path, o);
+    ASSERT_TRUE(in.ok()) << which << ": " << in.status().ToString();
+    EXPECT_EQ(in->sweep, id) << which;
+    EXPECT_EQ(in->sweeps, 2) << which;
+    EXPECT_EQ(in->rows.size(), rows) << which;
+  }
+  o.sweep = "nope";
+  StatusOr<orchestrator::LawDbInput> in = orchestrator::ReadObservations(path, o);
+  EXPECT_EQ(in.status().message(),
+            "--sweep nope: no such sweep in " + path + " (sweeps: 1 (grid), 2 (small))");
+  EXPECT_EQ(in.status().code(), Status::Code::kInvalidArgument);
+
+  // The CLI: the fit says which sweep it read, and stores it with the fit's selection.
+  CommandResult r = Perflaw("fit " + path +
+                            " --sweep small --metric HR@10 --form scaling "
+                            "--bootstrap 0 --starts 20 --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("sweep 2"), std::string::npos) << r.out;
+  r = Perflaw("fit " + path + " --metric HR@10 --form scaling --bootstrap 0 --starts 20");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("all 2 sweeps (--sweep for one)"), std::string::npos) << r.out;
+  r = Perflaw("sql " + path +
+              " \"SELECT json_extract(selection, '$.sweep') AS sweep FROM fits ORDER BY id\" "
+              "--format csv");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "sweep\n2\n\n") << r.out;
+  r = Perflaw("fit --csv " + path + " --sweep small");
+  EXPECT_EQ(r.exit_code, 2);
 }
 
 TEST(LawDbTest, TokensAndApenComeFromDatasetStats) {
