@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "apen/did_you_mean.h"
 #include "law/data.h"
 #include "law/pipeline.h"
 #include "law/report.h"
@@ -416,6 +417,22 @@ Status FailedGroups(const law::Study& s) {
   return Status::Internal(std::to_string(failed) + " group fit(s) failed; see their summaries");
 }
 
+// The options that change a fit's numbers (not --threads: results do not depend on it).
+json FitOptionsJson(const LawArgs& a) {
+  const law::FitOptions& f = a.study.fit;
+  return {{"starts", f.starts},
+          {"polish", f.polish},
+          {"bootstrap", f.bootstrap},
+          {"resampling", a.resampling},
+          {"seed", f.seed},
+          {"level", f.level},
+          {"loss", a.loss},
+          {"huber_delta", f.huber_delta},
+          {"p_mode", a.p_mode},
+          {"p_max", f.p_max},
+          {"ffn_mult", a.study.form_options.ffn_multiplier}};
+}
+
 // The data selection a stored fit used, so that it can be redone.
 json Selection(const LawArgs& a, const law::Study& s) {
   return {{"db", a.db},
@@ -424,7 +441,8 @@ json Selection(const LawArgs& a, const law::Study& s) {
           {"sweep", a.sweep_used ? json(a.sweep_used) : json(nullptr)},
           {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
           {"group_by", s.group_by},
-          {"points", "state = COMPLETED"}};
+          {"points", "state = COMPLETED"},
+          {"options", FitOptionsJson(a)}};
 }
 
 // Stores each fitted group in the database's fits table (opened for writing only now).
@@ -451,11 +469,19 @@ Status StoreFits(const LawArgs& a, const law::Study& s, std::ostream& out) {
     records.push_back(std::move(f));
   }
   if (records.empty()) return Status::Ok();
-  StatusOr<std::vector<int64_t>> ids = orchestrator::StoreFits(a.db, records);
-  if (!ids.ok()) return ids.status();
-  if (a.format != "json")
-    out << "\nstored " << ids->size() << " fit(s) in " << a.db << " (fits ids " << ids->front()
-        << ".." << ids->back() << ")\n";
+  StatusOr<std::vector<orchestrator::StoredFit>> stored = orchestrator::StoreFits(a.db, records);
+  if (!stored.ok()) return stored.status();
+  if (a.format == "json") return Status::Ok();
+  std::vector<std::string> written, existed;
+  for (const orchestrator::StoredFit& f : *stored)
+    (f.existed ? existed : written).push_back(std::to_string(f.id));
+  if (!written.empty())
+    out << "\nstored " << written.size() << " fit(s) in " << a.db << " (fits ids "
+        << JoinWords(written) << ")\n";
+  if (!existed.empty())
+    out << "\n"
+        << existed.size() << " fit(s) identical to ones stored in " << a.db << " (fits ids "
+        << JoinWords(existed) << "): not stored again\n";
   return Status::Ok();
 }
 

@@ -258,17 +258,17 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
   return in;
 }
 
-StatusOr<std::vector<int64_t>> StoreFits(const std::string& db_path,
-                                         const std::vector<FitRecord>& fits) {
+StatusOr<std::vector<StoredFit>> StoreFits(const std::string& db_path,
+                                           const std::vector<FitRecord>& fits) {
   StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenForWriting(db_path);
   if (!db.ok()) return db.status();
-  std::vector<int64_t> ids;
+  std::vector<StoredFit> stored;
   for (const FitRecord& f : fits) {
-    StatusOr<int64_t> id = (*db)->StoreFit(f);
-    if (!id.ok()) return id.status();
-    ids.push_back(*id);
+    StatusOr<StoredFit> one = (*db)->StoreFit(f);
+    if (!one.ok()) return one.status();
+    stored.push_back(*one);
   }
-  return ids;
+  return stored;
 }
 
 }  // namespace perflaw::orchestrator

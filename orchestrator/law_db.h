@@ -42,8 +42,8 @@ struct LawDbInput {
 StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOptions& options);
 
 // Stores the fits in one write transaction each (the database is opened for writing only here).
-// Returns the ids of the rows written.
-StatusOr<std::vector<int64_t>> StoreFits(const std::string& db_path,
-                                         const std::vector<FitRecord>& fits);
+// Returns each fit's id, and whether an identical fit was already stored (nothing written for it).
+StatusOr<std::vector<StoredFit>> StoreFits(const std::string& db_path,
+                                           const std::vector<FitRecord>& fits);
 
 }  // namespace perflaw::orchestrator

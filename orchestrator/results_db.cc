@@ -925,20 +925,31 @@ Status ResultsDb::StoreDatasetStats(const DatasetStatsRecord& s) {
   return txn->Commit();
 }
 
-StatusOr<int64_t> ResultsDb::StoreFit(const FitRecord& f) {
+StatusOr<StoredFit> ResultsDb::StoreFit(const FitRecord& f) {
   StatusOr<Transaction> txn = Transaction::Begin(db_);
   if (!txn.ok()) return txn.status();
+  const std::string keys = f.group_keys.dump(), selection = f.selection.dump(),
+                    params = f.params.dump();
+  StatusOr<Statement> same = Statement::Prepare(
+      db_,
+      "SELECT id FROM fits WHERE form = ? AND metric = ? AND group_keys = ? AND selection = ? AND "
+      "params = ? AND n_points = ? ORDER BY id LIMIT 1");
+  if (!same.ok()) return same.status();
+  PERFLAW_RETURN_IF_ERROR(same->BindAll(f.form, f.metric, keys, selection, params, f.n_points));
+  StatusOr<bool> found = same->Step();
+  if (!found.ok()) return found.status();
+  if (*found) return StoredFit{same->Int64(0), /*existed=*/true};
   PERFLAW_RETURN_IF_ERROR(
       Run(db_,
           "INSERT INTO fits (created_at, form, metric, group_keys, selection, params, n_points, "
           "converged, r2, rmse, loo_rmse, loo_r2, optimum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
           "?, ?, ?)",
-          Now(), f.form, f.metric, f.group_keys.dump(), f.selection.dump(), f.params.dump(),
-          f.n_points, f.converged, Finite(f.r2), Finite(f.rmse), Finite(f.loo_rmse),
-          Finite(f.loo_r2), f.optimum.is_null() ? std::optional<std::string>() : f.optimum.dump()));
-  int64_t id = db_.LastInsertRowId();
+          Now(), f.form, f.metric, keys, selection, params, f.n_points, f.converged, Finite(f.r2),
+          Finite(f.rmse), Finite(f.loo_rmse), Finite(f.loo_r2),
+          f.optimum.is_null() ? std::optional<std::string>() : f.optimum.dump()));
+  const int64_t id = db_.LastInsertRowId();
   PERFLAW_RETURN_IF_ERROR(txn->Commit());
-  return id;
+  return StoredFit{id, /*existed=*/false};
 }
 
 // ---- adaptive rounds ----

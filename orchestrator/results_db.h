@@ -140,6 +140,11 @@ struct FitRecord {
   nlohmann::json optimum = nullptr;
 };
 
+struct StoredFit {
+  int64_t id = 0;
+  bool existed = false;  // an identical fit was stored before: nothing was written
+};
+
 // One adaptive round (policy.adaptive): the law's verdict on the points before it and what it
 // decided: the points it added, each with its group, rule and reason, or why the rounds end.
 struct RoundPointRecord {
@@ -227,7 +232,10 @@ class ResultsDb {
   // ---- dataset statistics and fits ----
   // Insert or replace the row for (dataset, options, max_seq_len, m, r).
   Status StoreDatasetStats(const DatasetStatsRecord& stats);
-  StatusOr<int64_t> StoreFit(const FitRecord& fit);
+  // Stores the fit, unless an identical one is stored (same form, metric, group keys, selection -
+  // which includes the fit's options -, parameters and number of points: the same fit of the same
+  // data): then nothing is written and that fit's id comes back with `existed`.
+  StatusOr<StoredFit> StoreFit(const FitRecord& fit);
 
   // ---- adaptive rounds ----
   // Adds `points` to the round's sweep (as AddPoints) and records the round, in one transaction.

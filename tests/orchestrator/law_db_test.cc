@@ -154,6 +154,14 @@ TEST(LawDbTest, SweepSelectsItsPoints) {
   r = Perflaw("fit " + path + " --metric HR@10 --form scaling --bootstrap 0 --starts 20");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("all 2 sweeps (--sweep for one)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stored 1 fit(s)"), std::string::npos) << r.out;
+  // The identical fit again is not stored twice.
+  r = Perflaw("fit " + path + " --metric HR@10 --form scaling --bootstrap 0 --starts 20");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("1 fit(s) identical to ones stored in " + path +
+                       " (fits ids 2): not stored again"),
+            std::string::npos)
+      << r.out;
   r = Perflaw("sql " + path +
               " \"SELECT json_extract(selection, '$.sweep') AS sweep FROM fits ORDER BY id\" "
               "--format csv");

@@ -507,11 +507,22 @@ TEST(ResultsDbTest, DatasetStatsUpsertAndFitsStoreNanAsNull) {
   f.rmse = 0.01;
   f.loo_rmse = NAN;
   f.loo_r2 = 0.8;
-  StatusOr<int64_t> id = db->StoreFit(f);
+  StatusOr<StoredFit> id = db->StoreFit(f);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_FALSE(id->existed);
   EXPECT_EQ(Text(*db, "SELECT loo_rmse FROM fits"), "NULL");
   EXPECT_EQ(Text(*db, "SELECT json_extract(params, '$.a.interval[0]') FROM fits"), "-0.7");
   EXPECT_EQ(Text(*db, "SELECT optimum FROM fits"), "NULL");
+  // The same fit again is not stored twice; another selection or other parameters are.
+  StatusOr<StoredFit> again = db->StoreFit(f);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->existed);
+  EXPECT_EQ(again->id, id->id);
+  f.selection = {{"sweep", 2}};
+  EXPECT_FALSE(db->StoreFit(f)->existed);
+  f.params["a"]["value"] = -0.4;
+  EXPECT_FALSE(db->StoreFit(f)->existed);
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM fits"), 3);
 }
 
 TEST(ResultsDbTest, ReadOnlyConnectionCannotWrite) {
