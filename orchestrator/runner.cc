@@ -264,18 +264,84 @@ int ExitCodeOf(const StateCounts& c) {
 
 // ---- EtaListener ----
 
+void EtaListener::CostSums::Reset(size_t n) { tree_.assign(n + 1, {0.0, 0.0}); }
+
+void EtaListener::CostSums::Add(size_t slot, double count, double cost) {
+  for (size_t i = slot + 1; i < tree_.size(); i += i & (~i + 1)) {
+    tree_[i].first += count;
+    tree_[i].second += cost;
+  }
+}
+
+std::pair<double, double> EtaListener::CostSums::From(size_t slot) const {
+  std::pair<double, double> all{0, 0}, below{0, 0};
+  for (size_t i = tree_.size() - 1; i > 0; i -= i & (~i + 1)) {
+    all.first += tree_[i].first;
+    all.second += tree_[i].second;
+  }
+  for (size_t i = slot; i > 0; i -= i & (~i + 1)) {
+    below.first += tree_[i].first;
+    below.second += tree_[i].second;
+  }
+  return {all.first - below.first, all.second - below.second};
+}
+
 EtaListener::EtaListener(SchedulerListener* inner, const Clock& clock,
                          const std::vector<PendingPoint>& points)
     : inner_(inner), clock_(clock) {
   AddPoints(points);
 }
 
+void EtaListener::Place(State& s, bool add) {
+  const double sign = add ? 1.0 : -1.0;
+  if (s.done) return;
+  if (s.started >= 0) {
+    if (add) {
+      running_.insert(&s);
+    } else {
+      running_.erase(&s);
+    }
+  } else {
+    sums_.Add(s.slot, sign, sign * s.cost);
+  }
+}
+
+void EtaListener::Rebuild() {
+  std::vector<State*> order;
+  for (auto& [id, s] : points_) order.push_back(&s);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const State* a, const State* b) { return a->cost < b->cost; });
+  costs_.clear();
+  sums_.Reset(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    order[i]->slot = i;
+    costs_.push_back(order[i]->cost);
+    if (!order[i]->done && order[i]->started < 0) sums_.Add(i, 1, order[i]->cost);
+  }
+}
+
 void EtaListener::AddPoints(const std::vector<PendingPoint>& points) {
-  for (const PendingPoint& p : points) points_[p.id] = {p.cost, -1, false};
+  for (const PendingPoint& p : points) {
+    State& s = points_[p.id];
+    running_.erase(&s);
+    s = {p.cost, -1, false, 0};
+  }
+  Rebuild();
+}
+
+EtaListener::State& EtaListener::Find(const std::string& id) {
+  auto it = points_.find(id);
+  if (it != points_.end()) return it->second;
+  State& s = points_[id];
+  Rebuild();
+  return s;
 }
 
 void EtaListener::OnAttemptStarted(const std::string& point, uint32_t attempt, int group) {
-  points_[point].started = clock_.Now();
+  State& s = Find(point);
+  Place(s, false);
+  s.started = clock_.Now();
+  Place(s, true);
   inner_->OnAttemptStarted(point, attempt, group);
 }
 
@@ -286,8 +352,12 @@ void EtaListener::OnEpochMetrics(const std::string& point, uint32_t attempt, uin
 
 void EtaListener::OnPointCompleted(const std::string& point, uint32_t attempt,
                                    const nlohmann::json& result) {
-  State& s = points_[point];
-  if (s.started >= 0) samples_.push_back({s.cost, clock_.Now() - s.started});
+  State& s = Find(point);
+  if (s.started >= 0) {
+    const double x = s.cost, y = clock_.Now() - s.started;
+    n_ += 1, sx_ += x, sy_ += y, sxx_ += x * x, sxy_ += x * y;
+  }
+  Place(s, false);
   s.started = -1;
   s.done = true;
   inner_->OnPointCompleted(point, attempt, result);
@@ -295,9 +365,11 @@ void EtaListener::OnPointCompleted(const std::string& point, uint32_t attempt,
 
 void EtaListener::OnAttemptFailed(const std::string& point, uint32_t attempt, FailureReason reason,
                                   const std::string& message, bool will_retry) {
-  State& s = points_[point];
+  State& s = Find(point);
+  Place(s, false);
   s.started = -1;
   s.done = !will_retry;
+  Place(s, true);
   inner_->OnAttemptFailed(point, attempt, reason, message, will_retry);
 }
 
@@ -312,24 +384,28 @@ void EtaListener::OnProgress(const Progress& progress) {
 }
 
 std::optional<double> EtaListener::Eta(int groups) const {
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  const double n = static_cast<double>(samples_.size());
-  for (const auto& [x, y] : samples_) {
-    sx += x, sy += y, sxx += x * x, sxy += x * y;
+  const double var = n_ * sxx_ - sx_ * sx_;
+  if (n_ < 2 || !(var > 1e-12 * sxx_ * n_)) return std::nullopt;
+  double beta = (n_ * sxy_ - sx_ * sy_) / var;
+  double alpha = (sy_ - beta * sx_) / n_;
+  if (beta < 0) beta = 0, alpha = sy_ / n_;  // no usable trend: the mean duration
+  // Waiting points: alpha + beta * cost where that is positive, a suffix of the cost order.
+  double work = 0;
+  if (beta > 0) {
+    const size_t from = static_cast<size_t>(
+        std::lower_bound(costs_.begin(), costs_.end(), -alpha / beta) - costs_.begin());
+    const auto [count, cost] = sums_.From(from);
+    work = std::max(0.0, alpha * count + beta * cost);
+  } else {
+    work = sums_.From(0).first * std::max(0.0, alpha);
   }
-  const double var = n * sxx - sx * sx;
-  if (samples_.size() < 2 || !(var > 1e-12 * sxx * n)) return std::nullopt;
-  double beta = (n * sxy - sx * sy) / var;
-  double alpha = (sy - beta * sx) / n;
-  if (beta < 0) beta = 0, alpha = sy / n;  // no usable trend: the mean duration
   const double now = clock_.Now();
-  double work = 0, longest = 0;
-  for (const auto& [id, s] : points_) {
-    if (s.done) continue;
-    const double predicted = std::max(0.0, alpha + beta * s.cost);
-    const double left = s.started >= 0 ? std::max(0.0, predicted - (now - s.started)) : predicted;
+  double longest = 0;
+  for (const State* s : running_) {
+    const double predicted = std::max(0.0, alpha + beta * s->cost);
+    const double left = std::max(0.0, predicted - (now - s->started));
     work += left;
-    if (s.started >= 0) longest = std::max(longest, left);
+    longest = std::max(longest, left);
   }
   return std::max(work / groups, longest);
 }
@@ -578,7 +654,11 @@ namespace {
 // configuration.
 Status RecordDatasetStats(const Sweep& sweep, ResultsDb* db, std::ostream& err) {
   std::map<std::string, std::pair<apen::DataOptions, std::set<size_t>>> configs;
+  // Points share a few data sections: each is parsed once (a whole point's parse costs about
+  // 30 us, seconds over 100,000 points while every worker group waits for its first point).
+  std::set<std::string> seen;
   for (const GridPoint& p : sweep.points) {
+    if (!seen.insert(p.config.at("data").dump()).second) continue;
     StatusOr<worker::PointConfig> config =
         worker::ParsePointConfig(p.config.dump(), "point " + p.id);
     if (!config.ok()) return config.status();

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -161,11 +162,35 @@ class EtaListener final : public SchedulerListener {
     double cost = 0;
     double started = -1;  // clock time of the running attempt's start; -1 when not running
     bool done = false;
+    size_t slot = 0;  // its place in cost order (sums_)
   };
+  // Sums over the points waiting to start, by cost order, so that an ETA costs O(log points +
+  // running points) instead of a pass over every point (one comes after every change).
+  class CostSums {
+   public:
+    void Reset(size_t n);
+    void Add(size_t slot, double count, double cost);
+    // (points, summed cost) in slots >= slot.
+    std::pair<double, double> From(size_t slot) const;
+
+   private:
+    std::vector<std::pair<double, double>> tree_;  // Fenwick tree of (count, cost)
+  };
+  // Puts `s` where its flags say: waiting (in sums_), running (in running_), or done (nowhere).
+  void Place(State& s, bool add);
+  // The point's state; one never heard of is added with cost 0 (the cost order is rebuilt).
+  State& Find(const std::string& id);
+  // Sorts every point by cost and files the waiting ones in sums_ (construction, AddPoints).
+  void Rebuild();
+
   SchedulerListener* inner_;
   const Clock& clock_;
   std::map<std::string, State> points_;
-  std::vector<std::pair<double, double>> samples_;  // (cost, seconds) of completed attempts
+  std::vector<double> costs_;  // every point's cost, ascending: slot i holds costs_[i]
+  CostSums sums_;
+  std::set<State*> running_;
+  // Sums of the least-squares fit over completed attempts (cost x, seconds y).
+  double n_ = 0, sx_ = 0, sy_ = 0, sxx_ = 0, sxy_ = 0;
 };
 
 // Runs the plan with these workers. Progress and events go to `err`, the summary and the law fit

@@ -1,6 +1,7 @@
 #include "orchestrator/scheduler.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <deque>
 #include <functional>
@@ -8,6 +9,7 @@
 #include <numeric>
 #include <optional>
 #include <queue>
+#include <set>
 #include <sstream>
 #include <unordered_set>
 #include <utility>
@@ -136,10 +138,43 @@ Status ValidatePoints(const std::vector<PendingPoint>& points, uint32_t max_atte
   return Status::Ok();
 }
 
+// The upper median (element n / 2 of the sorted values) of a growing multiset, in O(log n) per
+// value: the lower half in a max-heap, the upper half (ceil(n / 2) values) in a min-heap.
+class UpperMedian {
+ public:
+  void Add(double x) {
+    if (high_.empty() || x >= high_.top()) {
+      high_.push(x);
+    } else {
+      low_.push(x);
+    }
+    const size_t n = low_.size() + high_.size();
+    while (high_.size() > n - n / 2) {
+      low_.push(high_.top());
+      high_.pop();
+    }
+    while (high_.size() < n - n / 2) {
+      high_.push(low_.top());
+      low_.pop();
+    }
+  }
+  bool empty() const { return high_.empty(); }
+  double Get() const { return high_.top(); }
+
+ private:
+  std::priority_queue<double> low_;
+  std::priority_queue<double, std::vector<double>, std::greater<double>> high_;
+};
+
+constexpr double kNever = std::numeric_limits<double>::infinity();
+
 }  // namespace
 
 // One Run's state. Points and groups are indexed; the pending queue holds point indices ordered by
-// cost (largest first), ties by input order, so dispatch is deterministic.
+// cost (largest first), ties by input order, so dispatch is deterministic. Nothing done per message
+// scans all points, and scans over all groups happen only when something changed or a deadline
+// came: counts per phase and state are kept up to date, deadlines sit in an ordered set, and the
+// dispatch passes run only after a change (or when a busy group becomes due for more points).
 struct Scheduler::Impl {
   // kQueued: sent ahead to a busy group, which starts it when its current attempt ends.
   // kWithdrawing: sent ahead, then taken back; it waits for that group's answer about it before it
@@ -172,16 +207,30 @@ struct Scheduler::Impl {
   const std::atomic<bool>& stop_requested;
   Refill refill;
 
+  struct LptOrder {  // largest cost first, ties by input order
+    const Impl* impl;
+    bool operator()(int a, int b) const { return impl->Before(a, b); }
+  };
+
   std::vector<Point> points;
   std::vector<Group> groups;
-  std::vector<int> queue;  // pending point indices, LPT order
+  std::set<int, LptOrder> queue{LptOrder{this}};  // pending point indices, LPT order
   SchedulerSummary summary;
   double start = 0, first_dispatch = -1, last_end = -1, next_progress = 0;
   bool stopping = false, progress_changed = true;
   double stop_deadline = 0;
   bool weigh_by_cost = false;
-  double total_weight = 0, done_weight = 0;
-  std::vector<double> rates;  // seconds per unit of weight of this run's completed attempts, sorted
+  double total_weight = 0, done_weight = 0, failed_weight = 0;
+  UpperMedian rates;                 // seconds per unit of weight of this run's completed attempts
+  std::array<int, 6> phase_count{};  // points per PointPhase
+  std::array<int, 5> state_count{};  // groups per GroupState
+  std::set<int> unresponsive;        // groups in kUnresponsive
+  size_t withdrawing_count = 0;      // points withdrawing, over all groups
+  size_t ahead_count = 0;            // points sent ahead, over all groups
+  std::set<std::pair<double, int>> deadlines;  // (Deadline(g), g) where finite
+  std::vector<double> deadline_of;             // per group: its entry in `deadlines`, or kNever
+  bool dispatch_changed = true;  // something a dispatch pass depends on changed since the last
+  double next_dispatch_ahead = kNever;  // NextDispatchAhead() as of the last dispatch pass
 
   Impl(const SchedulerOptions& o, Transport& t, const Clock& c, SchedulerListener& l,
        const std::atomic<bool>& stop, Refill r)
@@ -193,7 +242,11 @@ struct Scheduler::Impl {
     start = clock.Now();
     next_progress = start;
     for (auto& p : input) points.push_back(Point{std::move(p), PointPhase::kPending});
+    phase_count[Phase(PointPhase::kPending)] = static_cast<int>(points.size());
     groups.resize(transport.GroupCount());
+    state_count[State(GroupState::kStarting)] = static_cast<int>(groups.size());
+    deadline_of.assign(groups.size(), kNever);
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) Touch(g);
     weigh_by_cost =
         std::any_of(points.begin(), points.end(), [](const Point& p) { return p.in.cost > 0; });
     for (const auto& p : points) total_weight += Weight(p);
@@ -220,12 +273,13 @@ struct Scheduler::Impl {
     // The cost weights of the ETA stay as they were decided (by cost or by count).
     for (auto& p : more) {
       points.push_back(Point{std::move(p), PointPhase::kPending});
+      phase_count[Phase(PointPhase::kPending)]++;
       total_weight += Weight(points.back());
       Enqueue(static_cast<int>(points.size()) - 1);
     }
     summary.points = static_cast<int>(points.size());
     ++summary.refills;
-    progress_changed = true;
+    Changed();
     return true;
   }
 
@@ -238,10 +292,29 @@ struct Scheduler::Impl {
   }
 
   void Enqueue(int p) {
-    points[p].phase = PointPhase::kPending;
-    auto at = std::lower_bound(queue.begin(), queue.end(), p,
-                               [this](int a, int b) { return Before(a, b); });
-    queue.insert(at, p);
+    SetPhase(p, PointPhase::kPending);
+    queue.insert(p);
+    Changed();
+  }
+
+  static size_t Phase(PointPhase phase) { return static_cast<size_t>(phase); }
+  static size_t State(GroupState state) { return static_cast<size_t>(state); }
+
+  void SetPhase(int p, PointPhase phase) {
+    Point& point = points[p];
+    phase_count[Phase(point.phase)]--;
+    phase_count[Phase(phase)]++;
+    if (point.phase == PointPhase::kFailed) failed_weight -= Weight(point);
+    if (phase == PointPhase::kFailed) failed_weight += Weight(point);
+    point.phase = phase;
+  }
+
+  int Count(PointPhase phase) const { return phase_count[Phase(phase)]; }
+
+  // A change that progress reports and the dispatch passes must see.
+  void Changed() {
+    progress_changed = true;
+    dispatch_changed = true;
   }
 
   // ---- groups ----
@@ -252,20 +325,29 @@ struct Scheduler::Impl {
   // Groups that may still run points, including timed-out ones still due to answer StopPoint.
   int LiveGroups() const {
     const double now = clock.Now();
-    return static_cast<int>(std::count_if(groups.begin(), groups.end(), [now](const Group& g) {
-      return Live(g.state) || (g.state == GroupState::kUnresponsive && now < g.answer_by);
-    }));
+    int live = state_count[State(GroupState::kStarting)] + state_count[State(GroupState::kIdle)] +
+               state_count[State(GroupState::kBusy)];
+    for (int g : unresponsive) live += now < groups[g].answer_by;
+    return live;
   }
 
   // Changes other than idle <-> busy (those are the attempt events) go to the listener.
   void SetGroupState(int g, GroupState state, const std::string& why) {
     const GroupState old = groups[g].state;
     groups[g].state = state;
+    state_count[State(old)]--;
+    state_count[State(state)]++;
+    if (state == GroupState::kUnresponsive) {
+      unresponsive.insert(g);
+    } else {
+      unresponsive.erase(g);
+    }
+    Touch(g);
     if (!MayStillAnswer(g)) ReleaseWithdrawing(g);
     const bool routine = (old == GroupState::kBusy && state == GroupState::kIdle) ||
                          (old == GroupState::kIdle && state == GroupState::kBusy);
     if (old != state && !routine) listener.OnGroupStateChanged(g, state, why);
-    progress_changed = true;
+    Changed();
   }
 
   bool Avoids(const Point& p, int g) const {
@@ -284,8 +366,18 @@ struct Scheduler::Impl {
 
   // ---- dispatch ----
 
+  // The passes below depend only on the state, apart from a busy group becoming due for more points
+  // as time passes; so they run after a change, or when the next group becomes due.
+  void Dispatch() {
+    if (!dispatch_changed && clock.Now() < next_dispatch_ahead) return;
+    dispatch_changed = false;
+    DispatchIdleGroups();
+    DispatchAhead();
+    next_dispatch_ahead = NextDispatchAhead();
+  }
+
   void DispatchIdleGroups() {
-    if (stopping) return;
+    if (stopping || state_count[State(GroupState::kIdle)] == 0) return;
     for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
       if (groups[g].state != GroupState::kIdle) continue;
       auto it = NextFor(g);
@@ -299,13 +391,9 @@ struct Scheduler::Impl {
   // waits last in some group's line and that g may run, so that it starts now.
   bool TakeBackForIdle(int g) {
     // One point on its way back per idle group is enough: each comes back after its group's answer
-    // (a round trip), and idle groups ask again on every pass of the loop meanwhile.
-    size_t returning = 0, idle = 0;
-    for (const Group& group : groups) {
-      returning += group.withdrawing.size();
-      idle += group.state == GroupState::kIdle;
-    }
-    if (returning >= idle) return false;
+    // (a round trip), and idle groups ask again at every dispatch pass meanwhile.
+    const size_t idle = state_count[State(GroupState::kIdle)];
+    if (ahead_count == 0 || withdrawing_count >= idle) return false;
     int from = -1;
     for (int h = 0; h < static_cast<int>(groups.size()); ++h) {
       if (groups[h].ahead.empty() || !Eligible(points[groups[h].ahead.back().point], g)) continue;
@@ -318,14 +406,16 @@ struct Scheduler::Impl {
     return true;
   }
 
+  using QueueIt = std::set<int, LptOrder>::iterator;
+
   // The first queued point group g may take, or queue.end().
-  std::vector<int>::iterator NextFor(int g) {
+  QueueIt NextFor(int g) {
     return std::find_if(queue.begin(), queue.end(), [&](int p) { return Eligible(points[p], g); });
   }
 
   // Sends the queued point to group g as its next attempt and takes it off the queue. If the send
   // fails the point never left: it stays queued, and the error says why.
-  StatusOr<Sent> SendFromQueue(int g, std::vector<int>::iterator queued) {
+  StatusOr<Sent> SendFromQueue(int g, QueueIt queued) {
     const int p = *queued;
     Point& point = points[p];
     const uint32_t attempt = point.in.attempts + 1;
@@ -335,10 +425,11 @@ struct Scheduler::Impl {
     if (!sent.ok()) return Status::IoError("sending RunPoint failed: " + sent.message());
     queue.erase(queued);
     point.in.attempts = attempt;
+    Changed();
     return Sent{p, attempt};
   }
 
-  void StartAttempt(int g, std::vector<int>::iterator queued) {
+  void StartAttempt(int g, QueueIt queued) {
     const StatusOr<Sent> sent = SendFromQueue(g, queued);
     if (!sent.ok()) {  // the group is gone
       SetGroupState(g, GroupState::kLost, sent.status().message());
@@ -351,7 +442,7 @@ struct Scheduler::Impl {
   void Begin(int g, int p, uint32_t attempt) {
     const double now = clock.Now();
     Point& point = points[p];
-    point.phase = PointPhase::kRunning;
+    SetPhase(p, PointPhase::kRunning);
     Group& group = groups[g];
     group.point = p;
     group.attempt = attempt;
@@ -365,7 +456,7 @@ struct Scheduler::Impl {
 
   // ---- dispatch ahead ----
 
-  double MedianRate() const { return rates[rates.size() / 2]; }
+  double MedianRate() const { return rates.Get(); }
 
   // When group g's attempt should end, from the median rate of completed attempts; none before
   // the first completion.
@@ -406,15 +497,16 @@ struct Scheduler::Impl {
     }
   }
 
-  bool SendAhead(int g, std::vector<int>::iterator queued) {
+  bool SendAhead(int g, QueueIt queued) {
     const StatusOr<Sent> sent = SendFromQueue(g, queued);
     if (!sent.ok()) {  // the group's current attempt is lost with it
       const std::string& msg = sent.status().message();
       Fail(g, FailureReason::kGroupLost, msg, true, GroupState::kLost, msg);
       return false;
     }
-    points[sent->point].phase = PointPhase::kQueued;
+    SetPhase(sent->point, PointPhase::kQueued);
     groups[g].ahead.push_back(*sent);
+    ahead_count++;
     summary.sent_ahead++;
     return true;
   }
@@ -425,6 +517,7 @@ struct Scheduler::Impl {
     if (group.ahead.empty()) return;
     const Sent next = group.ahead.front();
     group.ahead.pop_front();
+    ahead_count--;
     Begin(g, next.point, next.attempt);
   }
 
@@ -435,23 +528,24 @@ struct Scheduler::Impl {
     Group& group = groups[g];
     const Sent last = group.ahead.back();
     group.ahead.pop_back();
+    ahead_count--;
     if (tell_group) {
       // Even if the stop cannot be sent the group may run the point: its answer (or its loss)
       // decides, as for a stop that arrives too late.
       (void)transport.Send(g, StopPoint{points[last.point].in.id, last.attempt});
-      points[last.point].phase = PointPhase::kWithdrawing;
+      SetPhase(last.point, PointPhase::kWithdrawing);
       group.withdrawing.push_back(last);
+      withdrawing_count++;
     } else {
       Requeue(last);
     }
-    progress_changed = true;
+    Changed();
   }
 
   // Back to the queue as if never sent: no attempt of it was recorded, so its number is reused.
   void Requeue(const Sent& sent) {
     points[sent.point].in.attempts = sent.attempt - 1;
     Enqueue(sent.point);
-    progress_changed = true;
   }
 
   // A lost group, or an unresponsive one past the time it was given to answer (a timed-out group is
@@ -466,6 +560,7 @@ struct Scheduler::Impl {
   // What group g was withdrawing goes back to the queue.
   void ReleaseWithdrawing(int g) {
     for (const Sent& sent : groups[g].withdrawing) Requeue(sent);
+    withdrawing_count -= groups[g].withdrawing.size();
     groups[g].withdrawing.clear();
   }
 
@@ -483,6 +578,8 @@ struct Scheduler::Impl {
     if (it == list.end()) return std::nullopt;
     const Sent sent = *it;
     list.erase(it);
+    withdrawing_count--;
+    Changed();
     return sent;
   }
 
@@ -490,7 +587,7 @@ struct Scheduler::Impl {
   // fact, with its result (its epoch metrics and heartbeats only kept the group alive).
   void CompleteWithdrawn(int g, const Sent& sent, const nlohmann::json& result) {
     Point& point = points[sent.point];
-    point.phase = PointPhase::kCompleted;
+    SetPhase(sent.point, PointPhase::kCompleted);
     last_end = std::max(last_end, clock.Now());
     done_weight += Weight(point);
     groups[g].summary.attempts++;
@@ -499,7 +596,7 @@ struct Scheduler::Impl {
     summary.completed++;
     listener.OnAttemptStarted(point.in.id, sent.attempt, g);
     listener.OnPointCompleted(point.in.id, sent.attempt, result);
-    progress_changed = true;
+    Changed();
   }
 
   // All of them, last first, before anything else is said to the group.
@@ -523,9 +620,9 @@ struct Scheduler::Impl {
     const double weight = Weight(point);
     if (weight > 0) {
       const double rate = (clock.Now() - group.started) / weight;
-      rates.insert(std::upper_bound(rates.begin(), rates.end(), rate), rate);
+      rates.Add(rate);
     }
-    point.phase = PointPhase::kCompleted;
+    SetPhase(group.point, PointPhase::kCompleted);
     done_weight += Weight(point);
     group.summary.completed++;
     summary.completed++;
@@ -556,7 +653,7 @@ struct Scheduler::Impl {
     if (will_retry) {
       Enqueue(p);
     } else {
-      point.phase = PointPhase::kFailed;
+      SetPhase(p, PointPhase::kFailed);
       summary.failed++;
     }
     listener.OnAttemptFailed(point.in.id, group.attempt, reason, message, will_retry);
@@ -568,9 +665,42 @@ struct Scheduler::Impl {
 
   double HeartbeatLimit() const { return opt.heartbeat_interval * opt.heartbeat_grace; }
 
+  // The earliest time something must happen to group g without a message: its first Ready, its
+  // attempt's timeout, heartbeat or stop deadline, or the end of its time to answer; kNever if
+  // none.
+  double Deadline(int g) const {
+    const Group& group = groups[g];
+    switch (group.state) {
+      case GroupState::kStarting:
+        return start + opt.ready_timeout;
+      case GroupState::kBusy:
+        return std::min({group.started + opt.point_timeout, group.last_heard + HeartbeatLimit(),
+                         stopping ? stop_deadline : kNever});
+      case GroupState::kUnresponsive:
+        return group.answer_by > clock.Now() ? group.answer_by : kNever;
+      default:
+        return kNever;
+    }
+  }
+
+  // Files group g's deadline anew; call after anything Deadline reads changed.
+  void Touch(int g) {
+    const double next = Deadline(g);
+    if (next == deadline_of[g]) return;
+    if (deadline_of[g] != kNever) deadlines.erase({deadline_of[g], g});
+    if (next != kNever) deadlines.insert({next, g});
+    deadline_of[g] = next;
+  }
+
+  // Only groups whose deadline came can have one to act on; they are handled in group order.
   void CheckDeadlines() {
     const double now = clock.Now();
-    for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
+    std::vector<int> due;
+    for (auto it = deadlines.begin(); it != deadlines.end() && it->first <= now; ++it) {
+      due.push_back(it->second);
+    }
+    std::sort(due.begin(), due.end());
+    for (int g : due) {
       Group& group = groups[g];
       if (!group.withdrawing.empty() && !MayStillAnswer(g)) ReleaseWithdrawing(g);
       if (group.state == GroupState::kStarting && now >= start + opt.ready_timeout) {
@@ -587,6 +717,7 @@ struct Scheduler::Impl {
             "no answer to the stop request within stop_grace " + Num(opt.stop_grace) + " s";
         Fail(g, FailureReason::kPreempted, msg, true, GroupState::kUnresponsive, msg);
       }
+      Touch(g);  // an unresponsive group past its time to answer has no deadline left
     }
   }
 
@@ -605,18 +736,8 @@ struct Scheduler::Impl {
   }
 
   double NextDeadline() const {
-    double next = next_progress;
-    for (const Group& group : groups) {
-      if (group.state == GroupState::kStarting) next = std::min(next, start + opt.ready_timeout);
-      if (group.state == GroupState::kUnresponsive && group.answer_by > clock.Now()) {
-        next = std::min(next, group.answer_by);
-      }
-      if (group.state != GroupState::kBusy) continue;
-      next =
-          std::min({next, group.started + opt.point_timeout, group.last_heard + HeartbeatLimit()});
-      if (stopping) next = std::min(next, stop_deadline);
-    }
-    return std::min(next, NextDispatchAhead());
+    const double group_deadline = deadlines.empty() ? kNever : deadlines.begin()->first;
+    return std::min({next_progress, group_deadline, next_dispatch_ahead});
   }
 
   // When the next busy group becomes due for more points (+inf: none will before an event). Groups
@@ -645,6 +766,8 @@ struct Scheduler::Impl {
   void BeginStop() {
     stopping = true;
     stop_deadline = clock.Now() + opt.stop_grace;
+    next_dispatch_ahead = kNever;
+    for (int g = 0; g < static_cast<int>(groups.size()); ++g) Touch(g);
     for (int g = 0; g < static_cast<int>(groups.size()); ++g) {
       const Group& group = groups[g];
       if (group.state != GroupState::kBusy) continue;
@@ -687,6 +810,7 @@ struct Scheduler::Impl {
   bool AliveWithWithdrawn(int g, const std::string& point, uint32_t attempt) {
     if (FindWithdrawn(g, point, attempt) == groups[g].withdrawing.end()) return false;
     groups[g].last_heard = clock.Now();
+    Touch(g);
     return true;
   }
 
@@ -697,6 +821,7 @@ struct Scheduler::Impl {
       return;
     }
     groups[g].last_heard = clock.Now();
+    Touch(g);
   }
 
   void On(int g, const EpochMetrics& m) {
@@ -706,6 +831,7 @@ struct Scheduler::Impl {
       return;
     }
     groups[g].last_heard = clock.Now();
+    Touch(g);
     listener.OnEpochMetrics(m.point, m.attempt, m.epoch, m.metrics);
   }
 
@@ -745,11 +871,6 @@ struct Scheduler::Impl {
 
   // ---- progress and the end ----
 
-  int Count(PointPhase phase) const {
-    return static_cast<int>(std::count_if(points.begin(), points.end(),
-                                          [phase](const Point& p) { return p.phase == phase; }));
-  }
-
   void ReportProgress(bool force) {
     const double now = clock.Now();
     if (!force && !progress_changed && now < next_progress) return;
@@ -761,10 +882,6 @@ struct Scheduler::Impl {
                  Count(PointPhase::kWithdrawing);  // not started
     pr.live_groups = LiveGroups();
     pr.elapsed_seconds = now - start;
-    double failed_weight = 0;
-    for (const Point& p : points) {
-      if (p.phase == PointPhase::kFailed) failed_weight += Weight(p);
-    }
     if (done_weight > 0) {
       pr.eta_seconds =
           pr.elapsed_seconds * (total_weight - done_weight - failed_weight) / done_weight;
@@ -778,9 +895,8 @@ struct Scheduler::Impl {
   // it can be shut down like the others instead of being left for MPI_Abort as hung.
   bool AwaitingAnswers() const {
     const double now = clock.Now();
-    return std::any_of(groups.begin(), groups.end(), [now](const Group& g) {
-      return g.state == GroupState::kUnresponsive && now < g.answer_by;
-    });
+    return std::any_of(unresponsive.begin(), unresponsive.end(),
+                       [&](int g) { return now < groups[g].answer_by; });
   }
 
   // Sets summary.end when the run is over.
@@ -845,8 +961,7 @@ struct Scheduler::Impl {
     while (true) {
       if (stop_requested.load(std::memory_order_relaxed) && !stopping) BeginStop();
       CheckDeadlines();
-      DispatchIdleGroups();
-      DispatchAhead();
+      Dispatch();
       ReportProgress(false);
       if (Finished()) break;
       auto polled = transport.Poll(0.0);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <map>
@@ -47,8 +48,10 @@ struct FakeGroup {
 
 class FakeWorld final : public Transport {
  public:
-  FakeWorld(FakeClock* clock, int groups, double heartbeat_every = 1.0)
-      : clock_(clock), groups_(groups), heartbeat_every_(heartbeat_every) {}
+  // `max_polls`: Poll fails past this many calls (a scheduler that spins is caught, not hung).
+  FakeWorld(FakeClock* clock, int groups, double heartbeat_every = 1.0,
+            uint64_t max_polls = 1000000)
+      : clock_(clock), groups_(groups), heartbeat_every_(heartbeat_every), max_polls_(max_polls) {}
 
   FakeGroup& group(int g) { return groups_.at(g); }
 
@@ -84,6 +87,13 @@ class FakeWorld final : public Transport {
     return n;
   }
 
+  // When group g starts (or started) attempt `attempt` of `point`; empty if it was never sent.
+  std::optional<double> AttemptStart(int g, const std::string& point, uint32_t attempt) const {
+    const auto it = starts_.find(Tag(g, point, attempt));
+    if (it == starts_.end()) return std::nullopt;
+    return it->second;
+  }
+
   int GroupCount() const override { return static_cast<int>(groups_.size()); }
 
   Status Send(int g, const ToGroup& message) override {
@@ -99,7 +109,9 @@ class FakeWorld final : public Transport {
 
   StatusOr<std::optional<Incoming>> Poll(double timeout) override {
     StartOnce();
-    if (++polls_ > 1000000) return Status::Internal("fake: more than a million polls");
+    if (++polls_ > max_polls_) {
+      return Status::Internal("fake: more than " + std::to_string(max_polls_) + " polls");
+    }
     if (timeout < 0) return Status::Internal("fake: negative poll timeout");
     const double until = clock_->Now() + timeout;
     if (fail_poll_at_ >= 0 && until >= fail_poll_at_) {
@@ -236,6 +248,7 @@ class FakeWorld final : public Transport {
   FakeClock* clock_;
   std::vector<FakeGroup> groups_;
   double heartbeat_every_;
+  uint64_t max_polls_;
   std::map<std::pair<double, uint64_t>, Event> events_;  // by (time, arrival order)
   uint64_t seq_ = 0;
   std::vector<Sent> sent_;
