@@ -16,7 +16,8 @@
 #      excluded) and the database size.
 #   bash scripts/bench/growth.sh [BIN_DIR]     (default build/bin; about 8 minutes on 2 idle cores,
 #                                               3 of them and 6.5 GB for the 10^6-point sweep check)
-# Environment: THREADS (default: nproc), POINTS_MAX (default 1000000), DATA (default
+# Environment: THREADS (default: nproc), POINTS_MAX (default 1000000), SIM_POINTS_MAX (the
+# simulation's largest run, default 100000, at least 10000), DATA (default
 # ../shared/data/amazon-video.txt), KEEP=1 (keep the work folder and print it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -24,6 +25,7 @@ ROOT=$(pwd)
 BIN=$(cd "${1:-build/bin}" && pwd)
 THREADS=${THREADS:-$(nproc)}
 POINTS_MAX=${POINTS_MAX:-1000000}
+SIM_POINTS_MAX=${SIM_POINTS_MAX:-100000}
 DATA=${DATA:-$ROOT/../shared/data/amazon-video.txt}
 for exe in perflaw perflaw-worker perflaw_scheduler_sim; do
   [[ -x "$BIN/$exe" ]] || { echo "growth.sh: no $exe in $BIN (build first)" >&2; exit 2; }
@@ -31,15 +33,17 @@ done
 [[ -f "$DATA" ]] || { echo "growth.sh: no dataset $DATA" >&2; exit 2; }
 [[ "$POINTS_MAX" =~ ^[0-9]+$ && "$POINTS_MAX" -ge 1000 ]] ||
   { echo "growth.sh: POINTS_MAX must be an integer >= 1000, got '$POINTS_MAX'" >&2; exit 2; }
+[[ "$SIM_POINTS_MAX" =~ ^[0-9]+$ && "$SIM_POINTS_MAX" -ge 10000 ]] ||
+  { echo "growth.sh: SIM_POINTS_MAX must be an integer >= 10000, got '$SIM_POINTS_MAX'" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/perflaw-bench-growth.XXXXXX)
 [[ "${KEEP:-0}" = 1 ]] && echo "work folder: $WORK" || trap 'rm -rf "$WORK"' EXIT
 
 python3 - "$BIN" "$ROOT/configs/points/sasrec-amazon-video.json" "$DATA" "$THREADS" \
-  "$POINTS_MAX" "$WORK" <<'PY'
+  "$POINTS_MAX" "$SIM_POINTS_MAX" "$WORK" <<'PY'
 import json, math, os, resource, subprocess, sys, time
 
-BIN, REFERENCE, DATA, THREADS, POINTS_MAX, WORK = sys.argv[1:]
-THREADS, POINTS_MAX = int(THREADS), int(POINTS_MAX)
+BIN, REFERENCE, DATA, THREADS, POINTS_MAX, SIM_POINTS_MAX, WORK = sys.argv[1:]
+THREADS, POINTS_MAX, SIM_POINTS_MAX = int(THREADS), int(POINTS_MAX), int(SIM_POINTS_MAX)
 
 
 def measure(cmd, stdout=subprocess.DEVNULL):
@@ -123,7 +127,7 @@ table("1c. train seconds per epoch against d_model (all users, L 50)", "d_model"
       "train_s")
 
 print(f"\n2. full-ranking evaluation against users x items (L 50, d 50; "
-      f"{base['eval_threads']} evaluation threads)")
+      f"evaluation threads: {base['eval_threads']})")
 print(f"  {'users':>8} {'items':>8} {'users x items':>14} {'seconds':>9}")
 for r in users_rows:
     print(f"  {r['users']:>8,} {r['items']:>8,} {r['user_items']:>14,} {r['eval_s']:>9.2f}")
@@ -169,15 +173,15 @@ print(f"  fitted exponent: seconds ~ points^{slope([r['points'] for r in rows], 
       f"peak RSS ~ points^{slope([r['points'] for r in rows], [r['rss'] for r in rows]):.2f}")
 
 def sim_figure(text, label):
-    """The first number of the simulation's row that starts with `label`."""
+    """The value of the simulation's row that starts with `label` (labels are 52 columns wide)."""
     for line in text.splitlines():
         if line.startswith(label):
-            return float(line[len(label):].split()[0])
+            return float(line[52:].split()[0])
     sys.exit(f"growth.sh: the scheduler simulation printed no '{label}' row:\n{text}")
 
 
 rows = []
-for n in (1000, 10000, 100000):
+for n in [p for p in (1000, 10000, 100000) if p <= SIM_POINTS_MAX]:
     out = f"{WORK}/sim-{n}.txt"
     with open(out, "w") as f:
         wall, rss = measure([f"{BIN}/perflaw_scheduler_sim", "--groups", "64", "--points", str(n)],
