@@ -143,8 +143,7 @@ std::exception_ptr Evaluator::RunOnThreads(size_t workers,
 }
 
 size_t Evaluator::Workers(const torch::Device& device, size_t chunks) const {
-  if (!device.is_cpu()) return 1;
-  return std::max<size_t>(1, std::min<size_t>(ResolveThreads(threads_), chunks));
+  return std::max<size_t>(1, std::min<size_t>(threads(device), chunks));
 }
 
 uint32_t Evaluator::threads(const torch::Device& device) const {
