@@ -8,8 +8,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <set>
+#include <string>
 #include <tuple>
 #include <utility>
+
+#include "worker/point_config.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -243,6 +247,56 @@ StatusOr<std::vector<MetricValue>> RankMetricRows(const json& m) {
     }
   }
   return rows;
+}
+
+// Dotted paths of the keys whose values differ between two JSON objects ("model.d_model").
+void CollectDifferingKeys(const json& a, const json& b, const std::string& prefix,
+                          std::vector<std::string>* out) {
+  if (!a.is_object() || !b.is_object()) {
+    if (a != b) out->push_back(prefix);
+    return;
+  }
+  std::set<std::string> keys;
+  for (const auto& item : a.items()) keys.insert(item.key());
+  for (const auto& item : b.items()) keys.insert(item.key());
+  for (const std::string& key : keys) {
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (!a.contains(key) || !b.contains(key)) {
+      out->push_back(path);
+    } else {
+      CollectDifferingKeys(a[key], b[key], path, out);
+    }
+  }
+}
+
+std::vector<std::string> DifferingKeys(const json& a, const json& b) {
+  std::vector<std::string> out;
+  CollectDifferingKeys(a, b, "", &out);
+  return out;
+}
+
+// "model.d_model: stored 64, now 32; ..." for the first few keys.
+std::string DescribeDifferences(const std::vector<std::string>& keys, const json& stored,
+                                const json& now) {
+  auto at = [](const json& j, const std::string& path) {
+    const json* node = &j;
+    size_t start = 0;
+    while (node != nullptr && start <= path.size()) {
+      const size_t dot = std::min(path.find('.', start), path.size());
+      const std::string key = path.substr(start, dot - start);
+      node = node->is_object() && node->contains(key) ? &(*node)[key] : nullptr;
+      start = dot + 1;
+    }
+    return node == nullptr ? std::string("(absent)") : node->dump();
+  };
+  constexpr size_t kShown = 3;
+  std::string text;
+  for (size_t i = 0; i < keys.size() && i < kShown; ++i) {
+    if (i > 0) text += "; ";
+    text += keys[i] + ": stored " + at(stored, keys[i]) + ", now " + at(now, keys[i]);
+  }
+  if (keys.size() > kShown) text += "; and " + std::to_string(keys.size() - kShown) + " more";
+  return text;
 }
 
 }  // namespace
@@ -488,9 +542,12 @@ StatusOr<AddPointsResult> ResultsDb::AddPoints(int64_t sweep, const std::vector<
       Statement::Prepare(db_, "SELECT config, state FROM points WHERE id = ?");
   StatusOr<Statement> link =
       Statement::Prepare(db_, "INSERT OR IGNORE INTO sweep_points (sweep, point) VALUES (?, ?)");
+  StatusOr<Statement> relocate = Statement::Prepare(
+      db_, "UPDATE points SET config = ?, updated_at = ? WHERE id = ? AND state != 'COMPLETED'");
   if (!insert.ok()) return insert.status();
   if (!lookup.ok()) return lookup.status();
   if (!link.ok()) return link.status();
+  if (!relocate.ok()) return relocate.status();
   AddPointsResult result;
   const double now = Now();
   for (const NewPoint& p : points) {
@@ -512,10 +569,23 @@ StatusOr<AddPointsResult> ResultsDb::AddPoints(int64_t sweep, const std::vector<
       const bool completed = lookup->Text(1) == "COMPLETED";
       PERFLAW_RETURN_IF_ERROR(lookup->Reset());
       if (stored != config) {
-        return Status::FailedPrecondition(
-            db_.path() + ": point " + p.id +
-            " is already stored with a different configuration (the point id must be the hash of "
-            "its configuration)");
+        const std::vector<std::string> differ =
+            DifferingKeys(worker::ExperimentPart(stored), worker::ExperimentPart(config));
+        if (!differ.empty()) {
+          return Status::FailedPrecondition(
+              db_.path() + ": point " + p.id +
+              " is already stored with a different configuration (" +
+              DescribeDifferences(differ, stored, config) +
+              "; the point id must be the hash of its configuration)");
+        }
+        // The same experiment whose dataset, work_dir or device moved: a point still to run
+        // takes the new locations; a completed one keeps the configuration it ran with.
+        if (!completed) {
+          PERFLAW_RETURN_IF_ERROR(relocate->BindAll(p.config_json, now, p.id));
+          PERFLAW_RETURN_IF_ERROR(relocate->Run());
+          PERFLAW_RETURN_IF_ERROR(relocate->Reset());
+        }
+        ++result.relocated;
       }
       ++result.existing;
       if (completed) ++result.existing_completed;

@@ -65,6 +65,8 @@ struct AddPointsResult {
   int64_t added = 0;               // points new to the database
   int64_t existing = 0;            // points already stored (reused; linked to this sweep)
   int64_t existing_completed = 0;  // of those, already COMPLETED: never run again
+  int64_t relocated = 0;  // of those, stored with other locations (data.path, device, threads):
+                          // the same experiment; a point still to run takes the new ones
 };
 
 struct PointRecord {
@@ -189,8 +191,8 @@ class ResultsDb {
 
   // ---- points and attempts ----
   // Stores new points (INSERT OR IGNORE) and links all of them to the sweep. A stored point whose
-  // configuration differs from the new one is an error (the id must be a hash of the
-  // configuration).
+  // experiment (worker::ExperimentPart) differs from the new one is an error naming the keys (the
+  // id must be a hash of the configuration); one that differs only in locations is reused.
   StatusOr<AddPointsResult> AddPoints(int64_t sweep, const std::vector<NewPoint>& points);
   // The sweep's PENDING points, most expensive first.
   StatusOr<std::vector<PointRecord>> PendingPoints(int64_t sweep) const;

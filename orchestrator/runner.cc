@@ -168,6 +168,7 @@ StatusOr<int64_t> RecordOrFindSweep(const RunPlan& plan, ResultsDb* db, RunOutco
   if (!added.ok()) return added.status();
   PERFLAW_RETURN_IF_ERROR(batch->Commit());
   outcome->reused_completed = added->existing_completed;
+  outcome->relocated = added->relocated;
   return *sweep;
 }
 
@@ -179,6 +180,11 @@ void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
   out << "  points: " << c.total() << " total, " << c.completed << " completed ("
       << o.reused_completed << " from earlier runs, not rerun), " << c.failed << " failed, "
       << c.pending + c.running << " pending\n";
+  if (o.relocated > 0) {
+    out << "  " << o.relocated
+        << " stored points had other locations (dataset path, work_dir, device or threads): "
+           "reused as the same experiments\n";
+  }
   out << "  this run: " << s.completed << " completed, " << s.failed << " failed, "
       << s.attempts_started << " attempts started (" << s.sent_ahead
       << " sent ahead to busy groups), " << s.attempts_failed
@@ -591,6 +597,23 @@ StatusOr<RunPlan> PlanRun(const std::string& sweep_path, const std::string& db_o
   return plan;
 }
 
+// Where the tree around a copied or moved database now lies: the recorded base directory with
+// the database's recorded path relative to it (`db: out/r.db`) taken off the database's real
+// path. Without it a copy would read the original's dataset and write into its work_dir. None when
+// the database did not move or moved on its own (its recorded path is not inside the base).
+namespace {
+std::optional<std::string> MovedBaseDir(const std::string& recorded_base,
+                                        const std::string& recorded_db, const std::string& abs_db) {
+  if (recorded_db == abs_db) return std::nullopt;
+  const fs::path rel = fs::path(recorded_db).lexically_relative(recorded_base);
+  if (rel.empty() || *rel.begin() == "..") return std::nullopt;
+  fs::path base = abs_db;
+  for (size_t n = std::distance(rel.begin(), rel.end()); n > 0; --n) base = base.parent_path();
+  if ((base / rel).lexically_normal() != fs::path(abs_db)) return std::nullopt;
+  return base.string();
+}
+}  // namespace
+
 StatusOr<RunPlan> PlanResume(const std::string& db_path, bool retry_failed) {
   PERFLAW_RETURN_IF_ERROR(CheckWritableDatabase(db_path));
   StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
@@ -605,6 +628,10 @@ StatusOr<RunPlan> PlanResume(const std::string& db_path, bool retry_failed) {
   SweepParseOptions parse;
   parse.base_dir = RecordedBaseDir(record->yaml);
   if (parse.base_dir.empty()) parse.base_dir = fs::path(abs_db).parent_path().string();
+  if (std::optional<std::string> declared = DeclaredDbPath(record->yaml, parse.base_dir)) {
+    if (std::optional<std::string> moved = MovedBaseDir(parse.base_dir, *declared, abs_db))
+      parse.base_dir = *moved;
+  }
   const std::string source = db_path + ":sweep " + std::to_string(**latest);
   StatusOr<Sweep> sweep = ParseSweep(record->yaml, source, parse);
   if (!sweep.ok()) return sweep.status();

@@ -117,6 +117,7 @@ struct RunOutcome {
   SchedulerSummary scheduler;
   StateCounts counts;            // the sweep's points at the end
   int64_t reused_completed = 0;  // points COMPLETED before this run, not run again
+  int64_t relocated = 0;  // stored points found with other locations (moved data or work_dir)
   int64_t interrupted_attempts_closed = 0;
   int64_t failed_reset = 0;        // resume --retry-failed
   std::string law = "not fitted";  // "fitted", "skipped: ...", "failed: ..."

@@ -1115,15 +1115,28 @@ bool AdaptivePolicy::IsValid(std::string* why) const {
 }
 
 std::string PointId(const json& canonical_config, const std::string& data_identity) {
-  json identity = canonical_config;
-  identity.erase("device");  // where a point runs does not define the experiment
-  identity.erase("threads");
-  // train.precision arrived after points were stored: its default ("auto": bf16 on CUDA, fp32 on
-  // CPU, like `device` a property of where the point runs) is left out so earlier points keep their
-  // ids; an explicit fp32 or bf16 is part of the experiment.
-  if (identity["train"].value("precision", "auto") == "auto") identity["train"].erase("precision");
+  // train.precision arrived after points were stored: leaving out its default ("auto") keeps the
+  // ids of earlier points; an explicit fp32 or bf16 is part of the experiment.
+  json identity = worker::ExperimentPart(canonical_config);
   identity["data"]["path"] = data_identity;  // the content, not where the file lies
   return Sha256Hex("perflaw-point-v1\n" + identity.dump()).substr(0, 32);
+}
+
+std::optional<std::string> DeclaredDbPath(const std::string& yaml_text,
+                                          const std::string& base_dir) {
+  try {
+    const YAML::Node root = YAML::Load(yaml_text);
+    if (!root.IsMap() || !root["name"] || !root["name"].IsScalar()) return std::nullopt;
+    fs::path db = root["name"].as<std::string>() + ".db";
+    if (root["db"]) {
+      if (!root["db"].IsScalar()) return std::nullopt;
+      db = root["db"].as<std::string>();
+    }
+    if (db.is_relative()) db = fs::path(base_dir) / db;
+    return db.lexically_normal().string();
+  } catch (const YAML::Exception&) {
+    return std::nullopt;
+  }
 }
 
 StatusOr<Sweep> ParseSweep(const std::string& yaml_text, const std::string& source_name,

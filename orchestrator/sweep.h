@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,6 +151,11 @@ StatusOr<Sweep> LoadSweep(const std::string& path, const SweepParseOptions& opti
 // "perflaw-point-v1\n" + the compact key-sorted JSON of the configuration without `device` and
 // `threads`, with data.path replaced by `data_identity` (DatasetSpec::identity).
 std::string PointId(const nlohmann::json& canonical_config, const std::string& data_identity);
+
+// The database path a sweep's YAML names (`db:`, default NAME.db), resolved against base_dir, read
+// without the rest of the sweep (whose files may have moved); none if the YAML does not parse.
+std::optional<std::string> DeclaredDbPath(const std::string& yaml_text,
+                                          const std::string& base_dir);
 
 // SHA-256 of a byte string, 64 lowercase hex digits.
 std::string Sha256Hex(const std::string& bytes);

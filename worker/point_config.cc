@@ -518,4 +518,15 @@ nlohmann::json PointConfigToJson(const PointConfig& c) {
               {"threads", c.threads}};
 }
 
+json ExperimentPart(const json& config) {
+  json part = config;
+  part.erase("device");
+  part.erase("threads");
+  if (part.contains("data") && part["data"].is_object()) part["data"].erase("path");
+  if (part.contains("train") && part["train"].is_object() &&
+      part["train"].value("precision", "auto") == "auto")
+    part["train"].erase("precision");
+  return part;
+}
+
 }  // namespace perflaw::worker

@@ -104,6 +104,13 @@ StatusOr<PointConfig> LoadPointConfig(const std::string& path);
 // The full configuration with every default filled in, in canonical key order.
 nlohmann::json PointConfigToJson(const PointConfig& config);
 
+// `config` (a PointConfigToJson) without the keys that say where the point runs or where its data
+// file lies rather than what the experiment is: `device`, `threads`, `data.path`, and
+// `train.precision` when "auto" (bf16 on CUDA, fp32 on CPU: like `device`, a property of the
+// machine). Two configurations with equal experiment parts are the same experiment; the point id
+// hashes this part with the data's content in place of its path.
+nlohmann::json ExperimentPart(const nlohmann::json& config);
+
 const char* ModelTypeName(ModelType type);
 const char* DeviceName(Device device);
 const char* PrecisionName(Precision precision);

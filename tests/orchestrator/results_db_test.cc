@@ -338,12 +338,55 @@ TEST(ResultsDbTest, SamePointIdWithAnotherConfigurationIsAnError) {
   EXPECT_TRUE(db->AddPoints(*sweep, {same}).ok());
   StatusOr<AddPointsResult> r = db->AddPoints(*sweep, {Point("x", 4, 1)});
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("different configuration"), std::string::npos);
+  EXPECT_NE(r.status().message().find("different configuration (model.layers: stored 2, now 4;"),
+            std::string::npos)
+      << r.status().message();
   EXPECT_EQ(db->AddPoints(*sweep, {{"y", "{not json", 1}}).status().code(),
             Status::Code::kInvalidArgument);
   EXPECT_EQ(db->AddPoints(999, {Point("z", 2, 1)}).status().code(), Status::Code::kNotFound);
   // The failed calls rolled back entirely.
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM points"), 1);
+}
+
+// A moved dataset, work_dir or another device/threads: the same experiment. A point still to run
+// takes the new locations; a completed one keeps the configuration it ran with.
+TEST(ResultsDbTest, APointWithOtherLocationsIsTheSameExperiment) {
+  TempDir dir;
+  auto db = OpenWriter(dir.File("r.db"));
+  StatusOr<int64_t> sweep = db->RecordSweep("yaml", "s");
+  auto located = [](const std::string& id, const std::string& path, int threads) {
+    json config = {{"model", {{"layers", 2}}},
+                   {"data", {{"path", path}, {"max_seq_len", 50}}},
+                   {"train", {{"precision", "auto"}}},
+                   {"device", "cpu"},
+                   {"threads", threads}};
+    return NewPoint{id, config.dump(), 1};
+  };
+  ASSERT_TRUE(
+      db->AddPoints(*sweep, {located("done", "/a/d.txt", 1), located("todo", "/a/d.txt", 1)}).ok());
+  StatusOr<int64_t> attempt = db->StartAttempt("done", 1, {"n"}, {1});
+  ASSERT_TRUE(attempt.ok());
+  ASSERT_TRUE(db->CompletePoint("done", *attempt, OkResult(0.3)).ok());
+
+  StatusOr<AddPointsResult> moved =
+      db->AddPoints(*sweep, {located("done", "/b/d.txt", 2), located("todo", "/b/d.txt", 2)});
+  ASSERT_TRUE(moved.ok()) << moved.status().ToString();
+  EXPECT_EQ(moved->relocated, 2);
+  EXPECT_EQ(moved->existing_completed, 1);
+  EXPECT_EQ(Text(*db, "SELECT json_extract(config, '$.data.path') FROM points WHERE id = 'todo'"),
+            "/b/d.txt");
+  EXPECT_EQ(Text(*db, "SELECT json_extract(config, '$.data.path') FROM points WHERE id = 'done'"),
+            "/a/d.txt");
+  // An explicit precision is part of the experiment.
+  NewPoint bf16 = located("todo", "/b/d.txt", 2);
+  json config = json::parse(bf16.config_json);
+  config["train"]["precision"] = "bf16";
+  bf16.config_json = config.dump();
+  StatusOr<AddPointsResult> conflict = db->AddPoints(*sweep, {bf16});
+  ASSERT_FALSE(conflict.ok());
+  EXPECT_NE(conflict.status().message().find("train.precision: stored \"auto\", now \"bf16\""),
+            std::string::npos)
+      << conflict.status().message();
 }
 
 TEST(ResultsDbTest, FailuresRetryUntilMaxAttemptsAndResetFailedGivesAFreshBudget) {

@@ -108,6 +108,56 @@ TEST(RunMpiTest, RunsATinySweepThenReusesIt) {
   ExpectIntact(db);
 }
 
+// A dataset file, the database and the work_dir copied elsewhere, then moved: the same sweep run
+// there reuses every completed point (ids hash the data's content, not its path).
+TEST(RunMpiTest, ACopiedOrMovedStudyReusesEveryCompletedPoint) {
+  std::string data;  // sasrec format: "user item" lines in time order
+  for (int u = 0; u < 150; ++u) {
+    for (int j = 0; j < 8 + u % 7; ++j) {
+      data += std::to_string(u) + " " + std::to_string((u * 7 + j * (1 + u % 3)) % 60) + "\n";
+    }
+  }
+  auto sweep = [](const std::string& data_dir, const std::string& out) {
+    return "name: moved\ndata: {path: " + data_dir +
+           "/seq.txt}\nmodel: {type: sasrec, heads: 1}\ntrain: {epochs: 1, batch_size: 64}\n"
+           "eval: {protocol: \"sampled:20\", ks: [10]}\ngrid:\n  model.layers: [1, 2]\n"
+           "resources: {ranks_per_point: 1, workers: 2, device: cpu, threads: 1}\n"
+           "law: {enabled: false}\ndb: " +
+           out + "/r.db\nwork_dir: " + out + "/work\n";
+  };
+  TempDir first;
+  fs::create_directories(first.path() / "data");
+  first.Write("data/seq.txt", data);
+  first.Write("s.yaml", sweep("data", "out"));
+  CommandResult r = Perflaw(first, "run s.yaml --np 2");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  TempDir copy;
+  fs::copy(first.path(), copy.path(), fs::copy_options::recursive);
+  // The original is gone: resuming the copy reads the copy's dataset and work_dir.
+  fs::remove_all(first.path() / "data");
+  fs::remove_all(first.path() / "out");
+  CommandResult resumed = Perflaw(copy, "resume out/r.db --np 2");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
+  EXPECT_FALSE(fs::exists(first.path() / "out"));
+  CommandResult again = Perflaw(copy, "run s.yaml --np 2");
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("2 completed (2 from earlier runs, not rerun)"), std::string::npos)
+      << again.out;
+  EXPECT_NE(again.out.find("2 stored points had other locations"), std::string::npos) << again.out;
+  EXPECT_EQ(Count(copy.File("out/r.db"), "SELECT count(*) FROM attempts"), 2);
+
+  fs::rename(copy.path() / "data", copy.path() / "moved-data");
+  fs::rename(copy.path() / "out", copy.path() / "moved-out");
+  copy.Write("s.yaml", sweep("moved-data", "moved-out"));
+  CommandResult moved = Perflaw(copy, "run s.yaml --np 2");
+  ASSERT_EQ(moved.exit_code, 0) << moved.out << moved.err;
+  EXPECT_NE(moved.out.find("2 completed (2 from earlier runs, not rerun)"), std::string::npos)
+      << moved.out;
+  EXPECT_EQ(Count(copy.File("moved-out/r.db"), "SELECT count(*) FROM attempts"), 2);
+  ExpectIntact(copy.File("moved-out/r.db"));
+}
+
 // configs/quickstart.yaml with `edits` (old text -> new text) applied; each must match once.
 std::string EditedQuickstart(const std::vector<std::pair<std::string, std::string>>& edits) {
   std::ifstream in(std::string(PERFLAW_SOURCE_DIR) + "/configs/quickstart.yaml");
