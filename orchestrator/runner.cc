@@ -597,11 +597,11 @@ StatusOr<RunPlan> PlanRun(const std::string& sweep_path, const std::string& db_o
   return plan;
 }
 
+namespace {
 // Where the tree around a copied or moved database now lies: the recorded base directory with
 // the database's recorded path relative to it (`db: out/r.db`) taken off the database's real
 // path. Without it a copy would read the original's dataset and write into its work_dir. None when
 // the database did not move or moved on its own (its recorded path is not inside the base).
-namespace {
 std::optional<std::string> MovedBaseDir(const std::string& recorded_base,
                                         const std::string& recorded_db, const std::string& abs_db) {
   if (recorded_db == abs_db) return std::nullopt;

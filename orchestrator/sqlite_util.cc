@@ -82,7 +82,19 @@ struct StatementPool {
 
 // ---- SqliteDb ----
 
-void SqliteDb::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+void SqliteDb::Closer::operator()(sqlite3* db) const {
+  sqlite3_close_v2(db);
+  if (tidy_wal_of.empty()) return;
+  // Never creates the database; fails harmlessly where the file or folder is not writable. SQLite
+  // itself decides whether this connection is the last one (another reader or a writer keeps the
+  // files).
+  sqlite3* tidy = nullptr;
+  if (sqlite3_open_v2(tidy_wal_of.c_str(), &tidy, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) == SQLITE_OK) {
+    sqlite3_exec(tidy, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+  }
+  sqlite3_close_v2(tidy);
+}
 
 StatusOr<SqliteDb> SqliteDb::Open(const std::string& path, Mode mode, int busy_timeout_ms) {
   std::error_code ec;
@@ -92,10 +104,13 @@ StatusOr<SqliteDb> SqliteDb::Open(const std::string& path, Mode mode, int busy_t
   int flags =
       SQLITE_OPEN_NOMUTEX |
       (mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const bool tidy = mode == Mode::kReadOnly && !std::filesystem::exists(path + "-wal", ec) &&
+                    !std::filesystem::exists(path + "-shm", ec);
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   SqliteDb db;
   db.db_.reset(raw);  // sqlite3_open_v2 may allocate a handle even when it fails
+  if (tidy) db.db_.get_deleter().tidy_wal_of = path;
   db.pool_ = std::make_shared<internal::StatementPool>();
   db.path_ = path;
   db.mode_ = mode;

@@ -53,6 +53,10 @@ class SqliteDb {
  private:
   struct Closer {
     void operator()(sqlite3* db) const;
+    // Set on a read-only connection that found no -wal/-shm beside the database: SQLite creates
+    // them for a WAL reader but only a read-write connection removes them, when it closes last.
+    // Closing, such a connection opens and closes one so that reading leaves the folder as it was.
+    std::string tidy_wal_of;
   };
   std::unique_ptr<sqlite3, Closer> db_;
   // Declared after db_, so destroyed (finalizing its statements) before the connection closes.

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "orchestrator/results_db.h"
 #include "orchestrator/runner.h"
@@ -152,6 +154,51 @@ TEST_F(RunCliTest, ADatabaseThatFailsItsIntegrityCheckIsNotWrittenInto) {
     EXPECT_NE(r.err.find("perflaw will not write into it"), std::string::npos) << r.err;
   }
   EXPECT_EQ(RunCommand("md5sum < " + db).out, before);
+  EXPECT_FALSE(fs::exists(dir_.File("out")));
+}
+
+// Every exit 2 of run/resume on an existing database leaves its folder byte-for-byte as it was:
+// no sweep row, no -wal/-shm/lock file.
+TEST_F(RunCliTest, EveryBadInputLeavesAnExistingDatabaseAsItWas) {
+  fs::create_directories(dir_.File("keep"));
+  const std::string db = dir_.File("keep/r.db");
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(db);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->RecordSweep(std::string(kSweep), "cli").ok());
+  }
+  auto snapshot = [&] {
+    std::string listing;
+    for (const auto& entry : fs::directory_iterator(dir_.File("keep")))
+      listing += entry.path().filename().string() + " ";
+    return listing + RunCommand("md5sum < " + db).out;
+  };
+  const std::string before = snapshot();
+  std::string heads = kSweep;
+  heads.replace(heads.find("heads: 1"), 8, "heads: 3");
+  dir_.Write("heads.yaml", heads);
+  std::string odd = kSweep;
+  odd.replace(odd.find("workers: 2"), 10, "workers: 3");
+  dir_.Write("odd.yaml", odd);
+  dir_.Write("typo.yaml", std::string(kSweep) + "modle: {}\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"run typo.yaml --db " + db, "unknown key modle"},
+      {"run heads.yaml --db " + db, "must divide"},
+      {"run odd.yaml --db " + db, "resources.workers (3) must be a multiple"},
+      {"run sweep.yaml --db " + db + " --np 3", "--np must be a positive multiple of"},
+      {"run sweep.yaml --db " + db + " --np 0", "got 0"},
+      {"run sweep.yaml --db " + db + " --np 1000000", "--np"},
+      {"run sweep.yaml --db " + db + " --progress loud", "--progress"},
+      {"resume " + db + " --np 3", "--np must be a positive multiple of"},
+      {"resume " + db + " --progress loud", "--progress"},
+  };
+  for (const auto& [args, message] : cases) {
+    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") + " " +
+                                 args + " </dev/null");
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(snapshot(), before) << args << " changed the database's folder";
+  }
   EXPECT_FALSE(fs::exists(dir_.File("out")));
 }
 
