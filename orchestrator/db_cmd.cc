@@ -10,12 +10,15 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "apen/did_you_mean.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
 #include "orchestrator/sweep_select.h"
 
@@ -32,6 +35,9 @@ struct DbArgs {
   std::string sweep;  // id or name; "" = the latest (status) / every sweep (results)
   std::string split = "test";
   std::vector<std::string> where;
+  std::vector<std::string> points;  // results --point: ids or unique prefixes
+  std::string columns;              // results --columns: "" = the default view
+  std::string sort;                 // results --sort
   std::string sql;
 };
 
@@ -213,6 +219,13 @@ Status RunStatus(const DbArgs& a) {
     return Status::Ok();
   }
 
+  StatusOr<std::unordered_map<std::string, std::string>> short_ids =
+      orchestrator::ShortPointIds(rdb.connection());
+  if (!short_ids.ok()) return short_ids.status();
+  auto shorter = [&](const std::string& id) {
+    auto it = short_ids->find(id);
+    return it == short_ids->end() ? id : it->second;
+  };
   std::cout << "results database: " << a.db << "\n";
   if (record) {
     std::cout << "sweep " << record->id << " \"" << record->name << "\": " << record->status
@@ -229,14 +242,15 @@ Status RunStatus(const DbArgs& a) {
   if (!progress->running.empty()) {
     Table t{{"attempt", "point", "group", "hosts", "age_s"}, {}};
     for (const auto& r : progress->running) {
-      t.rows.push_back({r.attempt, r.point, r.group, r.hosts, now - r.started});
+      t.rows.push_back({r.attempt, shorter(r.point), r.group, r.hosts, now - r.started});
     }
     std::cout << "running attempts:\n";
     PrintTable(t, "table", std::cout);
   }
   if (!failed->empty()) {
     Table t{{"point", "attempts", "last_exit_reason", "last_error"}, {}};
-    for (const auto& f : *failed) t.rows.push_back({f.point, f.attempts, f.exit_reason, f.error});
+    for (const auto& f : *failed)
+      t.rows.push_back({shorter(f.point), f.attempts, f.exit_reason, f.error});
     std::cout << "failed points:\n";
     PrintTable(t, "table", std::cout);
   }
@@ -247,7 +261,7 @@ Status RunStatus(const DbArgs& a) {
       std::cout << "  round " << r.round << ": " << (r.final ? "end: " : "") << r.decision << "\n";
       for (const auto& p : r.points)
         std::cout << "    " << p.layers << " layers x d_model " << p.d_model << " (" << p.group
-                  << "), " << p.rule << ": " << p.reason << "; point " << p.point << "\n";
+                  << "), " << p.rule << ": " << p.reason << "; point " << shorter(p.point) << "\n";
     }
   }
   if (progress->mean_completed_seconds) {
@@ -388,26 +402,244 @@ std::string MetricColumn(const std::string& metric, int64_t k) {
   return k > 0 ? metric + "@" + std::to_string(k) : metric;
 }
 
-Status RunResults(const DbArgs& a) {
-  if (a.split != "test" && a.split != "valid") {
-    return Status::InvalidArgument("--split must be test or valid, got " + a.split);
+// The default table fits a terminal this wide.
+constexpr size_t kTableWidth = 100;
+// Longer cells of the data column are cut (from the left: the file name matters most).
+constexpr size_t kDataCellWidth = 24;
+
+// One column of `perflaw results`. `name` is its CSV/JSON key; `label` its short table header (a
+// metric's says the split: test.ndcg@10). --columns and --sort take either.
+struct Column {
+  enum class Kind { kPoint, kConfig, kSplit, kProtocol, kMetric, kResult };
+  Column(Kind kind, std::string name, std::string label, std::string source, int priority,
+         std::pair<std::string, int64_t> metric = {})
+      : kind(kind),
+        name(std::move(name)),
+        label(std::move(label)),
+        source(std::move(source)),
+        priority(priority),
+        metric(std::move(metric)) {}
+  Kind kind;
+  std::string name, label;
+  std::string source;  // kConfig: the dotted path; kResult: the SQL expression
+  int priority = 0;    // default table: shown when > 0; the lowest goes first when too wide
+  std::pair<std::string, int64_t> metric;  // kMetric: (name, K)
+};
+
+// Shown in the default table in every case: the point and the metric.
+constexpr int kAlwaysShown = 90;
+
+std::vector<Column> ConfigColumns() {
+  using K = Column::Kind;
+  return {{K::kConfig, "data.path", "data", "data.path", 70},
+          {K::kConfig, "data.max_seq_len", "seq_len", "data.max_seq_len", 45},
+          {K::kConfig, "data.user_fraction", "user_frac", "data.user_fraction", 40},
+          {K::kConfig, "model.type", "type", "model.type", 35},
+          {K::kConfig, "model.layers", "layers", "model.layers", 80},
+          {K::kConfig, "model.d_model", "d_model", "model.d_model", 80},
+          {K::kConfig, "model.heads", "heads", "model.heads", 30},
+          {K::kConfig, "seed", "seed", "seed", 20}};
+}
+
+// Epochs run by the attempt that produced the result: the result's epoch records, else the
+// per-epoch metrics that attempt stored.
+constexpr char kEpochsSql[] =
+    "COALESCE(NULLIF(json_array_length(r.result, '$.epochs'), 0), (SELECT COUNT(DISTINCT e.epoch) "
+    "FROM epoch_metrics e WHERE e.point = r.point AND e.attempt = r.attempt))";
+
+std::vector<Column> ResultColumns() {
+  using K = Column::Kind;
+  return {{K::kResult, "non_embedding_params", "nonemb_params", "r.non_embedding_params", 55},
+          {K::kResult, "embedding_params", "emb_params", "r.embedding_params", 0},
+          {K::kResult, "tokens", "tokens", "r.tokens", 0},
+          {K::kResult, "wall_seconds", "wall_s", "r.wall_seconds", 50},
+          {K::kResult, "tokens_per_second", "tokens/s", "r.tokens_per_second", 0},
+          {K::kResult, "epochs", "epochs", kEpochsSql, 60},
+          {K::kResult, "best_epoch", "best_epoch", "r.best_epoch", 60}};
+}
+
+StatusOr<std::vector<std::pair<std::string, int64_t>>> MetricKeys(const ResultsDb& db,
+                                                                  const std::string& split) {
+  StatusOr<Statement> st = Statement::Prepare(
+      db.connection(),
+      "SELECT DISTINCT metric, k FROM result_metrics WHERE split = ? ORDER BY metric, k");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(split));
+  std::vector<std::pair<std::string, int64_t>> keys;
+  PERFLAW_RETURN_IF_ERROR(
+      st->ForEachRow([&](Statement& s) { keys.emplace_back(s.Text(0), s.Int64(1)); }));
+  return keys;
+}
+
+// The default table's metric: NDCG@10 when stored, else the first NDCG, else the first metric.
+size_t PrimaryMetric(const std::vector<std::pair<std::string, int64_t>>& keys) {
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (keys[i] == std::make_pair(std::string("ndcg"), int64_t{10})) return i;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (keys[i].first == "ndcg") return i;
+  return 0;
+}
+
+// Every column, in CSV/JSON order: point, configuration, split, protocol, metrics, sizes and times.
+std::vector<Column> AllColumns(const std::string& split,
+                               const std::vector<std::pair<std::string, int64_t>>& metric_keys) {
+  using K = Column::Kind;
+  std::vector<Column> cols = {{K::kPoint, "point", "point", "", 100}};
+  for (Column& c : ConfigColumns()) cols.push_back(std::move(c));
+  cols.push_back({K::kSplit, "split", "split", "", 0});  // the metric labels say it
+  cols.push_back({K::kProtocol, "protocol", "protocol", "", kAlwaysShown});
+  const size_t primary = PrimaryMetric(metric_keys);
+  for (size_t i = 0; i < metric_keys.size(); ++i) {
+    const std::string name = MetricColumn(metric_keys[i].first, metric_keys[i].second);
+    cols.push_back({K::kMetric, name, split + "." + name, "", i == primary ? kAlwaysShown : 10,
+                    metric_keys[i]});
   }
-  StatusOr<std::unique_ptr<ResultsDb>> db = OpenReader(a.db);
-  if (!db.ok()) return db.status();
-  ResultsDb& rdb = **db;
+  for (Column& c : ResultColumns()) cols.push_back(std::move(c));
+  return cols;
+}
+
+bool SameName(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// The column `name` (a name or label, any case); a dotted configuration path that some stored point
+// has becomes a new column. InvalidArgument naming the option otherwise.
+StatusOr<size_t> FindColumn(const ResultsDb& db, const std::string& option, const std::string& name,
+                            std::vector<Column>& cols) {
+  for (size_t i = 0; i < cols.size(); ++i)
+    if (SameName(cols[i].name, name) || SameName(cols[i].label, name)) return i;
+  if (name.find('.') != std::string::npos && name.find_first_of("@$[ ") == std::string::npos) {
+    StatusOr<bool> exists = ConfigKeyExists(db, "$." + name);
+    if (!exists.ok()) return exists.status();
+    if (*exists) {
+      cols.push_back({Column::Kind::kConfig, name, name, name, 0});
+      return cols.size() - 1;
+    }
+  }
+  std::vector<std::string> known;
+  for (const Column& c : cols) known.push_back(c.name);
+  for (const Column& c : cols)
+    if (c.label != c.name) known.push_back(c.label);
+  const std::string* close = ClosestMatch(name, known);
+  std::vector<std::string> names;
+  for (const Column& c : cols) names.push_back(c.name);
+  return Status::InvalidArgument(
+      option + " " + name + ": no such column" + (close ? " (did you mean " + *close + "?)" : "") +
+      "; columns: " + JoinWords(names) + ", or a configuration path such as train.lr");
+}
+
+std::vector<std::string> SplitCommas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream ss(text);
+  for (std::string part; std::getline(ss, part, ',');) parts.push_back(part);
+  if (!text.empty() && text.back() == ',') parts.push_back("");
+  return parts;
+}
+
+struct SortKey {
+  size_t column;
+  bool descending;
+};
+
+// --sort COL[,COL...]: COL, -COL or COL:desc (COL:asc, the default, is accepted too).
+StatusOr<std::vector<SortKey>> ParseSort(const ResultsDb& db, const std::string& text,
+                                         std::vector<Column>& cols) {
+  std::vector<SortKey> keys;
+  for (std::string part : SplitCommas(text)) {
+    bool descending = false;
+    if (!part.empty() && part.front() == '-') {
+      descending = true;
+      part.erase(0, 1);
+    }
+    const size_t colon = part.find(':');
+    if (colon != std::string::npos) {
+      const std::string dir = part.substr(colon + 1);
+      if (dir != "asc" && dir != "desc")
+        return Status::InvalidArgument("--sort " + text + ": expected COL, -COL or COL:desc");
+      descending = descending != (dir == "desc");
+      part.resize(colon);
+    }
+    StatusOr<size_t> col = FindColumn(db, "--sort", part, cols);
+    if (!col.ok()) return col.status();
+    keys.push_back({*col, descending});
+  }
+  return keys;
+}
+
+// --columns COL[,COL...] or all.
+StatusOr<std::vector<size_t>> ParseColumns(const ResultsDb& db, const std::string& text,
+                                           std::vector<Column>& cols) {
+  std::vector<size_t> chosen;
+  if (text == "all") {
+    for (size_t i = 0; i < cols.size(); ++i) chosen.push_back(i);
+    return chosen;
+  }
+  for (const std::string& part : SplitCommas(text)) {
+    StatusOr<size_t> col = FindColumn(db, "--columns", part, cols);
+    if (!col.ok()) return col.status();
+    chosen.push_back(*col);
+  }
+  return chosen;
+}
+
+// Orders cells: numbers (by value) before text; nulls after both, either direction.
+int CompareCells(const json& a, const json& b) {
+  if (a.is_null() || b.is_null()) return 0;  // handled by the caller
+  if (a.is_number() != b.is_number()) return a.is_number() ? -1 : 1;
+  if (a.is_number()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    return x < y ? -1 : (y < x ? 1 : 0);
+  }
+  const std::string x = CellText(a, true), y = CellText(b, true);
+  return x.compare(y) < 0 ? -1 : (x == y ? 0 : 1);
+}
+
+void SortRows(const std::vector<SortKey>& keys, std::vector<std::vector<json>>& rows) {
+  std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+    for (const SortKey& k : keys) {
+      const json &x = a[k.column], &y = b[k.column];
+      if (x.is_null() != y.is_null()) return y.is_null();
+      const int c = CompareCells(x, y);
+      if (c != 0) return k.descending ? c > 0 : c < 0;
+    }
+    return false;
+  });
+}
+
+struct ResultsQuery {
+  std::vector<Column> columns;
+  std::vector<std::vector<json>> rows;  // one cell per column; point cells hold full ids
+};
+
+StatusOr<Statement> PrepareResults(const ResultsDb& db, const DbArgs& a,
+                                   const std::vector<Column>& cols) {
   std::vector<Filter> filters;
   for (const std::string& w : a.where) {
-    StatusOr<Filter> f = ParseWhere(rdb, w);
+    StatusOr<Filter> f = ParseWhere(db, w);
     if (!f.ok()) return f.status();
     filters.push_back(*f);
   }
-  std::string sql =
-      "SELECT p.id, p.config, r.non_embedding_params, r.embedding_params, r.tokens, "
-      "r.wall_seconds, r.tokens_per_second, r.best_epoch FROM points p "
-      "JOIN results r ON r.point = p.id WHERE p.state = 'COMPLETED'";
+  if (!a.points.empty()) {
+    Filter f{"p.id IN (?", {}};
+    for (const std::string& which : a.points) {
+      StatusOr<std::string> id = orchestrator::ResolvePointId(db.connection(), which);
+      if (!id.ok()) return id.status();
+      f.sql += f.params.empty() ? "" : ", ?";
+      f.params.push_back(*id);
+    }
+    f.sql += ")";
+    filters.push_back(f);
+  }
+  std::string sql = "SELECT p.id, p.config";
+  for (const Column& c : cols)
+    if (c.kind == Column::Kind::kResult) sql += ", " + c.source;
+  sql += " FROM points p JOIN results r ON r.point = p.id WHERE p.state = 'COMPLETED'";
   std::vector<json> params;
   if (!a.sweep.empty()) {
-    StatusOr<int64_t> id = orchestrator::ResolveSweep(rdb.connection(), a.sweep);
+    StatusOr<int64_t> id = orchestrator::ResolveSweep(db.connection(), a.sweep);
     if (!id.ok()) return id.status();
     sql += " AND EXISTS (SELECT 1 FROM sweep_points s WHERE s.point = p.id AND s.sweep = ?)";
     params.push_back(*id);
@@ -420,77 +652,232 @@ Status RunResults(const DbArgs& a) {
       " ORDER BY json_extract(p.config, '$.data.path'), json_extract(p.config, "
       "'$.data.max_seq_len'), json_extract(p.config, '$.model.layers'), json_extract(p.config, "
       "'$.model.d_model'), json_extract(p.config, '$.seed'), p.id";
-  StatusOr<Statement> st = Statement::Prepare(rdb.connection(), sql);
+  StatusOr<Statement> st = Statement::Prepare(db.connection(), sql);
   if (!st.ok()) return st.status();
   for (size_t i = 0; i < params.size(); ++i) {
     PERFLAW_RETURN_IF_ERROR(BindJson(*st, static_cast<int>(i + 1), params[i]));
   }
+  return st;
+}
 
-  const std::vector<std::string> config_columns = {
-      "data.path",    "data.max_seq_len", "data.user_fraction", "model.type",
-      "model.layers", "model.d_model",    "model.heads",        "seed"};
-  struct Row {
-    std::vector<json> head;
-    std::string protocol;
-    std::map<std::pair<std::string, int64_t>, double> metrics;
-    std::vector<json> tail;
-  };
-  std::vector<Row> rows;
-  std::set<std::pair<std::string, int64_t>> metric_keys;
+// One row: every column's cell, the final metrics of the split read per point.
+StatusOr<std::vector<json>> ResultRow(const ResultsDb& db, const std::string& split,
+                                      const std::vector<Column>& cols, const Statement& st) {
+  const std::string id = st.Text(0);
+  const json config = json::parse(st.Text(1), nullptr, false);
+  StatusOr<std::vector<orchestrator::MetricValue>> metrics = db.ResultMetrics(id);
+  if (!metrics.ok()) return metrics.status();
+  std::string protocol;
+  std::map<std::pair<std::string, int64_t>, double> values;
+  for (const auto& m : *metrics) {
+    if (m.split != split) continue;
+    protocol = m.protocol;
+    values[{m.metric, m.k}] = m.value;
+  }
+  std::vector<json> cells;
+  int sql_col = 2;
+  for (const Column& c : cols) {
+    switch (c.kind) {
+      case Column::Kind::kPoint:
+        cells.push_back(id);
+        break;
+      case Column::Kind::kConfig:
+        cells.push_back(ConfigValue(config, c.source));
+        break;
+      case Column::Kind::kSplit:
+        cells.push_back(split);
+        break;
+      case Column::Kind::kProtocol:
+        cells.push_back(protocol.empty() ? json(nullptr) : json(protocol));
+        break;
+      case Column::Kind::kMetric: {
+        auto it = values.find(c.metric);
+        cells.push_back(it == values.end() || std::isnan(it->second) ? json(nullptr)
+                                                                     : json(it->second));
+        break;
+      }
+      case Column::Kind::kResult: {
+        const int i = sql_col++;
+        cells.push_back(st.IsNull(i)      ? json(nullptr)
+                        : st.IsInteger(i) ? json(st.Int64(i))
+                                          : json(st.Double(i)));
+        break;
+      }
+    }
+  }
+  return cells;
+}
+
+StatusOr<std::vector<std::vector<json>>> ReadResultRows(const ResultsDb& db, const DbArgs& a,
+                                                        const std::vector<Column>& cols) {
+  StatusOr<Statement> st = PrepareResults(db, a, cols);
+  if (!st.ok()) return st.status();
+  std::vector<std::vector<json>> rows;
   while (true) {
     StatusOr<bool> more = st->Step();
     if (!more.ok()) return more.status();
-    if (!*more) break;
-    Row row;
-    row.head.push_back(st->Text(0));
-    json config = json::parse(st->Text(1), nullptr, false);
-    for (const std::string& c : config_columns) row.head.push_back(ConfigValue(config, c));
-    auto cell = [&](int col) -> json {
-      if (st->IsNull(col)) return nullptr;
-      return st->IsInteger(col) ? json(st->Int64(col)) : json(st->Double(col));
-    };
-    for (int col = 2; col <= 7; ++col) row.tail.push_back(cell(col));
-    StatusOr<std::vector<orchestrator::MetricValue>> metrics = rdb.ResultMetrics(st->Text(0));
-    if (!metrics.ok()) return metrics.status();
-    for (const auto& m : *metrics) {
-      if (m.split != a.split) continue;
-      row.protocol = m.protocol;
-      row.metrics[{m.metric, m.k}] = m.value;
-      metric_keys.insert({m.metric, m.k});
-    }
-    rows.push_back(std::move(row));
+    if (!*more) return rows;
+    StatusOr<std::vector<json>> row = ResultRow(db, a.split, cols, *st);
+    if (!row.ok()) return row.status();
+    rows.push_back(std::move(row).value());
   }
+}
 
-  Table t;
-  t.headers = {"point"};
-  t.headers.insert(t.headers.end(), config_columns.begin(), config_columns.end());
-  t.headers.push_back("split");
-  t.headers.push_back("protocol");
-  for (const auto& [metric, k] : metric_keys) t.headers.push_back(MetricColumn(metric, k));
-  for (const char* h : {"non_embedding_params", "embedding_params", "tokens", "wall_seconds",
-                        "tokens_per_second", "best_epoch"}) {
-    t.headers.push_back(h);
+// ---- results: the table a person reads ----
+
+// What the table shows in a cell: short point ids, long data paths cut from the left.
+json DisplayCell(const Column& c, const json& v, bool shape,
+                 const std::unordered_map<std::string, std::string>& short_ids) {
+  if (c.kind == Column::Kind::kPoint && v.is_string()) {
+    auto it = short_ids.find(v.get<std::string>());
+    return it == short_ids.end() ? v : json(it->second);
   }
-  for (Row& r : rows) {
-    std::vector<json> cells = r.head;
-    cells.push_back(a.split);
-    cells.push_back(r.protocol.empty() ? json(nullptr) : json(r.protocol));
-    for (const auto& key : metric_keys) {
-      auto it = r.metrics.find(key);
-      cells.push_back(it == r.metrics.end() || std::isnan(it->second) ? json(nullptr)
-                                                                      : json(it->second));
-    }
-    cells.insert(cells.end(), r.tail.begin(), r.tail.end());
+  if (shape && c.name == "data.path" && v.is_string() &&
+      v.get<std::string>().size() > kDataCellWidth) {
+    const std::string s = v.get<std::string>();
+    return ".." + s.substr(s.size() - (kDataCellWidth - 2));
+  }
+  return v;
+}
+
+Table MakeTable(const ResultsQuery& q, const std::vector<size_t>& shown, bool table, bool shape,
+                const std::unordered_map<std::string, std::string>& short_ids) {
+  Table t;
+  for (size_t c : shown) t.headers.push_back(table ? q.columns[c].label : q.columns[c].name);
+  for (const auto& row : q.rows) {
+    std::vector<json> cells;
+    for (size_t c : shown)
+      cells.push_back(table ? DisplayCell(q.columns[c], row[c], shape, short_ids) : row[c]);
     t.rows.push_back(std::move(cells));
   }
-  if (a.sweep.empty() && a.format == "table") {
-    StatusOr<int64_t> sweeps = orchestrator::CountSweeps(rdb.connection());
-    if (!sweeps.ok()) return sweeps.status();
-    if (*sweeps > 1)
-      std::cout << "points of all " << *sweeps << " sweeps (--sweep NAME|ID for one; perflaw "
-                << "sweeps lists them)\n";
+  return t;
+}
+
+size_t TextWidth(const Table& t) {
+  size_t total = 0;
+  for (size_t c = 0; c < t.headers.size(); ++c) {
+    size_t w = t.headers[c].size();
+    for (const auto& row : t.rows) w = std::max(w, CellText(row[c], false).size());
+    total += w + (c ? 2 : 0);
   }
-  PrintTable(t, a.format, std::cout);
+  return total;
+}
+
+bool AllSame(const std::vector<std::vector<json>>& rows, size_t c) {
+  for (const auto& row : rows)
+    if (row[c] != rows.front()[c]) return false;
+  return true;
+}
+
+// "prefix a, b, c" wrapped at kTableWidth, continuation lines indented.
+void PrintWrapped(const std::string& prefix, const std::vector<std::string>& items,
+                  std::ostream& out) {
+  std::string line = prefix;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const std::string item = items[i] + (i + 1 < items.size() ? "," : "");
+    if (line.size() > 2 && line.size() + 1 + item.size() > kTableWidth) {
+      out << line << "\n";
+      line = " ";
+    }
+    line += " " + item;
+  }
+  out << line << "\n";
+}
+
+// The default table: the columns with a priority; configuration values (and the protocol) that
+// every row shares said once above it; the least important columns left out when they would make
+// it wider than kTableWidth (named below it).
+void PrintDefaultTable(const ResultsQuery& q,
+                       const std::unordered_map<std::string, std::string>& short_ids,
+                       std::ostream& out) {
+  std::vector<size_t> shown;
+  std::vector<std::string> shared;
+  for (size_t c = 0; c < q.columns.size(); ++c) {
+    const Column& col = q.columns[c];
+    if (col.priority <= 0) continue;
+    const bool foldable = col.kind == Column::Kind::kConfig || col.kind == Column::Kind::kProtocol;
+    if (foldable && q.rows.size() >= 2 && AllSame(q.rows, c)) {
+      // The protocol first: it qualifies every metric.
+      if (!q.rows.front()[c].is_null())
+        shared.insert(col.kind == Column::Kind::kProtocol ? shared.begin() : shared.end(),
+                      col.label + "=" + CellText(q.rows.front()[c], false));
+      continue;
+    }
+    shown.push_back(c);
+  }
+  // Most important first, each column joins while the table still fits (the point and the metric
+  // always do); the table keeps the CSV order.
+  std::vector<size_t> by_priority = shown;
+  std::stable_sort(by_priority.begin(), by_priority.end(), [&](size_t x, size_t y) {
+    return q.columns[x].priority > q.columns[y].priority;
+  });
+  shown.clear();
+  std::vector<std::string> left_out;
+  for (size_t c : by_priority) {
+    auto at = std::upper_bound(shown.begin(), shown.end(), c);
+    at = shown.insert(at, c);
+    if (q.columns[c].priority < kAlwaysShown &&
+        TextWidth(MakeTable(q, shown, true, true, short_ids)) > kTableWidth) {
+      shown.erase(at);
+      left_out.push_back(q.columns[c].label);
+    }
+  }
+  if (!shared.empty()) PrintWrapped("all rows:", shared, out);
+  PrintTable(MakeTable(q, shown, true, true, short_ids), "table", out);
+  if (!left_out.empty()) {
+    left_out.back() += " (--columns NAME,... or --columns all)";
+    PrintWrapped("not shown, to fit " + std::to_string(kTableWidth) + " columns:", left_out, out);
+  }
+}
+
+Status RunResults(const DbArgs& a) {
+  if (a.split != "test" && a.split != "valid") {
+    return Status::InvalidArgument("--split must be test or valid, got " + a.split);
+  }
+  StatusOr<std::unique_ptr<ResultsDb>> db = OpenReader(a.db);
+  if (!db.ok()) return db.status();
+  ResultsDb& rdb = **db;
+  StatusOr<std::vector<std::pair<std::string, int64_t>>> metric_keys = MetricKeys(rdb, a.split);
+  if (!metric_keys.ok()) return metric_keys.status();
+  ResultsQuery q{AllColumns(a.split, *metric_keys), {}};
+  const size_t standard_columns = q.columns.size();  // --columns/--sort may add config paths
+  std::optional<std::vector<size_t>> chosen;
+  if (!a.columns.empty()) {
+    StatusOr<std::vector<size_t>> c = ParseColumns(rdb, a.columns, q.columns);
+    if (!c.ok()) return c.status();
+    chosen = *c;
+  }
+  StatusOr<std::vector<SortKey>> sort = ParseSort(rdb, a.sort, q.columns);
+  if (!sort.ok()) return sort.status();
+  StatusOr<std::vector<std::vector<json>>> rows = ReadResultRows(rdb, a, q.columns);
+  if (!rows.ok()) return rows.status();
+  q.rows = std::move(rows).value();
+  SortRows(*sort, q.rows);
+
+  const bool table = a.format == "table";
+  std::unordered_map<std::string, std::string> short_ids;
+  if (table) {
+    StatusOr<std::unordered_map<std::string, std::string>> s =
+        orchestrator::ShortPointIds(rdb.connection());
+    if (!s.ok()) return s.status();
+    short_ids = std::move(s).value();
+    if (a.sweep.empty()) {
+      StatusOr<int64_t> sweeps = orchestrator::CountSweeps(rdb.connection());
+      if (!sweeps.ok()) return sweeps.status();
+      if (*sweeps > 1)
+        std::cout << "points of all " << *sweeps << " sweeps (--sweep NAME|ID for one; perflaw "
+                  << "sweeps lists them)\n";
+    }
+    if (!chosen) {
+      PrintDefaultTable(q, short_ids, std::cout);
+      return Status::Ok();
+    }
+  }
+  if (!chosen) {
+    chosen.emplace();
+    for (size_t i = 0; i < standard_columns; ++i) chosen->push_back(i);
+  }
+  PrintTable(MakeTable(q, *chosen, table, false, short_ids), a.format, std::cout);
   return Status::Ok();
 }
 
@@ -607,6 +994,18 @@ void RegisterDbCommands(CLI::App& app, Action* action) {
   results->add_option(
       "--sweep", results_args->sweep,
       "only points of this sweep, by id or name (default: all; see perflaw sweeps)");
+  results
+      ->add_option("--point", results_args->points,
+                   "only this point: its id or a unique prefix of at least 4 characters (the "
+                   "table's short ids); repeatable")
+      ->allow_extra_args(false);
+  results->add_option("--columns", results_args->columns,
+                      "columns to show, by name or table header (model.layers or layers, "
+                      "ndcg@10, any configuration path such as train.lr), comma-separated; all = "
+                      "every column (default: a table that fits 100 columns; CSV/JSON: all)");
+  results->add_option("--sort", results_args->sort,
+                      "order rows by these columns, comma-separated; -COL or COL:desc descends "
+                      "(default: data, max_seq_len, layers, d_model, seed)");
   results->add_option("--format", results_args->format, "table | csv | json")
       ->check(formats)
       ->capture_default_str();

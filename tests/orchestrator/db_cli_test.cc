@@ -2,10 +2,13 @@
 // read-only enforcement, and missing databases (exit 2, nothing created).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
+#include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
@@ -28,10 +31,11 @@ CommandResult Perflaw(const std::string& args) { return RunCommand(Bin("perflaw"
 json Config(const std::string& path, int layers, int d_model) {
   return {{"data", {{"path", path}, {"max_seq_len", 50}, {"user_fraction", 1.0}}},
           {"model", {{"type", "sasrec"}, {"layers", layers}, {"d_model", d_model}, {"heads", 1}}},
+          {"train", {{"lr", 0.001}}},
           {"seed", 0}};
 }
 
-json Result(double ndcg10) {
+json Result(double ndcg10, int epochs = 3) {
   worker::PointResult r;
   r.status = worker::RunStatus::kOk;
   r.message = "ok";
@@ -41,6 +45,10 @@ json Result(double ndcg10) {
   r.train_seconds = 3;
   r.tokens_per_second = 1666.5;
   r.best_epoch = 2;
+  for (int e = 1; e <= epochs; ++e) {
+    r.epochs.emplace_back();
+    r.epochs.back().epoch = static_cast<uint32_t>(e);
+  }
   worker::RankMetrics test;
   test.split = "test";
   test.protocol = "full";
@@ -303,6 +311,253 @@ TEST_F(DbCliTest, SweepsAreListedAndSelectedByNameOrId) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "perflaw: error: --sweep nope: no such sweep in " + db_ +
                        " (sweeps: 1 (cli), 2 (other))\n");
+}
+
+// ---- readable results: columns, sorting, short point ids (issue 14 item 4) ----
+
+// Ids as perflaw makes them (32 hex digits); the first two share their first 7, so their short
+// ids need 8 characters.
+const std::vector<std::string> kHexIds = {
+    "abcd1234aaaaaaaaaaaaaaaaaaaaaaaa", "abcd1235bbbbbbbbbbbbbbbbbbbbbbbb",
+    "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210",
+    "5555aaaa5555aaaa5555aaaa5555aaaa", "9999000011112222333344445555666f"};
+
+// Six completed points that differ in every shown configuration value (so nothing folds into the
+// "all rows" line and the default table must leave columns out to fit), and one running point.
+void PopulateHex(const std::string& path) {
+  auto db = ResultsDb::OpenForWriting(path);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ResultsDb& w = **db;
+  int64_t sweep = *w.RecordSweep("name: hex\n", "hex");
+  std::vector<orchestrator::NewPoint> news;
+  for (size_t i = 0; i < kHexIds.size(); ++i) {
+    json config = Config("datasets/amazon-" + std::to_string(i) + ".inter", 2 + int(i), 32 << i);
+    config["data"]["max_seq_len"] = 50 + 50 * int(i);
+    config["data"]["user_fraction"] = 1.0 / (1 + int(i));
+    config["model"]["heads"] = 1 + int(i);
+    config["model"]["type"] = i % 2 ? "sasrec" : "bert4rec";
+    config["seed"] = int(i);
+    news.push_back({kHexIds[i], config.dump(), 1.0});
+  }
+  news.push_back({"77777777777777777777777777777777", Config("a.inter", 1, 8).dump(), 1.0});
+  ASSERT_TRUE(w.AddPoints(sweep, news).ok());
+  for (size_t i = 0; i < kHexIds.size(); ++i) {
+    StatusOr<int64_t> a = w.StartAttempt(kHexIds[i], 0, {"localhost"}, {1});
+    ASSERT_TRUE(a.ok());
+    ASSERT_TRUE(w.CompletePoint(kHexIds[i], *a, Result(0.01 * (i + 1), 10 + int(i))).ok());
+  }
+  ASSERT_TRUE(w.StartAttempt("77777777777777777777777777777777", 0, {"localhost"}, {1}).ok());
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// The first word of each table row (between the header and "(N rows)").
+std::vector<std::string> FirstColumn(const std::string& table) {
+  std::vector<std::string> cells;
+  bool body = false;
+  for (const std::string& line : Lines(table)) {
+    if (line.rfind("point ", 0) == 0) {
+      body = true;
+    } else if (body && line.rfind("(", 0) == 0) {
+      break;
+    } else if (body) {
+      cells.push_back(line.substr(0, line.find(' ')));
+    }
+  }
+  return cells;
+}
+
+std::vector<std::string> JsonPoints(const std::string& out) {
+  std::vector<std::string> ids;
+  for (const json& row : json::parse(out)) ids.push_back(row["point"]);
+  return ids;
+}
+
+TEST(UniquePrefixLengthsTest, NeighboursDecideAndShortIdsStayWhole) {
+  EXPECT_EQ(orchestrator::UniquePrefixLengths({"abc1", "abc2x", "b"}, 2),
+            (std::vector<size_t>{4, 4, 1}));
+  EXPECT_EQ(orchestrator::UniquePrefixLengths({"aaaa0000", "aaaa0001", "zzzzzzzzzz"}, 7),
+            (std::vector<size_t>{8, 8, 7}));
+  EXPECT_EQ(orchestrator::UniquePrefixLengths({"p1", "p10"}, 7), (std::vector<size_t>{2, 3}));
+  EXPECT_TRUE(orchestrator::UniquePrefixLengths({}, 7).empty());
+}
+
+class ResultsViewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = dir_.File("hex.db");
+    PopulateHex(db_);
+  }
+  TempDir dir_;
+  std::string db_;
+};
+
+TEST_F(ResultsViewTest, DefaultTableFitsOneHundredColumnsAndSaysWhatEachNumberIs) {
+  auto r = Perflaw("results " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string& line : Lines(r.out))
+    EXPECT_LE(line.size(), 100u) << line << "\n" << r.out;
+  const std::vector<std::string> lines = Lines(r.out);
+  const auto header =
+      std::find_if(lines.begin(), lines.end(), [](auto& l) { return l.rfind("point ", 0) == 0; });
+  ASSERT_NE(header, lines.end()) << r.out;
+  // The metric says its split and K; the shared protocol is said once above the table.
+  EXPECT_NE(header->find("test.ndcg@10"), std::string::npos) << r.out;
+  EXPECT_NE(header->find("layers"), std::string::npos) << r.out;
+  EXPECT_NE(header->find("epochs"), std::string::npos) << r.out;
+  EXPECT_NE(header->find("best_epoch"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("all rows: protocol=full"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not shown, to fit 100 columns: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(6 rows)"), std::string::npos) << r.out;
+  // Epochs run and the best epoch of the point with 10 + 2 epochs (0123456...: i = 2).
+  auto row =
+      std::find_if(lines.begin(), lines.end(), [](auto& l) { return l.rfind("0123456 ", 0) == 0; });
+  ASSERT_NE(row, lines.end()) << r.out;
+  EXPECT_NE(row->find(" 12 "), std::string::npos) << *row;
+}
+
+TEST_F(DbCliTest, DefaultTableSaysSharedValuesOnce) {
+  // Configuration values every row shares are said once above the table, not in a column.
+  auto r = Perflaw("results " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 2u) << r.out;
+  EXPECT_EQ(lines[0],
+            "all rows: protocol=full, seq_len=50, user_frac=1, type=sasrec, heads=1, seed=0")
+      << r.out;
+  EXPECT_EQ(lines[1].rfind("point  data", 0), 0u) << r.out;
+  EXPECT_EQ(lines[1].find("type"), std::string::npos) << r.out;
+  // The other metrics would make it wider than 100 columns: the last line says they exist.
+  EXPECT_EQ(lines.back(),
+            "not shown, to fit 100 columns: test.hr@10, test.mrr (--columns NAME,... or --columns "
+            "all)")
+      << r.out;
+}
+
+TEST_F(ResultsViewTest, ShortIdsAreUniquePrefixesAndResolveWhereIdsAreAccepted) {
+  auto r = Perflaw("results " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> shown = FirstColumn(r.out);
+  ASSERT_EQ(shown.size(), kHexIds.size()) << r.out;
+  std::set<std::string> seen;
+  for (const std::string& s : shown) {
+    EXPECT_GE(s.size(), orchestrator::kMinShortPointId) << s;
+    int matches = 0;
+    for (const std::string& id : kHexIds) matches += id.rfind(s, 0) == 0;
+    EXPECT_EQ(matches, 1) << s;
+    EXPECT_TRUE(seen.insert(s).second) << s;
+  }
+  EXPECT_TRUE(seen.count("abcd1234")) << r.out;  // 7 characters would be ambiguous
+  EXPECT_TRUE(seen.count("0123456")) << r.out;
+
+  // Each shown short id selects its point; JSON keeps the full id.
+  for (const std::string& s : shown) {
+    r = Perflaw("results --format json --point " + s + " " + db_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::vector<std::string> ids = JsonPoints(r.out);
+    ASSERT_EQ(ids.size(), 1u) << s;
+    EXPECT_EQ(ids[0].rfind(s, 0), 0u) << s;
+    EXPECT_EQ(ids[0].size(), 32u);
+  }
+  // A 4-character unique prefix, a full id, and two --point options together.
+  r = Perflaw("results --format json --point fedc --point " + kHexIds[2] + " " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(JsonPoints(r.out), (std::vector<std::string>{kHexIds[2], kHexIds[3]}));
+
+  // status shows the running point by its short id.
+  r = Perflaw("status " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(" 7777777 "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("77777777777"), std::string::npos) << r.out;
+}
+
+TEST_F(ResultsViewTest, AmbiguousUnknownAndTooShortPrefixesAreExit2) {
+  auto r = Perflaw("results --point abcd123 " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "perflaw: error: point abcd123: ambiguous prefix, it starts 2 point ids in " +
+                       db_ + ": " + kHexIds[0] + ", " + kHexIds[1] + "; give more characters\n");
+  EXPECT_EQ(r.out, "");
+  r = Perflaw("results --point abcd " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("ambiguous"), std::string::npos) << r.err;
+  r = Perflaw("results --point beef " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "perflaw: error: point beef: no such point in " + db_ + "\n");
+  r = Perflaw("results --point fed " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("a prefix needs at least 4 characters"), std::string::npos) << r.err;
+  // A prefix is data, never SQL: a LIKE or GLOB pattern matches nothing.
+  for (const char* pattern : {"abcd%", "abcd*", "abcd_234"}) {
+    r = Perflaw(std::string("results --point ") + Quote(pattern) + " " + db_);
+    EXPECT_EQ(r.exit_code, 2) << pattern;
+    EXPECT_NE(r.err.find("no such point"), std::string::npos) << r.err;
+  }
+}
+
+TEST_F(DbCliTest, ColumnsPicksColumnsByNameOrHeader) {
+  auto r = Perflaw("results --format csv --columns point,layers,NDCG@10,model.d_model " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "point,model.layers,ndcg@10,model.d_model\np1,2,0.1,32\np2,4,0.2,32\n"
+            "p3,2,0.3,64\n");
+  r = Perflaw("results --columns point,test.ndcg@10,epochs,best_epoch,train.lr " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out).at(0), "point  test.ndcg@10  epochs  best_epoch  train.lr") << r.out;
+  EXPECT_EQ(Lines(r.out).at(1), "p1     0.1           3       2           0.001") << r.out;
+  // all: every column, in the order of CSV and JSON.
+  r = Perflaw("results --format csv --columns all " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto full = Perflaw("results --format csv " + db_);
+  EXPECT_EQ(r.out, full.out);
+  EXPECT_EQ(Lines(full.out).at(0),
+            "point,data.path,data.max_seq_len,data.user_fraction,model.type,model.layers,"
+            "model.d_model,model.heads,seed,split,protocol,hr@10,mrr,ndcg@10,non_embedding_params,"
+            "embedding_params,tokens,wall_seconds,tokens_per_second,epochs,best_epoch");
+}
+
+TEST_F(DbCliTest, SortAscendsAndDescends) {
+  auto r = Perflaw("results --format json --sort ndcg@10 " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(JsonPoints(r.out), (std::vector<std::string>{"p1", "p2", "p3"}));
+  for (const char* desc : {"-ndcg@10", "ndcg@10:desc", "test.ndcg@10:desc"}) {
+    r = Perflaw(std::string("results --format json --sort ") + desc + " " + db_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(JsonPoints(r.out), (std::vector<std::string>{"p3", "p2", "p1"})) << desc;
+  }
+  // Ties keep the next key's order: layers ascending, then d_model descending.
+  r = Perflaw("results --format json --sort layers,-d_model " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(JsonPoints(r.out), (std::vector<std::string>{"p3", "p1", "p2"}));
+  r = Perflaw("results --sort -data.path --columns point " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "point\np3\np1\np2\n(3 rows)\n");
+}
+
+TEST_F(DbCliTest, UnknownColumnOrSortKeyIsExit2) {
+  auto r = Perflaw("results --columns point,layer " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("perflaw: error: --columns layer: no such column (did you mean layers?); "
+                        "columns: point, data.path,",
+                        0),
+            0u)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Perflaw("results --sort ndcg@20 " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("perflaw: error: --sort ndcg@20: no such column", 0), 0u) << r.err;
+  r = Perflaw("results --sort layers:up " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("expected COL, -COL or COL:desc"), std::string::npos) << r.err;
+  r = Perflaw("results --columns model.nope " + db_);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--columns model.nope: no such column"), std::string::npos) << r.err;
+  r = Perflaw("results --columns point,, " + db_);
+  EXPECT_EQ(r.exit_code, 2) << r.out;
 }
 
 TEST(DbCliEmptyTest, EmptyDatabaseHasNoSweepAndNoResults) {
