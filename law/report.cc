@@ -342,6 +342,66 @@ void WriteMarkdown(const Study& s, const std::vector<std::string>& plots, std::o
   }
 }
 
+// ---- line figures ----
+
+size_t NonEmptySeries(const LinePanel& p) {
+  return std::count_if(p.series.begin(), p.series.end(),
+                       [](const LineSeries& s) { return !s.xy.empty(); });
+}
+
+// Writes one block per non-empty series (gnuplot's `index` counts blocks).
+void WriteLineData(const LineFigure& f, std::ostream& dat) {
+  for (const LinePanel& p : f.panels) {
+    for (const LineSeries& s : p.series) {
+      if (s.xy.empty()) continue;
+      dat << "# " << p.title << ": " << s.label << "\n";
+      for (const auto& [x, y] : s.xy) dat << x << ' ' << y << '\n';
+      dat << "\n\n";
+    }
+  }
+}
+
+// One panel: a line per series, then a black ring on the last point of each marked series (one
+// legend entry for all rings). `*index` is the panel's first data block.
+void LinePanelScript(const LineFigure& f, const LinePanel& p, const std::string& dat, int* index,
+                     std::ostream& b) {
+  b << "set title " << Quote(p.title) << "\nset xlabel " << Quote(p.xlabel) << "\nset ylabel "
+    << Quote(p.ylabel) << "\n";
+  if (NonEmptySeries(p) == 0) {
+    b << "set label 1 'no data' at graph 0.5, 0.5 center\nplot [0:1] [0:1] -1 notitle\n"
+      << "unset label 1\n";
+    return;
+  }
+  std::ostringstream lines, rings;
+  bool ring_titled = false;
+  for (size_t i = 0; i < p.series.size(); ++i) {
+    const LineSeries& s = p.series[i];
+    if (s.xy.empty()) continue;
+    lines << (lines.tellp() > 0 ? ", \\\n  " : "plot ") << Quote(dat) << " index " << *index
+          << " using 1:2 with linespoints pt 7 ps 0.6 lw 2 lc " << i + 1 << " title "
+          << Quote(s.label);
+    if (s.mark_last) {
+      const size_t last = s.xy.size() - 1;
+      rings << ", \\\n  " << Quote(dat) << " index " << *index << " every ::" << last
+            << "::" << last << " using 1:2 with points pt 6 ps 3 lw 2 lc rgb 'black' "
+            << (ring_titled ? std::string("notitle") : "title " + Quote(f.mark_label));
+      ring_titled = true;
+    }
+    ++*index;
+  }
+  b << lines.str() << rings.str() << "\n";
+}
+
+std::string LineFigureScript(const LineFigure& f, const std::string& dat) {
+  std::ostringstream b;
+  b << "set multiplot layout 1," << std::max<size_t>(1, f.panels.size()) << " title "
+    << Quote(f.title) << "\nset grid\nset key below\nset autoscale\n";
+  int index = 0;
+  for (const LinePanel& p : f.panels) LinePanelScript(f, p, dat, &index, b);
+  b << "unset multiplot\n";
+  return b.str();
+}
+
 }  // namespace
 
 bool ReportOptions::IsValid(std::string* why) const {
@@ -356,9 +416,15 @@ bool ReportOptions::IsValid(std::string* why) const {
   return true;
 }
 
-Status RunGnuplot(const std::string& program, const std::string& script) {
-  std::vector<char*> argv = {const_cast<char*>(program.c_str()), const_cast<char*>(script.c_str()),
-                             nullptr};
+Status RunGnuplot(const std::string& program, const std::string& script, const std::string& dir) {
+  const std::string cd = "cd " + Quote(dir);
+  std::vector<char*> argv = {const_cast<char*>(program.c_str())};
+  if (!dir.empty()) {
+    argv.push_back(const_cast<char*>("-e"));
+    argv.push_back(const_cast<char*>(cd.c_str()));
+  }
+  argv.push_back(const_cast<char*>(script.c_str()));
+  argv.push_back(nullptr);
   pid_t pid;
   int rc = posix_spawnp(&pid, program.c_str(), nullptr, nullptr, argv.data(), environ);
   if (rc != 0) {
@@ -409,9 +475,37 @@ StatusOr<std::vector<std::string>> WriteReport(const Study& study, const ReportO
   std::string md_path = (fs::path(options.out_dir) / "report.md").string();
   std::ofstream md(md_path);
   WriteMarkdown(study, images, md);
+  md << options.appendix_markdown;
   md.close();
   if (!md) return Status::IoError("cannot write " + md_path);
   written.push_back(md_path);
+  return written;
+}
+
+StatusOr<std::vector<std::string>> WriteLineFigure(const LineFigure& figure, const std::string& dir,
+                                                   const std::string& stem,
+                                                   const std::string& gnuplot) {
+  const std::string dat = stem + ".dat", gp = stem + ".gp";
+  const fs::path base(dir);
+  std::ofstream fd(base / dat);
+  WriteLineData(figure, fd);
+  fd.close();
+  if (!fd) return Status::IoError("cannot write " + (base / dat).string());
+  // Two panels of 750 x 600 pixels side by side; the legends sit below them.
+  const size_t width = 750 * std::max<size_t>(1, figure.panels.size());
+  const std::string size = " noenhanced size " + std::to_string(width) + ",640 font 'sans,10'\n";
+  const std::string body = LineFigureScript(figure, dat);
+  std::ofstream fg(base / gp);
+  fg << "# perflaw curves: run with `gnuplot " << gp << "` in this directory\n"
+     << "set terminal pngcairo" << size << "set output " << Quote(stem + ".png") << "\n"
+     << body << "set terminal svg" << size << "set output " << Quote(stem + ".svg") << "\n"
+     << body << "unset output\n";
+  fg.close();
+  if (!fg) return Status::IoError("cannot write " + (base / gp).string());
+  PERFLAW_RETURN_IF_ERROR(RunGnuplot(gnuplot, gp, dir));
+  std::vector<std::string> written;
+  for (const char* ext : {".dat", ".gp", ".png", ".svg"})
+    written.push_back((base / (stem + ext)).string());
   return written;
 }
 

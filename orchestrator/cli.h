@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <iosfwd>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,10 @@
 namespace CLI {
 class App;
 }
+namespace perflaw::orchestrator {
+class ResultsDb;
+class Statement;
+}  // namespace perflaw::orchestrator
 
 namespace perflaw::cli {
 
@@ -24,6 +29,7 @@ void RegisterDataCommands(CLI::App& app, Action* action);  // data_cmd.cc: perfl
 void RegisterLawCommands(CLI::App& app, Action* action);   // law_cmd.cc: fit, predict, suggest, report
 void RegisterSweepCommands(CLI::App& app, Action* action);  // sweep_cmd.cc: sweep check
 void RegisterDbCommands(CLI::App& app, Action* action);    // db_cmd.cc: status, results, sql
+void RegisterCurvesCommands(CLI::App& app, Action* action);  // curves_cmd.cc: curves
 void RegisterRunCommands(CLI::App& app, Action* action);   // run_cmd.cc: run, orchestrate, resume
 void RegisterSubmitCommands(CLI::App& app, Action* action);  // submit_cmd.cc: submit --slurm
 
@@ -49,6 +55,34 @@ StatusOr<std::vector<GroupAdvice>> AdviseFromDb(const std::string& db, const std
                                                 const std::string& group_by,
                                                 const law::SuggestOptions& suggest,
                                                 const law::VerdictOptions& verdict);
+
+// The `--where` clauses of `perflaw results` (db_cmd.cc), for another command reading `points p`:
+// appends " AND <condition>" per clause to `sql` (fixed text with ? placeholders) and its values to
+// `params`, to be bound in order by BindParams. A malformed clause or unknown key is
+// InvalidArgument naming it.
+Status AppendWhereClauses(const orchestrator::ResultsDb& db, const std::vector<std::string>& where,
+                          std::string* sql, std::vector<nlohmann::json>* params);
+Status BindParams(orchestrator::Statement& st, const std::vector<nlohmann::json>& params);
+
+// `perflaw curves` (curves_cmd.cc): per-epoch train loss and validation metric of the selected
+// points, one PNG + SVG figure per group of points that differ only in model size and seed.
+struct CurvesRequest {
+  std::string db;
+  std::string sweep;               // id or name; "" = every sweep
+  std::vector<std::string> where;  // as `perflaw results --where`
+  std::string metric = "NDCG@10";  // validation metric: HR@K, NDCG@K or MRR
+  std::string protocol;            // "" = the one protocol the selection has
+  std::string out;                 // output directory, created if missing
+  bool completed_only = false;     // perflaw report: only COMPLETED points, as its fits
+};
+struct CurvesOutput {
+  std::vector<std::string> files;   // every file written, in order
+  std::vector<std::string> images;  // the PNG file names (relative to out)
+  int points = 0;
+  std::vector<std::string> still_improving;  // "L2 d64 (point ID)" of each point still improving
+  std::string metric_label;  // what the validation panel shows, e.g. "valid NDCG@10 (full)"
+};
+StatusOr<CurvesOutput> WriteCurves(const CurvesRequest& request);
 
 // A command that ends without an error but not fully done (run, orchestrate, resume: 1 = points
 // FAILED, 3 = points left PENDING) sets its exit code here; main() returns it when the action

@@ -965,6 +965,23 @@ Status RunSweeps(const DbArgs& a) {
 
 }  // namespace
 
+Status AppendWhereClauses(const ResultsDb& db, const std::vector<std::string>& where,
+                          std::string* sql, std::vector<json>* params) {
+  for (const std::string& w : where) {
+    StatusOr<Filter> f = ParseWhere(db, w);
+    if (!f.ok()) return f.status();
+    *sql += " AND " + f->sql;
+    params->insert(params->end(), f->params.begin(), f->params.end());
+  }
+  return Status::Ok();
+}
+
+Status BindParams(Statement& st, const std::vector<json>& params) {
+  for (size_t i = 0; i < params.size(); ++i)
+    PERFLAW_RETURN_IF_ERROR(BindJson(st, static_cast<int>(i + 1), params[i]));
+  return Status::Ok();
+}
+
 void RegisterDbCommands(CLI::App& app, Action* action) {
   const auto formats = CLI::IsMember({"table", "csv", "json"});
 

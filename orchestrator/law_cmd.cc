@@ -593,6 +593,38 @@ Status RunPredict(LawArgs* a) {
   return Status::Ok();
 }
 
+// The report's training curves (a results database only; `perflaw curves` on its completed points
+// and --sweep, for its --metric or NDCG@10): figures in --out and the section of report.md that
+// shows them. A selection that has no per-epoch metrics is said there, not an error.
+StatusOr<std::string> ReportCurves(const LawArgs& a, size_t* files) {
+  if (a.db.empty()) return std::string();
+  CurvesRequest r;
+  r.db = a.db;
+  r.sweep = a.db_options.sweep;
+  if (!a.study.metric.empty()) r.metric = a.study.metric;
+  r.protocol = a.db_options.protocol;
+  r.out = a.out;
+  r.completed_only = true;
+  StatusOr<CurvesOutput> c = WriteCurves(r);
+  std::ostringstream md;
+  md << "\n## Training curves\n\n";
+  if (!c.ok()) {
+    if (!c.status().IsUserError()) return c.status();
+    md << "Not drawn: " << c.status().message() << ".\n";
+    return md.str();
+  }
+  *files = c->files.size();
+  md << "Train loss and " << c->metric_label << " per epoch of the " << c->points
+     << " completed points (the epochs of the attempt that completed each), one figure per group "
+        "of points that differ only in model size (layers, d_model) and seed. "
+     << c->still_improving.size() << " of " << c->points
+     << " points were still improving at their last epoch (best validation value at the last "
+        "epoch; ringed in the figures)"
+     << (c->still_improving.empty() ? "" : ": " + JoinWords(c->still_improving)) << ".\n\n";
+  for (const std::string& image : c->images) md << "![" << image << "](" << image << ")\n\n";
+  return md.str();
+}
+
 Status RunReport(LawArgs* a) {
   std::vector<law::Observation> rows;
   PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
@@ -602,10 +634,15 @@ Status RunReport(LawArgs* a) {
   if (!ro.IsValid(&why)) return Status::InvalidArgument(why);
   StatusOr<law::Study> study = law::RunStudy(rows, a->study);
   if (!study.ok()) return study.status();
+  size_t curve_files = 0;
+  StatusOr<std::string> curves = ReportCurves(*a, &curve_files);
+  if (!curves.ok()) return curves.status();
+  ro.appendix_markdown = *curves;
   StatusOr<std::vector<std::string>> written = law::WriteReport(*study, ro);
   if (!written.ok()) return written.status();
-  std::cout << "wrote " << written->size() << " files to " << a->out << " (report.md, "
-            << "PNG and SVG plots, their data and gnuplot scripts)\n";
+  std::cout << "wrote " << written->size() + curve_files << " files to " << a->out
+            << " (report.md, PNG and SVG plots" << (curve_files ? " with the training curves" : "")
+            << ", their data and gnuplot scripts)\n";
   return FailedGroups(*study);
 }
 

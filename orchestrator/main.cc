@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   cli::RegisterLawCommands(app, &action);
   cli::RegisterSweepCommands(app, &action);
   cli::RegisterDbCommands(app, &action);
+  cli::RegisterCurvesCommands(app, &action);
   cli::RegisterRunCommands(app, &action);
   cli::RegisterSubmitCommands(app, &action);
 

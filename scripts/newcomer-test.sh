@@ -52,6 +52,7 @@ expect() {  # COMMAND OUTPUT_FILE -> 0 when the output has the expected shape
     *"perflaw status"*) grep -Eq "points: [0-9]+ total, [0-9]+ completed" "$out" ;;
     *"perflaw sweeps"*) grep -Eq "^id +name +state +points +completed" "$out" && grep -Eq "^1 +quickstart " "$out" ;;
     *"perflaw results"*"--format csv"*) head -1 "$out" | grep -q "^point," ;;
+    *"perflaw curves"*) grep -q "still improving at their last epoch" "$out" && grep -q "^wrote .*curves_g01.svg" "$out" ;;
     # The default table: the metric says its split, and it fits a 100-column terminal.
     *"perflaw results"*) grep -Eq "^point +.*test\.ndcg@10" "$out" && awk 'length > 100 {exit 1}' "$out" ;;
     *"perflaw sql"*) head -1 "$out" | grep -Eq "^id +state +attempts" ;;

@@ -72,5 +72,45 @@ TEST(ReportTest, MissingGnuplotIsAClearError) {
   EXPECT_FALSE(ro.IsValid(&why));
 }
 
+// Line figures: empty series are left out without shifting the data blocks of the others, the
+// rings of marked series share one legend entry, and the script runs where its files are.
+TEST(ReportTest, LineFigureDrawsEverySeriesAndOneRingEntry) {
+  TempDir dir;
+  LineFigure f;
+  f.title = "curves of it's_a";
+  f.mark_label = "still improving";
+  f.panels = {{"loss", "epoch", "loss", {{"L1 d8", {{1, 2.0}, {2, 1.5}}, false}}},
+              {"valid",
+               "epoch",
+               "NDCG@10",
+               {{"L1 d8", {{1, 0.1}, {2, 0.2}}, true},
+                {"empty", {}, true},
+                {"L2 d8", {{1, 0.3}, {2, 0.25}}, false},
+                {"L4 d8", {{1, 0.1}, {2, 0.4}}, true}}}};
+  StatusOr<std::vector<std::string>> w = WriteLineFigure(f, dir.path().string(), "fig");
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_EQ(w->size(), 4u);
+  for (const std::string& p : *w) EXPECT_TRUE(std::filesystem::exists(p)) << p;
+  auto read = [&](const char* name) {
+    std::ifstream in(dir.path() / name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const std::string gp = read("fig.gp"), svg = read("fig.svg");
+  EXPECT_EQ(gp.find(dir.path().string()), std::string::npos) << "the script names files relatively";
+  EXPECT_NE(gp.find("'fig.dat' index 3 using 1:2 with linespoints"), std::string::npos) << gp;
+  EXPECT_EQ(gp.find("index 4"), std::string::npos) << gp;  // 4 non-empty series: blocks 0-3
+  EXPECT_NE(gp.find("index 3 every ::1::1 using 1:2 with points pt 6"), std::string::npos) << gp;
+  for (const char* text : {"curves of it's_a", "L2 d8", "L4 d8", "still improving", "NDCG@10"})
+    EXPECT_NE(svg.find(text), std::string::npos) << text;
+  EXPECT_EQ(svg.find(">empty<"), std::string::npos);
+  size_t rings = 0;
+  for (size_t at = svg.find(">still improving<"); at != std::string::npos;
+       at = svg.find(">still improving<", at + 1))
+    ++rings;
+  EXPECT_EQ(rings, 1u);
+}
+
 }  // namespace
 }  // namespace perflaw::law

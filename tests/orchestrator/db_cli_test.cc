@@ -292,8 +292,8 @@ TEST_F(DbCliTest, SweepsAreListedAndSelectedByNameOrId) {
   EXPECT_EQ(r.out.rfind("id  name   state", 0), 0u) << r.out;
   EXPECT_NE(r.out.find(" UTC"), std::string::npos) << r.out;
 
-  for (const std::string& which : {"other", "2"}) {
-    r = Perflaw("results --format json --sweep " + which + " " + db_);
+  for (const char* which : {"other", "2"}) {
+    r = Perflaw("results --format json --sweep " + std::string(which) + " " + db_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
     rows = json::parse(r.out);
     ASSERT_EQ(rows.size(), 2u) << which;
