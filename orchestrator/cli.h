@@ -26,11 +26,12 @@ namespace perflaw::cli {
 using Action = std::function<Status()>;
 
 void RegisterDataCommands(CLI::App& app, Action* action);  // data_cmd.cc: perflaw data ...
-void RegisterLawCommands(CLI::App& app, Action* action);   // law_cmd.cc: fit, predict, suggest, report
-void RegisterSweepCommands(CLI::App& app, Action* action);  // sweep_cmd.cc: sweep check
-void RegisterDbCommands(CLI::App& app, Action* action);    // db_cmd.cc: status, results, sql
+void RegisterLawCommands(CLI::App& app,
+                         Action* action);  // law_cmd.cc: fit, predict, suggest, report
+void RegisterSweepCommands(CLI::App& app, Action* action);   // sweep_cmd.cc: sweep check
+void RegisterDbCommands(CLI::App& app, Action* action);      // db_cmd.cc: status, results, sql
 void RegisterCurvesCommands(CLI::App& app, Action* action);  // curves_cmd.cc: curves
-void RegisterRunCommands(CLI::App& app, Action* action);   // run_cmd.cc: run, orchestrate, resume
+void RegisterRunCommands(CLI::App& app, Action* action);     // run_cmd.cc: run, orchestrate, resume
 void RegisterSubmitCommands(CLI::App& app, Action* action);  // submit_cmd.cc: submit --slurm
 
 // The law fit `perflaw run` ends with (law_cmd.cc): `perflaw fit DB --form FORM --metric METRIC

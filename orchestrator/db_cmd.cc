@@ -20,6 +20,7 @@
 #include "orchestrator/cli.h"
 #include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
+#include "orchestrator/runner.h"
 #include "orchestrator/sweep_select.h"
 
 namespace perflaw::cli {
@@ -128,6 +129,17 @@ std::string Seconds(double s) {
   return buf;
 }
 
+// Why nothing runs the sweep now ("" while a run writes it): no ETA is shown then.
+std::string NotRunningReason(const std::optional<orchestrator::SweepRecord>& record,
+                             const std::string& db) {
+  if (!record) return "no sweep recorded";
+  if (record->status != "RUNNING") return "sweep " + record->status + ": nothing runs";
+  if (orchestrator::WriterLock::CheckFree(db).ok())
+    return "sweep recorded as RUNNING but no perflaw run holds the database: it was stopped "
+           "without closing; perflaw resume finishes it";
+  return "";
+}
+
 Status RunStatus(const DbArgs& a) {
   StatusOr<std::unique_ptr<ResultsDb>> db = OpenReader(a.db);
   if (!db.ok()) return db.status();
@@ -160,6 +172,9 @@ Status RunStatus(const DbArgs& a) {
   }
   const orchestrator::StateCounts& counts = progress->counts;
   const double now = progress->now;
+  // An ETA only while a run is writing the sweep: an ended or interrupted one has none.
+  const std::string not_running = NotRunningReason(record, a.db);
+  const bool has_eta = not_running.empty() && progress->eta_seconds.has_value();
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
 
   if (a.format == "json") {
@@ -175,7 +190,8 @@ Status RunStatus(const DbArgs& a) {
                 {"failed", json::array()},
                 {"completed_attempts", progress->completed_attempts},
                 {"mean_completed_seconds", opt(progress->mean_completed_seconds)},
-                {"eta_seconds", opt(progress->eta_seconds)}};
+                {"eta_seconds", has_eta ? json(*progress->eta_seconds) : json(nullptr)},
+                {"not_running", not_running.empty() ? json(nullptr) : json(not_running)}};
     if (record) {
       out["sweep"] = {{"id", record->id},
                       {"name", record->name},
@@ -195,7 +211,9 @@ Status RunStatus(const DbArgs& a) {
                                 {"point", r.point},
                                 {"group", r.group},
                                 {"hosts", json::parse(r.hosts, nullptr, false)},
-                                {"age_seconds", now - r.started}});
+                                {"age_seconds", now - r.started},
+                                {"epoch", r.last_epoch},
+                                {"epochs_max", r.epochs_max}});
     }
     out["rounds"] = json::array();
     for (const auto& r : rounds) {
@@ -240,9 +258,10 @@ Status RunStatus(const DbArgs& a) {
             << counts.running << " running, " << counts.failed << " failed, " << counts.pending
             << " pending\n";
   if (!progress->running.empty()) {
-    Table t{{"attempt", "point", "group", "hosts", "age_s"}, {}};
+    Table t{{"attempt", "point", "group", "hosts", "age_s", "epoch"}, {}};
     for (const auto& r : progress->running) {
-      t.rows.push_back({r.attempt, shorter(r.point), r.group, r.hosts, now - r.started});
+      t.rows.push_back({r.attempt, shorter(r.point), r.group, r.hosts, now - r.started,
+                        std::to_string(r.last_epoch) + "/" + std::to_string(r.epochs_max)});
     }
     std::cout << "running attempts:\n";
     PrintTable(t, "table", std::cout);
@@ -268,12 +287,17 @@ Status RunStatus(const DbArgs& a) {
     std::cout << "completed attempts: " << progress->completed_attempts << ", mean duration "
               << Seconds(*progress->mean_completed_seconds) << "\n";
   }
-  const std::optional<double>& eta = progress->eta_seconds;
-  std::cout << "ETA: "
-            << (eta ? Seconds(*eta) +
-                          " (remaining points x mean completed duration / running groups)"
-                    : std::string("unknown (no point has completed yet)"))
-            << "\n";
+  std::cout << "ETA: ";
+  if (!not_running.empty()) {
+    std::cout << "none (" << not_running << ")\n";
+  } else if (has_eta) {
+    std::cout << Seconds(*progress->eta_seconds)
+              << " (duration fitted to cost over completed attempts, running points by their "
+                 "epochs, spread over the running groups; the estimate of perflaw run's progress "
+                 "line)\n";
+  } else {
+    std::cout << "unknown (no point has completed yet)\n";
+  }
   return Status::Ok();
 }
 

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <utility>
 
+#include "orchestrator/eta.h"
 #include "worker/point_config.h"
 
 namespace perflaw::orchestrator {
@@ -873,24 +874,44 @@ StatusOr<std::vector<RunningAttempt>> ResultsDb::RunningAttempts(
     std::optional<int64_t> sweep) const {
   StatusOr<Statement> st = Statement::Prepare(
       db_,
-      "SELECT a.id, a.point, a.group_id, a.hosts, a.started_at FROM attempts a "
+      "SELECT a.id, a.point, a.group_id, a.hosts, a.started_at, p.cost, "
+      "coalesce((SELECT max(epoch) FROM epoch_metrics e WHERE e.attempt = a.id), 0), "
+      "(SELECT count(DISTINCT epoch) FROM epoch_metrics e WHERE e.attempt = a.id), "
+      "coalesce(json_extract(p.config, '$.train.epochs'), 0) "
+      "FROM attempts a JOIN points p ON p.id = a.point "
       "WHERE a.ended_at IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
       "WHERE s.point = a.point AND s.sweep = ?1)) ORDER BY a.started_at, a.id");
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   std::vector<RunningAttempt> out;
   PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
-    out.push_back({r.Int64(0), r.Text(1), r.Int64(2), r.Text(3), r.Double(4)});
+    out.push_back({r.Int64(0), r.Text(1), r.Int64(2), r.Text(3), r.Double(4), r.Double(5),
+                   static_cast<uint32_t>(r.Int64(6)), static_cast<uint32_t>(r.Int64(7)),
+                   static_cast<uint32_t>(r.Int64(8))});
   }));
   return out;
 }
 
-StatusOr<std::vector<double>> ResultsDb::CompletedDurations(std::optional<int64_t> sweep) const {
+StatusOr<std::vector<std::pair<double, double>>> ResultsDb::CompletedDurations(
+    std::optional<int64_t> sweep) const {
   StatusOr<Statement> st = Statement::Prepare(
       db_,
-      "SELECT a.ended_at - a.started_at FROM attempts a WHERE a.exit_reason = 'completed' "
-      "AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s WHERE s.point = a.point "
-      "AND s.sweep = ?1)) ORDER BY a.id");
+      "SELECT p.cost, a.ended_at - a.started_at FROM attempts a JOIN points p ON p.id = a.point "
+      "WHERE a.exit_reason = 'completed' AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
+      "WHERE s.point = a.point AND s.sweep = ?1)) ORDER BY a.id");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
+  std::vector<std::pair<double, double>> out;
+  PERFLAW_RETURN_IF_ERROR(
+      st->ForEachRow([&](Statement& r) { out.emplace_back(r.Double(0), r.Double(1)); }));
+  return out;
+}
+
+StatusOr<std::vector<double>> ResultsDb::PendingCosts(std::optional<int64_t> sweep) const {
+  StatusOr<Statement> st = Statement::Prepare(
+      db_,
+      "SELECT p.cost FROM points p WHERE p.state = 'PENDING' AND (?1 IS NULL OR EXISTS "
+      "(SELECT 1 FROM sweep_points s WHERE s.point = p.id AND s.sweep = ?1))");
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   std::vector<double> out;
@@ -907,22 +928,23 @@ StatusOr<SweepProgress> ResultsDb::GetProgress(std::optional<int64_t> sweep) con
   StatusOr<std::vector<RunningAttempt>> running = RunningAttempts(sweep);
   if (!running.ok()) return running.status();
   p.running = std::move(running).value();
-  StatusOr<std::vector<double>> durations = CompletedDurations(sweep);
+  StatusOr<std::vector<std::pair<double, double>>> durations = CompletedDurations(sweep);
   if (!durations.ok()) return durations.status();
-  p.completed_attempts = static_cast<int64_t>(durations->size());
-  if (!durations->empty()) {
-    double sum = 0;
-    for (double d : *durations) sum += d;
-    p.mean_completed_seconds = sum / durations->size();
+  StatusOr<std::vector<double>> waiting = PendingCosts(sweep);
+  if (!waiting.ok()) return waiting.status();
+  DurationModel model;
+  double sum = 0;
+  for (const auto& [cost, seconds] : *durations) {
+    model.Add(cost, seconds);
+    sum += seconds;
   }
-  if (p.counts.pending == 0 && p.running.empty()) {
-    p.eta_seconds = 0.0;
-  } else if (p.mean_completed_seconds) {
-    const double mean = *p.mean_completed_seconds;
-    double work = p.counts.pending * mean;
-    for (const RunningAttempt& r : p.running) work += std::max(0.0, mean - (p.now - r.started));
-    p.eta_seconds = work / std::max<size_t>(1, p.running.size());
-  }
+  p.completed_attempts = model.samples();
+  if (model.Identified()) p.mean_completed_seconds = sum / model.samples();
+  std::vector<RunningWork> work;
+  for (const RunningAttempt& r : p.running)
+    work.push_back({r.cost, p.now - r.started, r.last_epoch, r.epochs_this_attempt, r.epochs_max});
+  p.eta_seconds =
+      EstimateEta(model, *waiting, work, std::max<int>(1, static_cast<int>(p.running.size())));
   return p;
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apen/status.h"
@@ -89,6 +90,10 @@ struct RunningAttempt {
   int64_t group = 0;
   std::string hosts;  // JSON array
   double started = 0;
+  double cost = 0;                   // the point's estimated cost
+  uint32_t last_epoch = 0;           // the latest epoch it recorded (0: none yet)
+  uint32_t epochs_this_attempt = 0;  // epochs this attempt recorded
+  uint32_t epochs_max = 0;           // the point's train.epochs
 };
 
 struct FailedPoint {
@@ -104,8 +109,9 @@ struct SweepProgress {
   std::vector<RunningAttempt> running;
   int64_t completed_attempts = 0;
   std::optional<double> mean_completed_seconds;  // empty until an attempt completed
-  // Pending points at the mean completed duration plus what the running ones still need of it,
-  // divided over the running groups (at least one). 0 when nothing is left; empty when unknown.
+  // orchestrator/eta.h's estimate from the completed attempts' (cost, duration), the pending
+  // points' costs and the running attempts, spread over the running groups (at least one); 0 when
+  // nothing is left; empty while unknown. Whether anything still runs is the caller's to say.
   std::optional<double> eta_seconds;
   double now = 0;  // Unix seconds the ages and the ETA refer to
 };
@@ -224,8 +230,11 @@ class ResultsDb {
   // Counts by state over one sweep's points, or over every point when sweep is empty.
   StatusOr<StateCounts> Counts(std::optional<int64_t> sweep = std::nullopt) const;
   StatusOr<std::vector<RunningAttempt>> RunningAttempts(std::optional<int64_t> sweep) const;
-  // Wall seconds of attempts that completed (for ETAs).
-  StatusOr<std::vector<double>> CompletedDurations(std::optional<int64_t> sweep) const;
+  // (cost, wall seconds) of the attempts that completed (for ETAs).
+  StatusOr<std::vector<std::pair<double, double>>> CompletedDurations(
+      std::optional<int64_t> sweep) const;
+  // Costs of the PENDING points (for ETAs).
+  StatusOr<std::vector<double>> PendingCosts(std::optional<int64_t> sweep) const;
   StatusOr<SweepProgress> GetProgress(std::optional<int64_t> sweep) const;
   StatusOr<std::vector<FailedPoint>> FailedPoints(std::optional<int64_t> sweep) const;
   StatusOr<std::vector<MetricValue>> ResultMetrics(const std::string& point) const;

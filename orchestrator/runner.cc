@@ -172,6 +172,17 @@ StatusOr<int64_t> RecordOrFindSweep(const RunPlan& plan, ResultsDb* db, RunOutco
   return *sweep;
 }
 
+// The ETA of eta.h for what a stopped run left, were it resumed on `groups` groups: the sweep's
+// completed attempts fit the durations, its PENDING points wait. Empty when unknown.
+std::optional<double> RemainingAfterStop(const ResultsDb& db, int64_t sweep, int groups) {
+  StatusOr<std::vector<std::pair<double, double>>> durations = db.CompletedDurations(sweep);
+  StatusOr<std::vector<double>> waiting = db.PendingCosts(sweep);
+  if (!durations.ok() || !waiting.ok()) return std::nullopt;
+  DurationModel model;
+  for (const auto& [cost, seconds] : *durations) model.Add(cost, seconds);
+  return EstimateEta(model, *waiting, {}, groups);
+}
+
 void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
   const SchedulerSummary& s = o.scheduler;
   const StateCounts& c = o.counts;
@@ -179,7 +190,15 @@ void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
       << "): " << (c.pending + c.running == 0 ? "COMPLETED" : "INTERRUPTED") << "\n";
   out << "  points: " << c.total() << " total, " << c.completed << " completed ("
       << o.reused_completed << " from earlier runs, not rerun), " << c.failed << " failed, "
-      << c.pending + c.running << " pending\n";
+      << c.pending + c.running << " pending";
+  if (c.pending + c.running > 0) {
+    out << "; to finish them: "
+        << (o.remaining_seconds ? "about " + FormatDuration(*o.remaining_seconds) + " on " +
+                                      std::to_string(o.scheduler.groups.size()) +
+                                      " worker group(s) (perflaw resume " + plan.db_path + ")"
+                                : std::string("unknown until a point completes"));
+  }
+  out << "\n";
   if (o.relocated > 0) {
     out << "  " << o.relocated
         << " stored points had other locations (dataset path, work_dir, device or threads): "
@@ -330,7 +349,9 @@ void EtaListener::AddPoints(const std::vector<PendingPoint>& points) {
   for (const PendingPoint& p : points) {
     State& s = points_[p.id];
     running_.erase(&s);
-    s = {p.cost, -1, false, 0};
+    s = State{};
+    s.cost = p.cost;
+    s.epochs_max = EpochLimit(p.config);
   }
   Rebuild();
 }
@@ -347,22 +368,25 @@ void EtaListener::OnAttemptStarted(const std::string& point, uint32_t attempt, i
   State& s = Find(point);
   Place(s, false);
   s.started = clock_.Now();
+  s.last_epoch = s.epochs_attempt = 0;
   Place(s, true);
   inner_->OnAttemptStarted(point, attempt, group);
 }
 
 void EtaListener::OnEpochMetrics(const std::string& point, uint32_t attempt, uint32_t epoch,
                                  const nlohmann::json& metrics) {
+  State& s = Find(point);
+  if (s.started >= 0) {
+    s.last_epoch = std::max(s.last_epoch, epoch);
+    ++s.epochs_attempt;
+  }
   inner_->OnEpochMetrics(point, attempt, epoch, metrics);
 }
 
 void EtaListener::OnPointCompleted(const std::string& point, uint32_t attempt,
                                    const nlohmann::json& result) {
   State& s = Find(point);
-  if (s.started >= 0) {
-    const double x = s.cost, y = clock_.Now() - s.started;
-    n_ += 1, sx_ += x, sy_ += y, sxx_ += x * x, sxy_ += x * y;
-  }
+  if (s.started >= 0) model_.Add(s.cost, clock_.Now() - s.started);
   Place(s, false);
   s.started = -1;
   s.done = true;
@@ -385,35 +409,36 @@ void EtaListener::OnGroupStateChanged(int group, GroupState state, const std::st
 
 void EtaListener::OnProgress(const Progress& progress) {
   Progress p = progress;
-  if (std::optional<double> eta = Eta(std::max(1, p.live_groups))) p.eta_seconds = eta;
+  p.running_epochs_done = p.running_epochs_max = 0;
+  for (const State* s : running_) {
+    p.running_epochs_done += std::min(s->last_epoch, s->epochs_max);
+    p.running_epochs_max += s->epochs_max;
+  }
+  p.eta_seconds =
+      p.running + p.pending == 0 ? std::optional<double>(0.0) : Eta(std::max(1, p.live_groups));
   inner_->OnProgress(p);
 }
 
 std::optional<double> EtaListener::Eta(int groups) const {
-  const double var = n_ * sxx_ - sx_ * sx_;
-  if (n_ < 2 || !(var > 1e-12 * sxx_ * n_)) return std::nullopt;
-  double beta = (n_ * sxy_ - sx_ * sy_) / var;
-  double alpha = (sy_ - beta * sx_) / n_;
-  if (beta < 0) beta = 0, alpha = sy_ / n_;  // no usable trend: the mean duration
+  if (!model_.Identified()) return std::nullopt;
+  const double alpha = model_.alpha(), beta = model_.beta();
   // Waiting points: alpha + beta * cost where that is positive, a suffix of the cost order.
-  double work = 0;
+  double waiting = 0;
   if (beta > 0) {
     const size_t from = static_cast<size_t>(
         std::lower_bound(costs_.begin(), costs_.end(), -alpha / beta) - costs_.begin());
     const auto [count, cost] = sums_.From(from);
-    work = std::max(0.0, alpha * count + beta * cost);
+    waiting = std::max(0.0, alpha * count + beta * cost);
   } else {
-    work = sums_.From(0).first * std::max(0.0, alpha);
+    waiting = sums_.From(0).first * std::max(0.0, alpha);
   }
   const double now = clock_.Now();
-  double longest = 0;
+  std::vector<double> left;
   for (const State* s : running_) {
-    const double predicted = std::max(0.0, alpha + beta * s->cost);
-    const double left = std::max(0.0, predicted - (now - s->started));
-    work += left;
-    longest = std::max(longest, left);
+    left.push_back(RemainingSeconds(
+        model_, {s->cost, now - s->started, s->last_epoch, s->epochs_attempt, s->epochs_max}));
   }
-  return std::max(work / groups, longest);
+  return CombineEta(waiting, left, groups);
 }
 
 // ---- WriterLock ----
@@ -879,6 +904,8 @@ StatusOr<RunOutcome> ExecuteRun(const RunPlan& plan, Transport* transport, const
   outcome.counts = *after;
   outcome.adaptive = rounds.summary();
   outcome.exit_code = ExitCodeOf(outcome.counts);
+  if (outcome.counts.pending + outcome.counts.running > 0)
+    outcome.remaining_seconds = RemainingAfterStop(db, sweep, transport->GroupCount());
   PrintSummary(plan, outcome, out);
 
   outcome.law = LawAtTheEnd(plan, options, outcome.counts, out);
@@ -905,9 +932,11 @@ std::string ProgressLine(const Progress& p, int64_t reused_completed, int64_t pr
   const int64_t failed = prior_failed + p.failed;
   const int64_t total = done + failed + p.running + p.pending;
   std::ostringstream line;
-  line << "points " << done << "/" << total << " done, " << p.running << " running, " << failed
-       << " failed, " << p.pending << " pending | elapsed " << FormatDuration(p.elapsed_seconds)
-       << " | ETA "
+  line << "points " << done << "/" << total << " done, " << p.running << " running";
+  if (p.running_epochs_max > 0)
+    line << " (epochs " << p.running_epochs_done << "/" << p.running_epochs_max << ")";
+  line << ", " << failed << " failed, " << p.pending << " pending | elapsed "
+       << FormatDuration(p.elapsed_seconds) << " | ETA "
        << (p.running + p.pending == 0 ? std::string("0s")
            : p.eta_seconds            ? FormatDuration(*p.eta_seconds)
                                       : std::string("unknown until a point completes"))

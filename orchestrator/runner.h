@@ -23,6 +23,7 @@
 #include "orchestrator/adaptive.h"
 #include "orchestrator/clock.h"
 #include "orchestrator/db_listener.h"
+#include "orchestrator/eta.h"
 #include "orchestrator/results_db.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/sweep.h"
@@ -118,6 +119,9 @@ struct RunOutcome {
   StateCounts counts;            // the sweep's points at the end
   int64_t reused_completed = 0;  // points COMPLETED before this run, not run again
   int64_t relocated = 0;  // stored points found with other locations (moved data or work_dir)
+  // eta.h's estimate for the points a stopped run left, resumed on as many groups; empty when
+  // unknown or nothing is left.
+  std::optional<double> remaining_seconds;
   int64_t interrupted_attempts_closed = 0;
   int64_t failed_reset = 0;        // resume --retry-failed
   std::string law = "not fitted";  // "fitted", "skipped: ...", "failed: ..."
@@ -129,12 +133,11 @@ struct RunOutcome {
 // Sets the scheduler's options from the sweep's policy over `base`.
 SchedulerOptions SchedulerOptionsFor(const Policy& policy, SchedulerOptions base);
 
-// The progress line's ETA from measured durations: duration = alpha + beta * cost, least squares
-// over this run's completed attempts (the scheduler's own ETA assumes time proportional to cost,
-// which is far off for small models, whose fixed costs dominate). Forwards every report to `inner`
-// (the database listener), with Progress::eta_seconds replaced by
-// max(remaining work / live groups, longest remaining running attempt) once two points of
-// different cost completed.
+// The progress line's ETA (orchestrator/eta.h, the estimate `perflaw status` and the run summary
+// give too) kept up to date from the run's events: a DurationModel over this run's completed
+// attempts, the waiting points by cost and the running ones with their epochs. Forwards every
+// report to `inner` (the database listener), with Progress::eta_seconds and the running points'
+// epochs filled in.
 class EtaListener final : public SchedulerListener {
  public:
   // `inner` and `clock` must outlive it; `points` are the ones given to Scheduler::Run.
@@ -163,7 +166,10 @@ class EtaListener final : public SchedulerListener {
     double cost = 0;
     double started = -1;  // clock time of the running attempt's start; -1 when not running
     bool done = false;
-    size_t slot = 0;  // its place in cost order (sums_)
+    size_t slot = 0;              // its place in cost order (sums_)
+    uint32_t epochs_max = 0;      // train.epochs of its configuration
+    uint32_t last_epoch = 0;      // the latest epoch the running attempt reported
+    uint32_t epochs_attempt = 0;  // epochs the running attempt reported
   };
   // Sums over the points waiting to start, by cost order, so that an ETA costs O(log points +
   // running points) instead of a pass over every point (one comes after every change).
@@ -190,8 +196,7 @@ class EtaListener final : public SchedulerListener {
   std::vector<double> costs_;  // every point's cost, ascending: slot i holds costs_[i]
   CostSums sums_;
   std::set<State*> running_;
-  // Sums of the least-squares fit over completed attempts (cost x, seconds y).
-  double n_ = 0, sx_ = 0, sy_ = 0, sxx_ = 0, sxy_ = 0;
+  DurationModel model_;  // over this run's completed attempts
 };
 
 // Runs the plan with these workers. Progress and events go to `err`, the summary and the law fit

@@ -220,7 +220,6 @@ struct Scheduler::Impl {
   bool stopping = false, progress_changed = true;
   double stop_deadline = 0;
   bool weigh_by_cost = false;
-  double total_weight = 0, done_weight = 0, failed_weight = 0;
   UpperMedian rates;                 // seconds per unit of weight of this run's completed attempts
   std::array<int, 6> phase_count{};  // points per PointPhase
   std::array<int, 5> state_count{};  // groups per GroupState
@@ -249,7 +248,6 @@ struct Scheduler::Impl {
     for (int g = 0; g < static_cast<int>(groups.size()); ++g) Touch(g);
     weigh_by_cost =
         std::any_of(points.begin(), points.end(), [](const Point& p) { return p.in.cost > 0; });
-    for (const auto& p : points) total_weight += Weight(p);
     for (int i = 0; i < static_cast<int>(points.size()); ++i) Enqueue(i);
     summary.points = static_cast<int>(points.size());
   }
@@ -270,11 +268,10 @@ struct Scheduler::Impl {
       summary.refill_error = valid.message();
       return false;
     }
-    // The cost weights of the ETA stay as they were decided (by cost or by count).
+    // The cost weights of dispatch-ahead timing stay as they were decided (by cost or by count).
     for (auto& p : more) {
       points.push_back(Point{std::move(p), PointPhase::kPending});
       phase_count[Phase(PointPhase::kPending)]++;
-      total_weight += Weight(points.back());
       Enqueue(static_cast<int>(points.size()) - 1);
     }
     summary.points = static_cast<int>(points.size());
@@ -283,7 +280,8 @@ struct Scheduler::Impl {
     return true;
   }
 
-  // ETA weights: the cost, or 1 per point when no point has a cost.
+  // Weights of the per-point time rate that times dispatch ahead: the cost, or 1 per point when
+  // no point has a cost.
   double Weight(const Point& p) const { return weigh_by_cost ? p.in.cost : 1.0; }
 
   bool Before(int a, int b) const {
@@ -304,8 +302,6 @@ struct Scheduler::Impl {
     Point& point = points[p];
     phase_count[Phase(point.phase)]--;
     phase_count[Phase(phase)]++;
-    if (point.phase == PointPhase::kFailed) failed_weight -= Weight(point);
-    if (phase == PointPhase::kFailed) failed_weight += Weight(point);
     point.phase = phase;
   }
 
@@ -589,7 +585,6 @@ struct Scheduler::Impl {
     Point& point = points[sent.point];
     SetPhase(sent.point, PointPhase::kCompleted);
     last_end = std::max(last_end, clock.Now());
-    done_weight += Weight(point);
     groups[g].summary.attempts++;
     groups[g].summary.completed++;
     summary.attempts_started++;
@@ -623,7 +618,6 @@ struct Scheduler::Impl {
       rates.Add(rate);
     }
     SetPhase(group.point, PointPhase::kCompleted);
-    done_weight += Weight(point);
     group.summary.completed++;
     summary.completed++;
     listener.OnPointCompleted(point.in.id, group.attempt, result);
@@ -881,11 +875,7 @@ struct Scheduler::Impl {
     pr.pending = Count(PointPhase::kPending) + Count(PointPhase::kQueued) +
                  Count(PointPhase::kWithdrawing);  // not started
     pr.live_groups = LiveGroups();
-    pr.elapsed_seconds = now - start;
-    if (done_weight > 0) {
-      pr.eta_seconds =
-          pr.elapsed_seconds * (total_weight - done_weight - failed_weight) / done_weight;
-    }
+    pr.elapsed_seconds = now - start;  // the ETA is EtaListener's (orchestrator/eta.h)
     listener.OnProgress(pr);
     progress_changed = false;
     next_progress = now + opt.progress_interval;

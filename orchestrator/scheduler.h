@@ -74,8 +74,12 @@ struct Progress {
   int completed = 0, running = 0, failed = 0, pending = 0;
   int live_groups = 0;
   double elapsed_seconds = 0;
-  // elapsed * (cost not yet completed) / (cost completed); unknown before the first completion.
+  // Filled by EtaListener (orchestrator/eta.h), not by the scheduler: empty until a point
+  // completed; 0 when nothing is left.
   std::optional<double> eta_seconds;
+  // Of the running points, summed (EtaListener): epochs finished and their epoch limits, so that
+  // progress counts the parts of points in training, not only finished points.
+  int64_t running_epochs_done = 0, running_epochs_max = 0;
 };
 
 // What the scheduler reports; the results-database glue implements it. Calls come from inside

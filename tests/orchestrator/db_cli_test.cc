@@ -10,6 +10,7 @@
 
 #include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
+#include "orchestrator/runner.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -100,7 +101,18 @@ class DbCliTest : public ::testing::Test {
 };
 
 TEST_F(DbCliTest, StatusCountsRunningAndEta) {
+  // A sweep RUNNING in the database with no run holding it (stopped without closing): no ETA.
   auto r = Perflaw("status " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ETA: none (sweep recorded as RUNNING but no perflaw run holds the "
+                       "database"),
+            std::string::npos)
+      << r.out;
+  EXPECT_TRUE(json::parse(Perflaw("status --format json " + db_).out)["eta_seconds"].is_null());
+  // While a run writes it (holds its writer lock): the ETA of eta.h.
+  StatusOr<std::unique_ptr<orchestrator::WriterLock>> lock = orchestrator::WriterLock::Acquire(db_);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  r = Perflaw("status " + db_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("sweep 1 \"cli\": RUNNING"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("points: 4 total, 3 completed, 1 running, 0 failed, 0 pending"),
@@ -108,6 +120,7 @@ TEST_F(DbCliTest, StatusCountsRunningAndEta) {
       << r.out;
   EXPECT_NE(r.out.find("p4"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("ETA: "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("ETA: none"), std::string::npos) << r.out;
 
   r = Perflaw("status --format json " + db_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -119,6 +132,18 @@ TEST_F(DbCliTest, StatusCountsRunningAndEta) {
   EXPECT_GE(j["running"][0]["age_seconds"].get<double>(), 0.0);
   EXPECT_EQ(j["completed_attempts"], 3);
   EXPECT_TRUE(j["eta_seconds"].is_number());
+  EXPECT_EQ(j["running"][0]["epochs_max"], 0);
+
+  // An interrupted sweep: no ETA either.
+  lock->reset();
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(db_);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    ASSERT_TRUE((*w)->MarkSweepFinished(1, "INTERRUPTED").ok());
+  }
+  r = Perflaw("status " + db_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("ETA: none (sweep INTERRUPTED: nothing runs)"), std::string::npos) << r.out;
 }
 
 TEST_F(DbCliTest, ResultsListsCompletedPointsWithProtocol) {

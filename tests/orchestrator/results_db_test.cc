@@ -490,6 +490,11 @@ TEST(ResultsDbTest, ProgressEtaFromCompletedDurations) {
   int64_t d = *db->StartAttempt("d", 0, {"h"}, {1});
   ASSERT_TRUE(db->StartAttempt("e", 1, {"h"}, {2}).ok());
   now += 5;  // d and e have run 5 s; f is pending
+  for (uint32_t e = 1; e <= 3; ++e) {
+    json epoch = worker::EpochRecordToJson(worker::EpochRecord{
+        e, 10, 0.7, 2.0, 1.9, 0.5, worker::RankMetricsFromJson(OkResult(0.3)["valid"])});
+    ASSERT_TRUE(db->RecordEpochMetrics("d", d, epoch).ok());
+  }
   p = db->GetProgress(sweep);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->counts.completed, 3);
@@ -499,8 +504,14 @@ TEST(ResultsDbTest, ProgressEtaFromCompletedDurations) {
   EXPECT_DOUBLE_EQ(*p->mean_completed_seconds, 20);
   ASSERT_EQ(p->running.size(), 2u);
   EXPECT_DOUBLE_EQ(p->now - p->running[0].started, 5);
+  // Durations 10, 20, 30 s at costs 6, 5, 4: a falling trend is none, so the mean 20 s:
   // (1 pending x 20 s + 2 running x (20 - 5) s) / 2 running groups.
   EXPECT_DOUBLE_EQ(*p->eta_seconds, 25);
+  EXPECT_EQ(p->running[0].cost, 3);
+  // d recorded 3 epochs; its configuration has no train.epochs here, so no pace cap applies.
+  EXPECT_EQ(p->running[0].last_epoch, 3u);
+  EXPECT_EQ(p->running[0].epochs_this_attempt, 3u);
+  EXPECT_EQ(p->running[0].epochs_max, 0u);
 
   ASSERT_TRUE(db->FailAttempt("d", d, ExitReason::kDiverged, "NaN loss", 1).ok());
   StatusOr<std::vector<FailedPoint>> failed = db->FailedPoints(sweep);

@@ -226,6 +226,11 @@ TEST(RunMpiTest, SigtermStopsWithCheckpointsAndResumeFinishes) {
   EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'RUNNING'"), 0);
   const int64_t completed = Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'");
   ExpectIntact(db);
+  // The summary says what is left; status of the stopped sweep shows no ETA.
+  EXPECT_NE(r.out.find("pending; to finish them: "), std::string::npos) << r.out;
+  CommandResult status = Perflaw(dir, "status out/slow.db");
+  EXPECT_NE(status.out.find("ETA: none (sweep INTERRUPTED: nothing runs)"), std::string::npos)
+      << status.out;
 
   CommandResult resumed = Perflaw(dir, "resume out/slow.db");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
