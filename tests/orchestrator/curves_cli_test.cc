@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "orchestrator/results_db.h"
+#include "tests/orchestrator/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -26,30 +27,6 @@ std::string Read(const fs::path& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-json Config(const std::string& path, int layers, int d_model) {
-  return {{"data", {{"path", path}, {"max_seq_len", 50}, {"user_fraction", 1.0}}},
-          {"model", {{"type", "sasrec"}, {"layers", layers}, {"d_model", d_model}, {"heads", 1}}},
-          {"seed", 0}};
-}
-
-json Result(double ndcg10) {
-  worker::PointResult r;
-  r.status = worker::RunStatus::kOk;
-  r.message = "ok";
-  r.params = {100, 2000};
-  r.tokens_seen = 5000;
-  r.best_epoch = 2;
-  worker::RankMetrics test;
-  test.split = "test";
-  test.protocol = "full";
-  test.users = 100;
-  test.hr = {{10, ndcg10 * 2}};
-  test.ndcg = {{10, ndcg10}};
-  test.mrr = ndcg10 / 2;
-  r.test = test;
-  return worker::PointResultToJson(r);
 }
 
 json Epoch(int epoch, double valid_ndcg10) {
@@ -93,7 +70,8 @@ void Populate(const std::string& path) {
   for (const auto& [name, points] : {std::pair{"grid", grid}, std::pair{"extra", extra}}) {
     int64_t sweep = *w.RecordSweep(std::string("name: ") + name + "\n", name);
     std::vector<orchestrator::NewPoint> news;
-    for (const P& p : points) news.push_back({p.id, Config(p.data, p.layers, p.d).dump(), 1.0});
+    for (const P& p : points)
+      news.push_back({p.id, StoredConfig(p.data, p.layers, p.d).dump(), 1.0});
     ASSERT_TRUE(w.AddPoints(sweep, news).ok());
     for (const P& p : points) {
       if (p.id == "a2") {
@@ -108,7 +86,7 @@ void Populate(const std::string& path) {
         ASSERT_TRUE(w.RecordEpochMetrics(p.id, *a, Epoch(e + 1, p.valid[e])).ok());
       const double ndcg = 0.1 + 0.02 * std::log2(p.layers) + 0.03 * std::log2(p.d / 16.0);
       if (p.complete) {
-        ASSERT_TRUE(w.CompletePoint(p.id, *a, Result(ndcg)).ok());
+        ASSERT_TRUE(w.CompletePoint(p.id, *a, StoredResult(ndcg)).ok());
       }
     }
   }

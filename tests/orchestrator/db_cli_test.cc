@@ -11,6 +11,7 @@
 #include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
 #include "orchestrator/runner.h"
+#include "tests/orchestrator/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -28,38 +29,6 @@ std::string Quote(const std::string& s) {
 }
 
 CommandResult Perflaw(const std::string& args) { return RunCommand(Bin("perflaw") + " " + args); }
-
-json Config(const std::string& path, int layers, int d_model) {
-  return {{"data", {{"path", path}, {"max_seq_len", 50}, {"user_fraction", 1.0}}},
-          {"model", {{"type", "sasrec"}, {"layers", layers}, {"d_model", d_model}, {"heads", 1}}},
-          {"train", {{"lr", 0.001}}},
-          {"seed", 0}};
-}
-
-json Result(double ndcg10, int epochs = 3) {
-  worker::PointResult r;
-  r.status = worker::RunStatus::kOk;
-  r.message = "ok";
-  r.params = {100, 2000};
-  r.tokens_seen = 5000;
-  r.wall_seconds = 3.5;
-  r.train_seconds = 3;
-  r.tokens_per_second = 1666.5;
-  r.best_epoch = 2;
-  for (int e = 1; e <= epochs; ++e) {
-    r.epochs.emplace_back();
-    r.epochs.back().epoch = static_cast<uint32_t>(e);
-  }
-  worker::RankMetrics test;
-  test.split = "test";
-  test.protocol = "full";
-  test.users = 100;
-  test.hr = {{10, ndcg10 * 2}};
-  test.ndcg = {{10, ndcg10}};
-  test.mrr = ndcg10 / 2;
-  r.test = test;
-  return worker::PointResultToJson(r);
-}
 
 // Four points: three completed (one on a dataset whose path contains a quote), one running.
 void Populate(const std::string& path) {
@@ -79,13 +48,13 @@ void Populate(const std::string& path) {
                                  {"p4", "a.inter", 8, 64, 0}};
   std::vector<orchestrator::NewPoint> news;
   for (const P& p : points)
-    news.push_back({p.id, Config(p.data, p.layers, p.d).dump(), 1.0 * p.layers});
+    news.push_back({p.id, StoredConfig(p.data, p.layers, p.d).dump(), 1.0 * p.layers});
   ASSERT_TRUE(w.AddPoints(sweep, news).ok());
   for (const P& p : points) {
     StatusOr<int64_t> a = w.StartAttempt(p.id, 0, {"localhost"}, {1});
     ASSERT_TRUE(a.ok());
     if (p.id != "p4") {
-      ASSERT_TRUE(w.CompletePoint(p.id, *a, Result(p.ndcg)).ok());
+      ASSERT_TRUE(w.CompletePoint(p.id, *a, StoredResult(p.ndcg)).ok());
     }
   }
 }
@@ -281,13 +250,13 @@ void AddOtherSweep(const std::string& path) {
   ResultsDb& w = **db;
   int64_t sweep = *w.RecordSweep("name: other\n", "other");
   ASSERT_TRUE(w.MarkSweepStarted(sweep).ok());
-  ASSERT_TRUE(w.AddPoints(sweep, {{"p1", Config("a.inter", 2, 32).dump(), 2.0},
-                                  {"p5", Config("b.inter", 3, 16).dump(), 3.0},
-                                  {"p6", Config("b.inter", 5, 16).dump(), 5.0}})
+  ASSERT_TRUE(w.AddPoints(sweep, {{"p1", StoredConfig("a.inter", 2, 32).dump(), 2.0},
+                                  {"p5", StoredConfig("b.inter", 3, 16).dump(), 3.0},
+                                  {"p6", StoredConfig("b.inter", 5, 16).dump(), 5.0}})
                   .ok());
   StatusOr<int64_t> a = w.StartAttempt("p5", 0, {"localhost"}, {1});
   ASSERT_TRUE(a.ok());
-  ASSERT_TRUE(w.CompletePoint("p5", *a, Result(0.4)).ok());
+  ASSERT_TRUE(w.CompletePoint("p5", *a, StoredResult(0.4)).ok());
   a = w.StartAttempt("p6", 0, {"localhost"}, {1});
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(
@@ -356,7 +325,8 @@ void PopulateHex(const std::string& path) {
   int64_t sweep = *w.RecordSweep("name: hex\n", "hex");
   std::vector<orchestrator::NewPoint> news;
   for (size_t i = 0; i < kHexIds.size(); ++i) {
-    json config = Config("datasets/amazon-" + std::to_string(i) + ".inter", 2 + int(i), 32 << i);
+    json config =
+        StoredConfig("datasets/amazon-" + std::to_string(i) + ".inter", 2 + int(i), 32 << i);
     config["data"]["max_seq_len"] = 50 + 50 * int(i);
     config["data"]["user_fraction"] = 1.0 / (1 + int(i));
     config["model"]["heads"] = 1 + int(i);
@@ -364,12 +334,12 @@ void PopulateHex(const std::string& path) {
     config["seed"] = int(i);
     news.push_back({kHexIds[i], config.dump(), 1.0});
   }
-  news.push_back({"77777777777777777777777777777777", Config("a.inter", 1, 8).dump(), 1.0});
+  news.push_back({"77777777777777777777777777777777", StoredConfig("a.inter", 1, 8).dump(), 1.0});
   ASSERT_TRUE(w.AddPoints(sweep, news).ok());
   for (size_t i = 0; i < kHexIds.size(); ++i) {
     StatusOr<int64_t> a = w.StartAttempt(kHexIds[i], 0, {"localhost"}, {1});
     ASSERT_TRUE(a.ok());
-    ASSERT_TRUE(w.CompletePoint(kHexIds[i], *a, Result(0.01 * (i + 1), 10 + int(i))).ok());
+    ASSERT_TRUE(w.CompletePoint(kHexIds[i], *a, StoredResult(0.01 * (i + 1), 10 + int(i))).ok());
   }
   ASSERT_TRUE(w.StartAttempt("77777777777777777777777777777777", 0, {"localhost"}, {1}).ok());
 }
