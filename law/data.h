@@ -19,7 +19,11 @@ struct Observation {
   double max_seq_len = 0;  // L: sequences truncated to their last L items
   double layers = 0;       // N: transformer blocks
   double d_model = 0;      // d: embedding dimension
-  std::string metric;      // e.g. HR@10, NDCG@10, loss
+  // The rest of the model's shape, for its parameter count (law/params.h): the point's model.type
+  // and model.ffn_multiplier (NaN = the models' default 1, as in a CSV without the column).
+  std::string model_type = "sasrec";
+  double ffn_multiplier = kMissing;
+  std::string metric;  // e.g. HR@10, NDCG@10, loss
   double value = 0;
   double tokens = kMissing;  // training tokens (interactions) of the dataset at this L; optional
   double apen = kMissing;    // mean approximate entropy of users' sequences at this L; optional

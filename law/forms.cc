@@ -176,14 +176,14 @@ class ChinchillaForm : public Form {
   }
   std::string name() const override { return "chinchilla"; }
   std::string formula() const override {
-    return "L(N,D) = E + A/N^alpha + B/D^beta,  N = layers*(4+2*ffn)*d_model^2, D = tokens";
+    return "L(N,D) = E + A/N^alpha + B/D^beta,  N = non-embedding parameters, D = tokens";
   }
   const std::vector<ParamSpec>& params() const override { return params_; }
   std::string default_group_by() const override { return "none"; }
   int min_distinct_layers() const override { return 1; }
   int min_distinct_d_model() const override { return 1; }
   double Eval(const double* t, const Observation& x, double* g) const override {
-    double n = NonEmbeddingParams(x.layers, x.d_model, options_.ffn_multiplier);
+    double n = NonEmbeddingParams(ShapeOf(x, options_));
     double pn = std::pow(n, -t[2]), pd = std::pow(x.tokens, -t[4]);
     if (g) {
       g[0] = 1;
@@ -199,7 +199,12 @@ class ChinchillaForm : public Form {
     PERFLAW_RETURN_IF_ERROR(RequireColumn(rows, name(), true, false));
     std::set<double> n_values;
     for (const Observation& r : rows) {
-      n_values.insert(NonEmbeddingParams(r.layers, r.d_model, options_.ffn_multiplier));
+      if (!KnownModelType(r.model_type))
+        return Status::InvalidArgument(r.origin +
+                                       ": form chinchilla cannot count the parameters "
+                                       "of model type '" +
+                                       r.model_type + "'");
+      n_values.insert(NonEmbeddingParams(ShapeOf(r, options_)));
     }
     PERFLAW_RETURN_IF_ERROR(RequireDistinct(n_values.size(), 3, name(), "N (parameters)"));
     return RequireDistinct(CountDistinct(rows, [](const Observation& r) { return r.tokens; }), 3,
@@ -214,6 +219,7 @@ class ChinchillaForm : public Form {
 }  // namespace
 
 bool FormOptions::IsValid(std::string* why) const {
+  if (std::isnan(ffn_multiplier)) return true;  // each row's own
   if (!(ffn_multiplier > 0) || !std::isfinite(ffn_multiplier)) {
     *why = "ffn_multiplier must be > 0, got " + FormatNumber(ffn_multiplier);
     return false;
@@ -221,8 +227,17 @@ bool FormOptions::IsValid(std::string* why) const {
   return true;
 }
 
-double NonEmbeddingParams(double layers, double d_model, double ffn_multiplier) {
-  return layers * (4.0 + 2.0 * ffn_multiplier) * d_model * d_model;
+ModelShape ShapeOf(const Observation& x, const FormOptions& options) {
+  ModelShape m;
+  m.type = x.model_type;
+  m.layers = x.layers;
+  m.d_model = x.d_model;
+  m.max_seq_len = x.max_seq_len;
+  if (!std::isnan(options.ffn_multiplier))
+    m.ffn_multiplier = options.ffn_multiplier;
+  else if (!std::isnan(x.ffn_multiplier))
+    m.ffn_multiplier = x.ffn_multiplier;
+  return m;
 }
 
 LawTerm PerformanceTerm(double x, double a, double p) {

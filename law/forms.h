@@ -12,6 +12,7 @@
 
 #include "apen/status.h"
 #include "law/data.h"
+#include "law/params.h"
 
 namespace perflaw::law {
 
@@ -27,15 +28,15 @@ struct ParamSpec {
 };
 
 struct FormOptions {
-  // Chinchilla's N: non-embedding parameters = layers * (4 + 2 * ffn_multiplier) * d_model^2
-  // (attention Q, K, V, O = 4 d^2; feed-forward d -> ffn*d -> d = 2 ffn d^2; biases and norms
-  // ignored).
-  double ffn_multiplier = 4.0;
+  // Overrides every row's model.ffn_multiplier in Chinchilla's N (law/params.h); NaN = each row's
+  // own (1, the models' default, where a row has none).
+  double ffn_multiplier = kMissing;
   bool IsValid(std::string* why) const;
 };
 
-// Non-embedding parameters of a stack of `layers` transformer blocks of width d_model.
-double NonEmbeddingParams(double layers, double d_model, double ffn_multiplier);
+// The model shape of observation `x` (its layers, d_model, max_seq_len, model type and ffn
+// multiplier, the latter overridden by options.ffn_multiplier when set).
+ModelShape ShapeOf(const Observation& x, const FormOptions& options = {});
 
 class Form {
  public:

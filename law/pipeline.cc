@@ -25,6 +25,23 @@ std::string MetricList(const std::vector<Observation>& rows) {
   return s;
 }
 
+// The models a group's budget is counted for: its rows' one model type, ffn multiplier (unless
+// overridden) and max_seq_len; a group mixing them has no single count per (layers, d_model).
+StatusOr<ModelShape> BudgetModel(const std::vector<Observation>& rows, const FormOptions& o) {
+  const ModelShape first = ShapeOf(rows.front(), o);
+  for (const Observation& r : rows) {
+    const ModelShape m = ShapeOf(r, o);
+    if (m.type != first.type || m.ffn_multiplier != first.ffn_multiplier ||
+        m.max_seq_len != first.max_seq_len)
+      return Status::FailedPrecondition(
+          "--budget: the group's points differ in model type, ffn_multiplier or max_seq_len (" +
+          r.origin +
+          "), so a parameter count is not one number per (layers, d_model); group by "
+          "max_seq_len or give --ffn-mult");
+  }
+  return first;
+}
+
 Box SearchBox(const StudyOptions& o, const std::vector<Observation>& rows) {
   Box b = ObservedBox(rows);
   if (o.layers_lo > 0) b.n_lo = o.layers_lo;
@@ -132,8 +149,9 @@ Status FitGroup(const Form& asked, const StudyOptions& o, GroupFit* g) {
   g->optimum = std::move(opt).value();
   MakeGroupVerdict(o, g);
   if (o.budget > 0) {
-    StatusOr<BudgetChoice> c =
-        BestUnderBudget(form_ref, g->fit, box, o.budget, o.form_options.ffn_multiplier, g->dprime);
+    StatusOr<ModelShape> model = BudgetModel(g->rows, o.form_options);
+    if (!model.ok()) return model.status();
+    StatusOr<BudgetChoice> c = BestUnderBudget(form_ref, g->fit, box, o.budget, *model, g->dprime);
     if (!c.ok()) return c.status();
     g->budget = std::move(c).value();
   }

@@ -21,8 +21,12 @@ double AxisMaximum(double w, double a, double p) {
   return AxisKind(w, a) == "maximum" ? std::pow(p, -1.0 / a) : NAN;
 }
 
-Observation Point(double layers, double d_model, double dprime) {
+// A hypothetical point: `model` gives the type, ffn multiplier and max_seq_len (chinchilla's N).
+Observation Point(double layers, double d_model, double dprime, const ModelShape& model = {}) {
   Observation x;
+  x.model_type = model.type;
+  x.ffn_multiplier = model.ffn_multiplier;
+  x.max_seq_len = model.max_seq_len;
   x.layers = layers;
   x.d_model = d_model;
   x.tokens = dprime;  // D' = tokens * apen; chinchilla reads tokens as D
@@ -69,16 +73,34 @@ struct Point2 {
   double n = NAN, d = NAN, value = NAN;
 };
 
-// Arg-optimum of the form over the box; d_model capped by the budget (0 = no budget).
+double Params(const ModelShape& model, double layers, double d_model) {
+  ModelShape m = model;
+  m.layers = layers;
+  m.d_model = d_model;
+  return NonEmbeddingParams(m);
+}
+
+// The largest x in [lo, hi] with used(x) <= budget, for used non-decreasing; lo - 1 when none.
+double LargestWithin(const Objective& used, double lo, double hi, double budget) {
+  if (used(lo) > budget) return lo - 1;
+  if (used(hi) <= budget) return hi;
+  for (int it = 0; it < 100 && hi - lo > 1e-12 * hi; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (used(mid) <= budget ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+// Arg-optimum of the form over the box; layers and d_model capped by the budget (0 = no budget).
 Point2 Optimize2D(const Form& form, const double* theta, const Box& box, double dprime, double sign,
-                  double budget, double ffn) {
+                  double budget, const ModelShape& model) {
   auto eval = [&](double n, double d) {
-    double v = form.Eval(theta, Point(n, d, dprime), nullptr);
+    double v = form.Eval(theta, Point(n, d, dprime, model), nullptr);
     return std::isfinite(v) ? sign * v : -INFINITY;
   };
   auto d_cap = [&](double n) {
     if (budget <= 0) return box.d_hi;
-    return std::min(box.d_hi, std::sqrt(budget / NonEmbeddingParams(n, 1.0, ffn)));
+    return LargestWithin([&](double d) { return Params(model, n, d); }, box.d_lo, box.d_hi, budget);
   };
   auto best_over_d = [&](double n, double* d_out) {
     double hi = d_cap(n);
@@ -86,7 +108,9 @@ Point2 Optimize2D(const Form& form, const double* theta, const Box& box, double 
     return Maximize1D([&](double d) { return eval(n, d); }, box.d_lo, hi, d_out);
   };
   double n_hi = box.n_hi;
-  if (budget > 0) n_hi = std::min(n_hi, budget / NonEmbeddingParams(1.0, box.d_lo, ffn));
+  if (budget > 0)
+    n_hi =
+        LargestWithin([&](double n) { return Params(model, n, box.d_lo); }, box.n_lo, n_hi, budget);
   Point2 p;
   if (n_hi < box.n_lo) return p;
   double n_best;
@@ -175,7 +199,7 @@ StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box&
                              [pi](const double* s) { return AxisMaximum(s[kW2], s[kB], s[pi]); });
   }
   const double sign = o.higher_is_better ? 1.0 : -1.0;
-  auto opt = [&](const double* s) { return Optimize2D(form, s, box, dprime, sign, 0, 4); };
+  auto opt = [&](const double* s) { return Optimize2D(form, s, box, dprime, sign, 0, {}); };
   Point2 best = opt(t);
   // One 2-D search per resample, reused for the three quantities.
   std::vector<Point2> per_sample;
@@ -216,29 +240,32 @@ StatusOr<Estimate> Predict(const Form& form, const FitResult& fit, double layers
 }
 
 StatusOr<BudgetChoice> BestUnderBudget(const Form& form, const FitResult& fit, const Box& box,
-                                       double budget, double ffn_multiplier, double dprime) {
+                                       double budget, const ModelShape& model, double dprime) {
   PERFLAW_RETURN_IF_ERROR(CheckFit(fit));
   std::string why;
   if (!box.IsValid(&why)) return Status::InvalidArgument(why);
   if (!(budget > 0))
     return Status::InvalidArgument("--budget must be > 0, got " + FormatNumber(budget));
-  if (!(ffn_multiplier > 0)) {
-    return Status::InvalidArgument("--ffn-mult must be > 0, got " + FormatNumber(ffn_multiplier));
+  if (!(model.ffn_multiplier > 0)) {
+    return Status::InvalidArgument("--ffn-mult must be > 0, got " +
+                                   FormatNumber(model.ffn_multiplier));
   }
+  if (!KnownModelType(model.type))
+    return Status::InvalidArgument("--budget: no parameter count for model type '" + model.type +
+                                   "'");
   PERFLAW_RETURN_IF_ERROR(CheckDprime(form, dprime));
-  if (NonEmbeddingParams(box.n_lo, box.d_lo, ffn_multiplier) > budget) {
-    return Status::FailedPrecondition(
-        "--budget " + FormatNumber(budget) + " is below the smallest model in the box (" +
-        FormatNumber(NonEmbeddingParams(box.n_lo, box.d_lo, ffn_multiplier)) + " parameters)");
+  const double smallest = Params(model, box.n_lo, box.d_lo);
+  if (smallest > budget) {
+    return Status::FailedPrecondition("--budget " + FormatNumber(budget) +
+                                      " is below the smallest model in the box (" +
+                                      FormatNumber(smallest) + " parameters)");
   }
   const double sign = HigherIsBetter(form) ? 1.0 : -1.0;
-  auto opt = [&](const double* s) {
-    return Optimize2D(form, s, box, dprime, sign, budget, ffn_multiplier);
-  };
+  auto opt = [&](const double* s) { return Optimize2D(form, s, box, dprime, sign, budget, model); };
   Point2 best = opt(fit.params.data());
   BudgetChoice c;
   c.budget = budget;
-  c.ffn_multiplier = ffn_multiplier;
+  c.model = model;
   std::vector<Point2> samples;
   for (const auto& s : fit.bootstrap_params) samples.push_back(opt(s.data()));
   auto est = [&](double value, const std::function<double(const Point2&)>& get) {
@@ -255,7 +282,7 @@ StatusOr<BudgetChoice> BestUnderBudget(const Form& form, const FitResult& fit, c
     e.interval = PercentileInterval(std::move(v), fit);
     return e;
   };
-  auto used = [&](const Point2& p) { return NonEmbeddingParams(p.n, p.d, ffn_multiplier); };
+  auto used = [&](const Point2& p) { return Params(model, p.n, p.d); };
   c.layers = est(best.n, [](const Point2& p) { return p.n; });
   c.d_model = est(best.d, [](const Point2& p) { return p.d; });
   c.value = est(best.value, [](const Point2& p) { return p.value; });

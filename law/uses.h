@@ -55,14 +55,15 @@ StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box&
 StatusOr<Estimate> Predict(const Form& form, const FitResult& fit, double layers, double d_model,
                            double dprime);
 
-// Best (layers, d_model) inside `box` with layers * (4 + 2 ffn) * d_model^2 <= budget.
+// Best (layers, d_model) inside `box` whose NonEmbeddingParams (law/params.h) is <= budget, for
+// models of `model`'s type, ffn multiplier and max_seq_len (its layers and d_model are ignored).
 struct BudgetChoice {
   double budget = 0;
-  double ffn_multiplier = 4;
+  ModelShape model;  // as given
   Estimate layers, d_model, value, params_used;
 };
 StatusOr<BudgetChoice> BestUnderBudget(const Form& form, const FitResult& fit, const Box& box,
-                                       double budget, double ffn_multiplier, double dprime);
+                                       double budget, const ModelShape& model, double dprime);
 
 // Fits on the rows matching `train` and scores the fit on the others.
 struct Extrapolation {

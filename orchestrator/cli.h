@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -13,7 +14,8 @@
 
 namespace CLI {
 class App;
-}
+class FormatterBase;
+}  // namespace CLI
 namespace perflaw::orchestrator {
 class ResultsDb;
 class Statement;
@@ -24,6 +26,11 @@ namespace perflaw::cli {
 // What a parsed subcommand does. Registrations store it into the slot they are given, from the
 // subcommand's parse callback, so exactly one action runs per invocation.
 using Action = std::function<Status()>;
+
+// The help formatter of every command (help_format.cc): readable metavariables (N, FILE,
+// table|json, the option's name in capitals) instead of CLI11's type names. Set it on the app
+// before registering the subcommands, which inherit it.
+std::shared_ptr<CLI::FormatterBase> MakeHelpFormatter();
 
 void RegisterDataCommands(CLI::App& app, Action* action);  // data_cmd.cc: perflaw data ...
 void RegisterLawCommands(CLI::App& app,

@@ -442,7 +442,7 @@ Status RunSynth(SynthArgs& a) {
   std::string format = a.format;
   if (format.empty()) format = fs::path(a.out).extension() == ".bin" ? "binary" : "sasrec";
   if (format != "sasrec" && format != "binary") {
-    return Status::InvalidArgument("--format must be sasrec or binary; got '" + format + "'");
+    return Status::InvalidArgument("--out-format must be sasrec or binary; got '" + format + "'");
   }
   std::string why;
   if (!a.options.IsValid(&why)) return Status::InvalidArgument(NameFlag(why));
@@ -468,8 +468,11 @@ void RegisterSynth(CLI::App* data, Action* action) {
   CLI::App* cmd = data->add_subcommand(
       "synth", "Write a seeded synthetic dataset (Markov chain / Zipf popularity mixture)");
   cmd->add_option("--out", a->out, "output file (written atomically)")->required();
-  cmd->add_option("--format", a->format,
+  // --format is what a command prints (table, json, ...); the dataset file's is --input-format
+  // when read, --out-format when written. --format stays as a hidden alias of old scripts.
+  cmd->add_option("--out-format", a->format,
                   "sasrec or binary (default: binary for .bin, else sasrec)");
+  cmd->add_option("--format", a->format)->group("");
   cmd->add_option("--users", o.users, "users (default 1000)")->check(NonNegative());
   cmd->add_option("--items", o.items, "items (default 1000)")->check(NonNegative());
   auto* mean =

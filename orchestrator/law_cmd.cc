@@ -92,8 +92,8 @@ void AddStudyOptions(CLI::App* sub, LawArgs* a) {
       ->capture_default_str();
   sub->add_option("--p-max", s.fit.p_max, "largest p of the integer grid")->capture_default_str();
   sub->add_option("--ffn-mult", s.form_options.ffn_multiplier,
-                  "feed-forward width multiplier in the parameter count (4 + 2 ffn) * layers * d^2")
-      ->capture_default_str();
+                  "model.ffn_multiplier in the parameter count, for every point (default: each "
+                  "point's own; 1 in a CSV without the column)");
   sub->add_option(
       "--dprime", s.dprime,
       "D' = tokens*apen (chinchilla: D = tokens) for predictions; default group median");
@@ -262,7 +262,8 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
   j["optimum"] = opt;
   if (g.budget) {
     j["budget"] = {{"non_embedding_params", g.budget->budget},
-                   {"ffn_multiplier", g.budget->ffn_multiplier},
+                   {"model_type", g.budget->model.type},
+                   {"ffn_multiplier", g.budget->model.ffn_multiplier},
                    {"layers", Est(g.budget->layers)},
                    {"d_model", Est(g.budget->d_model)},
                    {"value", Est(g.budget->value)},
@@ -349,9 +350,10 @@ void PrintBudget(const law::GroupFit& g, std::ostream& out) {
   const std::string& metric = g.key.metric;
   if (g.budget) {
     const law::BudgetChoice& b = *g.budget;
-    out << "  best under " << F(b.budget) << " non-embedding params ((4 + 2*" << F(b.ffn_multiplier)
-        << ") * layers * d_model^2): layers " << FI(b.layers) << ", d_model " << FI(b.d_model)
-        << ", " << metric << " " << FI(b.value) << ", params used " << FI(b.params_used) << "\n";
+    out << "  best under " << F(b.budget) << " non-embedding params (" << b.model.type
+        << ", ffn_multiplier " << F(b.model.ffn_multiplier) << "): layers " << FI(b.layers)
+        << ", d_model " << FI(b.d_model) << ", " << metric << " " << FI(b.value) << ", params used "
+        << FI(b.params_used) << "\n";
   }
 }
 
@@ -430,7 +432,9 @@ json FitOptionsJson(const LawArgs& a) {
           {"huber_delta", f.huber_delta},
           {"p_mode", a.p_mode},
           {"p_max", f.p_max},
-          {"ffn_mult", a.study.form_options.ffn_multiplier}};
+          {"ffn_mult", std::isnan(a.study.form_options.ffn_multiplier)
+                           ? json(nullptr)  // each point's own
+                           : json(a.study.form_options.ffn_multiplier)}};
 }
 
 // The data selection a stored fit used, so that it can be redone.
@@ -757,6 +761,9 @@ void PrintSuggestionsTable(const std::vector<json>& groups, std::ostream& out) {
 
 Status RunSuggest(LawArgs* a) {
   std::string why;
+  if (a->suggest.budget < 1)
+    return Status::InvalidArgument("--new-points must be >= 1, got " +
+                                   std::to_string(a->suggest.budget));
   if (!a->suggest.IsValid(&why)) return Status::InvalidArgument("option: " + why);
   std::vector<law::Observation> rows;
   PERFLAW_RETURN_IF_ERROR(Prepare(a, &rows));
@@ -806,8 +813,11 @@ void RegisterLawCommands(CLI::App& app, Action* action) {
   CLI::App* suggest = app.add_subcommand(
       "suggest", "the next (layers, d_model) points to train, per group, and why (docs/law.md)");
   AddStudyOptions(suggest, suggest_args.get());
-  suggest->add_option("--budget", suggest_args->suggest.budget, "new points per group, at most")
+  // --budget is fit's parameter budget; suggest's count of points is --new-points (old name
+  // hidden).
+  suggest->add_option("--new-points", suggest_args->suggest.budget, "new points per group, at most")
       ->capture_default_str();
+  suggest->add_option("--budget", suggest_args->suggest.budget)->group("");
   suggest->add_option("--format", suggest_args->format, "table | json | yaml (a sweep fragment)")
       ->check(CLI::IsMember({"table", "json", "yaml"}))
       ->capture_default_str();

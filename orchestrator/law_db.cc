@@ -140,6 +140,22 @@ StatusOr<double> ConfigNumber(const MetricRow& r, const char* pointer) {
   return r.config[p].get<double>();
 }
 
+// model.type and model.ffn_multiplier, for the parameter count (absent: the worker's defaults).
+Status ReadModelShape(const MetricRow& r, law::Observation* o) {
+  const json::json_pointer type("/model/type"), ffn("/model/ffn_multiplier");
+  if (r.config.contains(type)) {
+    if (!r.config[type].is_string())
+      return Status::InvalidArgument("point " + r.point + ": config model.type is not a string");
+    o->model_type = r.config[type].get<std::string>();
+  }
+  if (r.config.contains(ffn)) {
+    StatusOr<double> v = ConfigNumber(r, "/model/ffn_multiplier");
+    if (!v.ok()) return v.status();
+    o->ffn_multiplier = *v;
+  }
+  return Status::Ok();
+}
+
 // The sweep's default dataset name is the file's stem; two paths with one stem keep their paths.
 std::map<std::string, std::string> DatasetNames(const std::set<std::string>& paths) {
   std::map<std::string, int> stems;
@@ -241,6 +257,7 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
     o.max_seq_len = *l;
     o.layers = *n;
     o.d_model = *d;
+    PERFLAW_RETURN_IF_ERROR(ReadModelShape(r, &o));
     o.metric = r.metric;
     o.value = *r.value;
     if (r.users && *r.users > 0) o.users = *r.users;

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   CLI::App app{"perflaw: scaling studies of sequential-recommendation transformers"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "perflaw 0.1.0");
+  app.formatter(cli::MakeHelpFormatter());
 
   cli::Action action;
   cli::RegisterDataCommands(app, &action);

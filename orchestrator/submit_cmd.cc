@@ -277,7 +277,7 @@ StatusOr<Submission> Prepare(SubmitArgs a) {
       fs::absolute(a.output.empty() ? fs::path(sweep->work_dir) / "slurm" : fs::path(a.output))
           .lexically_normal()
           .string();
-  PERFLAW_RETURN_IF_ERROR(CheckPlainPath("--output", s.output_dir));
+  PERFLAW_RETURN_IF_ERROR(CheckPlainPath("--out", s.output_dir));
   const std::string perflaw = SelfExe();
   StatusOr<std::string> worker = WorkerBinary(a.worker_bin, perflaw);
   if (!worker.ok()) return worker.status();
@@ -430,9 +430,11 @@ void RegisterSubmitCommands(CLI::App& app, Action* action) {
                   "SIGTERM the job this many seconds before its time limit "
                   "(workers checkpoint)");
   cmd->add_option("--db", a->db, "results database (default: the sweep's db)");
-  cmd->add_option("--output", a->output,
+  cmd->add_option("--out", a->output,
                   "folder for the batch script and the job log "
                   "(default: WORK_DIR/slurm)");
+  // --out names an output location in every command; --output, its old name, stays hidden.
+  cmd->add_option("--output", a->output)->group("");
   cmd->add_option("--template", a->template_path,
                   "batch-script template (default: built-in "
                   "scripts/slurm/perflaw.sbatch.in)");

@@ -1049,10 +1049,7 @@ class SweepParser {
         uint64_t train = lengths[u] >= 3 ? lengths[u] - 2 : lengths[u];  // leave-one-out
         tokens += static_cast<double>(std::min(train, max_len));
       }
-      const json& model = p.config["model"];
-      const double dm = model["d_model"].get<double>();
-      const double hidden = std::round(model["ffn_multiplier"].get<double>() * dm);
-      p.non_embedding_params = model["layers"].get<double>() * (4 * dm * dm + 2 * dm * hidden);
+      p.non_embedding_params = law::NonEmbeddingParams(ModelShapeOf(p.config));
       p.tokens = tokens * p.config["train"]["epochs"].get<double>();
       p.cost = p.non_embedding_params * p.tokens;
     }
@@ -1112,6 +1109,17 @@ bool AdaptivePolicy::IsValid(std::string* why) const {
     return Fail(why, "policy.adaptive.max_interval_ratio must be a number > 1, got " +
                          Num(max_interval_ratio));
   return true;
+}
+
+law::ModelShape ModelShapeOf(const json& config) {
+  const json& model = config["model"];
+  law::ModelShape m;
+  m.type = model["type"].get<std::string>();
+  m.layers = model["layers"].get<double>();
+  m.d_model = model["d_model"].get<double>();
+  m.ffn_multiplier = model["ffn_multiplier"].get<double>();
+  m.max_seq_len = config["data"]["max_seq_len"].get<double>();
+  return m;
 }
 
 std::string PointId(const json& canonical_config, const std::string& data_identity) {

@@ -22,6 +22,7 @@
 #include "apen/dataset.h"
 #include "apen/status.h"
 #include "apen/synth.h"
+#include "law/params.h"
 
 namespace perflaw::orchestrator {
 
@@ -107,7 +108,7 @@ struct GridPoint {
   std::string dataset;    // DatasetSpec::name
   std::map<std::string, std::string>
       axes;                         // the grid axes' values (and `dataset` if several), for display
-  double non_embedding_params = 0;  // layers x (4 d^2 + 2 d h), h = round(ffn_multiplier d)
+  double non_embedding_params = 0;  // law::NonEmbeddingParams(ModelShapeOf(config))
   double tokens = 0;  // epochs x sum over kept training users of min(train length, max_seq_len)
   double cost = 0;    // non_embedding_params x tokens: the order of largest-first dispatch
 };
@@ -151,6 +152,11 @@ StatusOr<Sweep> LoadSweep(const std::string& path, const SweepParseOptions& opti
 // "perflaw-point-v1\n" + the compact key-sorted JSON of the configuration without `device` and
 // `threads`, with data.path replaced by `data_identity` (DatasetSpec::identity).
 std::string PointId(const nlohmann::json& canonical_config, const std::string& data_identity);
+
+// The model shape of a canonical point config (model.type, layers, d_model, ffn_multiplier,
+// data.max_seq_len), for law::NonEmbeddingParams: the count `sweep check` shows and the worker
+// reports.
+law::ModelShape ModelShapeOf(const nlohmann::json& canonical_config);
 
 // The database path a sweep's YAML names (`db:`, default NAME.db), resolved against base_dir, read
 // without the rest of the sweep (whose files may have moved); none if the YAML does not parse.

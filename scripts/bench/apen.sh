@@ -51,7 +51,7 @@ done
 
 echo
 echo "== 2. All measures on $N synthetic interactions (2 threads, binary input) =="
-"$PERFLAW" data synth --out "$WORK/big.bin" --format binary --users $((N / 50)) --items 100000 \
+"$PERFLAW" data synth --out "$WORK/big.bin" --out-format binary --users $((N / 50)) --items 100000 \
   --interactions "$N" --predictability 0.5 --seed 1 >/dev/null
 printf '%-10s %-6s %10s %10s %14s %10s\n' L r "wall s" target "peak RSS MiB" target
 for L in 50 200; do

@@ -128,15 +128,24 @@ TEST(UsesTest, PredictMatchesTheFormula) {
 
 TEST(UsesTest, BudgetChoiceIsTheBestFeasiblePoint) {
   auto form = Performance();
-  const double budget = 200000, ffn = 4;
+  const double budget = 200000;
+  ModelShape ffn;  // sasrec, ffn_multiplier 4
+  ffn.ffn_multiplier = 4;
+  auto params = [&](double n, double d) {
+    ModelShape m = ffn;
+    m.layers = n;
+    m.d_model = d;
+    return NonEmbeddingParams(m);
+  };
   auto c = BestUnderBudget(*form, Fitted(kTruth), Box{4, 32, 25, 100}, budget, ffn, NAN);
   ASSERT_TRUE(c.ok()) << c.status().message();
-  EXPECT_LE(NonEmbeddingParams(c->layers.value, c->d_model.value, ffn), budget * (1 + 1e-9));
+  EXPECT_LE(params(c->layers.value, c->d_model.value), budget * (1 + 1e-9));
+  EXPECT_DOUBLE_EQ(c->params_used.value, params(c->layers.value, c->d_model.value));
   // Brute force on a fine grid of feasible points never beats it.
   double best = -1e9;
   for (double n = 4; n <= 32; n += 0.05) {
     for (double d = 25; d <= 100; d += 0.1) {
-      if (NonEmbeddingParams(n, d, ffn) > budget) break;
+      if (params(n, d) > budget) break;
       Observation x;
       x.layers = n;
       x.d_model = d;

@@ -242,7 +242,7 @@ TEST(LawCliTest, SuggestExtendsTheEdgeAndItsYamlIsASweepFragment) {
   TempDir dir;
   dir.Write("g.csv", EdgeCsv());
   auto r = Perflaw("suggest --csv " + dir.File("g.csv") +
-                   " --group-by max_seq_len --budget 3 --bootstrap 100 --format json");
+                   " --group-by max_seq_len --new-points 3 --bootstrap 100 --format json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), 1u);
@@ -256,7 +256,7 @@ TEST(LawCliTest, SuggestExtendsTheEdgeAndItsYamlIsASweepFragment) {
 
   // The YAML fragment completes a sweep over the same grid: 9 points plus the 3 proposed.
   r = Perflaw("suggest --csv " + dir.File("g.csv") +
-              " --group-by max_seq_len --budget 3 --bootstrap 100 --format yaml");
+              " --group-by max_seq_len --new-points 3 --bootstrap 100 --format yaml");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   dir.Write("s.yaml",
             "name: t\ndata:\n  synthetic: {users: 50, items: 30, mean_length: 8, seed: 3}\n"
@@ -268,9 +268,11 @@ TEST(LawCliTest, SuggestExtendsTheEdgeAndItsYamlIsASweepFragment) {
   EXPECT_EQ(check.exit_code, 0) << check.err << r.out;
   EXPECT_NE(check.out.find("12 points"), std::string::npos) << check.out;
 
-  r = Perflaw("suggest --csv " + dir.File("g.csv") + " --budget 0");
+  r = Perflaw("suggest --csv " + dir.File("g.csv") + " --new-points 0");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("option: budget must be >= 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--new-points must be >= 1"), std::string::npos) << r.err;
+  r = Perflaw("suggest --csv " + dir.File("g.csv") + " --budget 0");  // the old name, hidden
+  EXPECT_NE(r.err.find("--new-points must be >= 1"), std::string::npos) << r.err;
 }
 
 TEST(LawCliTest, BadInputExitsTwoWithOneLine) {

@@ -124,7 +124,7 @@ TEST_F(SubmitTest, HostileTextCannotReachTheShell) {
   EXPECT_TRUE(r.out.empty()) << r.out;
 
   sweep = WriteSweep();
-  r = Submit(sweep, "--slurm --dry-run --output " + Quote(dir_.File("o $(id) `x`;y")));
+  r = Submit(sweep, "--slurm --dry-run --out " + Quote(dir_.File("o $(id) `x`;y")));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The script: after the header line (which names its path), before the argv line.
   const size_t begin = r.out.find('\n') + 1;
@@ -136,7 +136,7 @@ TEST_F(SubmitTest, HostileTextCannotReachTheShell) {
   for (const std::string& bad : std::vector<std::string>{
            "--partition 'a; rm -rf /'", "--partition 'a\n#SBATCH --uid=0'", "--account '$(id)'",
            "--partition 'gpu,'", "--time '1:00;reboot'", "--time 0", "--time 1:60",
-           "--output " + Quote(dir_.File("o%j")), "--output " + Quote(dir_.File("o\nx"))}) {
+           "--out " + Quote(dir_.File("o%j")), "--output " + Quote(dir_.File("o\nx"))}) {
     r = Submit(sweep, "--slurm " + bad);
     EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.out << r.err;
     EXPECT_NE(r.err.find("perflaw: error: --"), std::string::npos) << bad << ": " << r.err;

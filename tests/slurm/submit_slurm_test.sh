@@ -56,7 +56,7 @@ DB=$TMP/results.db
 
 start=$SECONDS
 out=$("$PERFLAW" submit "$TMP/tiny.yaml" --slurm --ntasks-per-node 2 --time 5 \
-  --launcher "$LAUNCHER" --worker-bin "$WORKER" --output "$TMP/slurm") ||
+  --launcher "$LAUNCHER" --worker-bin "$WORKER" --out "$TMP/slurm") ||
   fail "perflaw submit exited $?"
 echo "$out"
 JOB=$(sed -n 's/^submitted Slurm job \([0-9][0-9]*\):.*/\1/p' <<<"$out")
