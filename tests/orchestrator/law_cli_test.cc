@@ -311,7 +311,7 @@ TEST(LawCliTest, BadInputExitsTwoWithOneLine) {
   }
   // predict's point must be a real configuration.
   dir.Write("in.csv", GridCsv());
-  for (const std::string& bad :
+  for (const char* bad :
        {"--layers 2 --d-model inf", "--layers nan --d-model 64", "--layers 2 --d-model 0"}) {
     auto p = Perflaw("predict --csv " + dir.File("in.csv") + " --bootstrap 0 " + bad);
     EXPECT_EQ(p.exit_code, 2) << bad << " " << p.out;

@@ -8,6 +8,7 @@
 #include <set>
 #include <thread>
 
+#include "law/params.h"
 #include "worker/batches.h"
 #include "worker/evaluator.h"
 
@@ -177,6 +178,28 @@ TEST(ModelsTest, ParameterGroupsCoverEveryParameter) {
     EXPECT_EQ(static_cast<int64_t>(c.embedding + c.non_embedding), total);
     EXPECT_EQ(m->decay_params.size() + m->no_decay_params.size() + m->embedding_params.size(),
               m->parameters().size());
+  }
+}
+
+// The one parameter count of perflaw (law/params.h: sweep check, the cost estimate, the law)
+// equals what the worker counts on the model it builds, for every family and feed-forward width.
+TEST(ModelsTest, TheLawsParameterCountIsTheWorkers) {
+  for (ModelType type : {ModelType::kSasrec, ModelType::kLlama, ModelType::kHstu}) {
+    for (double ffn : {1.0, 2.5, 4.0}) {
+      SCOPED_TRACE(std::string(ModelTypeName(type)) + " ffn " + std::to_string(ffn));
+      ModelConfig c = Config(24, 2, NormPlacement::kPost, type);
+      c.layers = 3;
+      c.ffn_multiplier = ffn;
+      auto m = MakeModel(c, 100, 30, 1);
+      law::ModelShape shape;
+      shape.type = ModelTypeName(type);
+      shape.layers = c.layers;
+      shape.d_model = c.d_model;
+      shape.ffn_multiplier = ffn;
+      shape.max_seq_len = 30;
+      EXPECT_EQ(law::NonEmbeddingParams(shape),
+                static_cast<double>(m->CountParams().non_embedding));
+    }
   }
 }
 
