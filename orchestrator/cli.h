@@ -28,6 +28,7 @@ using Action = std::function<Status()>;
 void RegisterDataCommands(CLI::App& app, Action* action);  // data_cmd.cc: perflaw data ...
 void RegisterLawCommands(CLI::App& app, Action* action);   // law_cmd.cc: fit, predict, suggest, report
 void RegisterSweepCommands(CLI::App& app, Action* action);  // sweep_cmd.cc: sweep check
+void RegisterInitCommands(CLI::App& app, Action* action);   // init_cmd.cc: init
 void RegisterDbCommands(CLI::App& app, Action* action);    // db_cmd.cc: status, results, sql
 void RegisterCurvesCommands(CLI::App& app, Action* action);  // curves_cmd.cc: curves
 void RegisterRunCommands(CLI::App& app, Action* action);   // run_cmd.cc: run, orchestrate, resume
