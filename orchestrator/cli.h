@@ -37,6 +37,7 @@ void RegisterLawCommands(CLI::App& app,
                          Action* action);  // law_cmd.cc: fit, predict, suggest, report
 void RegisterSweepCommands(CLI::App& app, Action* action);   // sweep_cmd.cc: sweep check
 void RegisterDbCommands(CLI::App& app, Action* action);      // db_cmd.cc: status, results, sql
+void RegisterInitCommands(CLI::App& app, Action* action);    // init_cmd.cc: init
 void RegisterCurvesCommands(CLI::App& app, Action* action);  // curves_cmd.cc: curves
 void RegisterRunCommands(CLI::App& app, Action* action);     // run_cmd.cc: run, orchestrate, resume
 void RegisterSubmitCommands(CLI::App& app, Action* action);  // submit_cmd.cc: submit --slurm

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   cli::Action action;
   cli::RegisterDataCommands(app, &action);
   cli::RegisterLawCommands(app, &action);
+  cli::RegisterInitCommands(app, &action);
   cli::RegisterSweepCommands(app, &action);
   cli::RegisterDbCommands(app, &action);
   cli::RegisterCurvesCommands(app, &action);

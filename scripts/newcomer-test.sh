@@ -44,6 +44,9 @@ expect() {  # COMMAND OUTPUT_FILE -> 0 when the output has the expected shape
     *"perflaw report"*) grep -Eq "wrote [0-9]+ files" "$out" ;;
     *"perflaw-worker train"*)
       python3 -c 'import json; r = json.load(open("result.json")); assert r["status"] == "ok" and "hr@10" in r["test"]' ;;
+    # The starter sweep init wrote passes the real sweep check too.
+    *"perflaw init"*) grep -Eq "^wrote study/ml-100k.yaml: 16 points" "$out" && grep -q "perflaw run study/ml-100k.yaml" "$out" &&
+      "$BIN/perflaw" sweep check study/ml-100k.yaml | grep -Eq "^sweep ml-100k: 16 points \(grid" ;;
     *"sweep check"*) grep -Eq "[0-9]+ points \(grid" "$out" ;;
     # The quickstart ends with the law's verdict, and its grid is built to identify an optimum.
     *"perflaw run"*) grep -q "law: fitted" "$out" && grep -Eq "points: [0-9]+ total, [0-9]+ completed" "$out" &&
