@@ -31,8 +31,16 @@ struct FormOptions {
   // (attention Q, K, V, O = 4 d^2; feed-forward d -> ffn*d -> d = 2 ffn d^2; biases and norms
   // ignored).
   double ffn_multiplier = 4.0;
+  // The data-quality measure q in performance-data's D' = tokens * q: "apen" (the paper's mean
+  // ApEn, nats) or "transition" (the dataset's H(next item | previous item), bits; docs/data.md).
+  std::string quality = "apen";
   bool IsValid(std::string* why) const;
 };
+
+// The quality names FormOptions::quality takes.
+std::vector<std::string> QualityNames();
+// The observation's value of that measure (NaN when missing).
+double QualityValue(const Observation& x, const std::string& quality);
 
 // Non-embedding parameters of a stack of `layers` transformer blocks of width d_model.
 double NonEmbeddingParams(double layers, double d_model, double ffn_multiplier);
