@@ -486,6 +486,7 @@ QualitySummary ComputeQuality(const Sequences& seqs, const QualityOptions& optio
     }
   }
   if (options.apen) s.d_prime = static_cast<double>(s.tokens) * s.apen.mean;
+  if (options.transition) s.transition = ComputeTransitionEntropy(seqs, options.max_seq_len);
   if (options.zlib) {
     int error = Z_OK;
     s.zlib_ratio = ZlibRatio(kept, options.zlib_level, threads, &error);

@@ -1,5 +1,6 @@
 // Data-quality measures of item sequences: ApEn, SampEn, Lempel-Ziv entropy rate, Shannon entropy,
-// zlib compression ratio, and the law's data term D' = tokens x ApEn.
+// zlib compression ratio, the dataset's transition entropy (apen/transition.h), and the law's data
+// term D' = tokens x ApEn.
 //
 // All per-user measures are computed on each user's sequence truncated to its last L items
 // (max_seq_len), then aggregated over users. Item ids are compared as raw integers (Chebyshev
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "apen/sequences.h"
+#include "apen/transition.h"
 
 namespace perflaw::apen {
 
@@ -63,6 +65,8 @@ struct QualityOptions {
   bool lz = true;
   bool shannon = true;
   bool zlib = true;
+  // H(next item | previous item) over all pairs of the kept stream (apen/transition.h).
+  bool transition = true;
   // zlib compression level, 1..9. Level 1 by default: on item-id streams zlib's default level 6
   // is ~6x slower (lazy matching over long hash chains) for a ratio within 0.1% (docs/measures.md).
   int zlib_level = 1;
@@ -103,6 +107,8 @@ struct QualitySummary {
   // Compressed / raw bytes of the kept id stream (see kZlibChunkBytes); NaN if not computed or
   // no tokens.
   double zlib_ratio = std::numeric_limits<double>::quiet_NaN();
+  // Transition entropy of the kept stream; all NaN / 0 if not computed.
+  TransitionEntropy transition;
   // tokens x apen.mean: the Performance Law's data term; NaN when apen.mean is.
   double d_prime = std::numeric_limits<double>::quiet_NaN();
 };

@@ -92,6 +92,7 @@ Status ParseRow(const std::vector<std::string>& cells, const Columns& cols,
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "value", where, false, &row->value));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "tokens", where, true, &row->tokens));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "apen", where, true, &row->apen));
+  PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "transition", where, true, &row->transition));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "users", where, true, &row->users));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "best_epoch", where, true, &row->best_epoch));
   PERFLAW_RETURN_IF_ERROR(NumberCell(cells, cols, "epochs", where, true, &row->epochs));
@@ -100,6 +101,7 @@ Status ParseRow(const std::vector<std::string>& cells, const Columns& cols,
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->d_model, "d_model", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->tokens, "tokens", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->apen, "apen", where));
+  PERFLAW_RETURN_IF_ERROR(CheckPositive(row->transition, "transition", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->users, "users", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->best_epoch, "best_epoch", where));
   PERFLAW_RETURN_IF_ERROR(CheckPositive(row->epochs, "epochs", where));
@@ -112,8 +114,8 @@ Status ParseRow(const std::vector<std::string>& cells, const Columns& cols,
 bool IsStringKey(const std::string& key) { return key == "dataset" || key == "metric"; }
 
 bool IsKnownKey(const std::string& key) {
-  static const char* const kKeys[] = {"dataset", "max_seq_len", "layers", "d_model",
-                                      "metric",  "value",       "tokens", "apen"};
+  static const char* const kKeys[] = {"dataset", "max_seq_len", "layers", "d_model",   "metric",
+                                      "value",   "tokens",      "apen",   "transition"};
   for (const char* k : kKeys) {
     if (key == k) return true;
   }
@@ -126,6 +128,7 @@ double NumericColumn(const Observation& r, const std::string& key) {
   if (key == "d_model") return r.d_model;
   if (key == "value") return r.value;
   if (key == "tokens") return r.tokens;
+  if (key == "transition") return r.transition;
   return r.apen;
 }
 
@@ -159,7 +162,8 @@ StatusOr<std::vector<Observation>> ReadCsv(const std::string& path) {
 Status WriteCsv(const std::string& path, const std::vector<Observation>& rows) {
   std::ofstream out(path);
   if (!out) return Status::IoError("cannot write '" + path + "'");
-  out << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen,users,best_epoch,epochs\n";
+  out << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen,users,best_epoch,epochs,"
+         "transition\n";
   auto opt = [](double v) { return std::isnan(v) ? std::string() : FormatNumber(v); };
   for (const Observation& r : rows) {
     char value[64];
@@ -167,7 +171,7 @@ Status WriteCsv(const std::string& path, const std::vector<Observation>& rows) {
     out << r.dataset << ',' << FormatNumber(r.max_seq_len) << ',' << FormatNumber(r.layers) << ','
         << FormatNumber(r.d_model) << ',' << r.metric << ',' << value << ',' << opt(r.tokens) << ','
         << opt(r.apen) << ',' << opt(r.users) << ',' << opt(r.best_epoch) << ',' << opt(r.epochs)
-        << '\n';
+        << ',' << opt(r.transition) << '\n';
   }
   return out ? Status::Ok() : Status::IoError("write to '" + path + "' failed");
 }

@@ -27,6 +27,9 @@ struct Observation {
   double value = 0;
   double tokens = kMissing;  // training tokens (interactions) of the dataset at this L; optional
   double apen = kMissing;    // mean approximate entropy of users' sequences at this L; optional
+  // H(next item | previous item) over the dataset's pairs at this L, bits, Miller-Madow corrected
+  // (apen/transition.h); optional, the data-aware form's alternative to apen (--quality).
+  double transition = kMissing;
   // How the point was measured and trained, for the verdict (law/verdict.h); optional.
   double users = kMissing;       // evaluated users (the standard error of a rate)
   double best_epoch = kMissing;  // the epoch validation picked (1-based)
@@ -35,18 +38,18 @@ struct Observation {
 };
 
 // Reads a CSV with a header naming at least dataset, max_seq_len, layers, d_model, metric, value
-// (any order; optional tokens, apen, users, best_epoch, epochs; other columns ignored). Rejects
-// missing columns, non-numeric or non-finite numbers, layers/d_model/max_seq_len <= 0, tokens/apen
-// <= 0, with "file:line: ..." (InvalidArgument). Empty cells are allowed only in the optional
-// columns.
+// (any order; optional tokens, apen, transition, users, best_epoch, epochs; other columns ignored).
+// Rejects missing columns, non-numeric or non-finite numbers, layers/d_model/max_seq_len <= 0,
+// tokens/apen/transition <= 0, with "file:line: ..." (InvalidArgument). Empty cells are allowed
+// only in the optional columns.
 StatusOr<std::vector<Observation>> ReadCsv(const std::string& path);
 
 // Writes observations in the format ReadCsv reads (used by tests, benchmarks and reports).
 Status WriteCsv(const std::string& path, const std::vector<Observation>& rows);
 
 // A conjunction of clauses `key op value` joined by "&&", op one of <= < >= > == !=, key a column
-// (dataset, max_seq_len, layers, d_model, metric, value, tokens, apen). String columns (dataset,
-// metric) allow only == and !=. Example: "layers<=16 && d_model>25".
+// (dataset, max_seq_len, layers, d_model, metric, value, tokens, apen, transition). String columns
+// (dataset, metric) allow only == and !=. Example: "layers<=16 && d_model>25".
 class RowFilter {
  public:
   static StatusOr<RowFilter> Parse(const std::string& expression);

@@ -38,16 +38,16 @@ size_t CountDistinct(const std::vector<Observation>& rows, double (*get)(const O
   return values.size();
 }
 
-double DPrime(const Observation& x) { return x.tokens * x.apen; }
-
+// `quality` is the column the form also needs ("" = none).
 Status RequireColumn(const std::vector<Observation>& rows, const std::string& form, bool tokens,
-                     bool apen) {
+                     const std::string& quality) {
   for (const Observation& r : rows) {
     if (tokens && std::isnan(r.tokens)) {
       return Status::InvalidArgument(r.origin + ": form " + form + " needs column 'tokens'");
     }
-    if (apen && std::isnan(r.apen)) {
-      return Status::InvalidArgument(r.origin + ": form " + form + " needs column 'apen'");
+    if (!quality.empty() && std::isnan(QualityValue(r, quality))) {
+      return Status::InvalidArgument(r.origin + ": form " + form + " needs column '" + quality +
+                                     "'");
     }
   }
   return Status::Ok();
@@ -97,19 +97,20 @@ class PerformanceForm : public Form {
   std::vector<ParamSpec> params_;
 };
 
-// performance + w3 (-1/(p D'^e) - e ln D'), D' = tokens * apen; all parameters shared by all
-// groups.
+// performance + w3 (-1/(p D'^e) - e ln D'), D' = tokens * quality (apen by default); all
+// parameters shared by all groups.
 class PerformanceDataForm : public PerformanceForm {
  public:
-  PerformanceDataForm() {
+  explicit PerformanceDataForm(const std::string& quality) : quality_(quality) {
     params_.insert(params_.begin() + 4,
-                   {Linear("w3", "weight of the data term in D' = tokens * ApEn"),
+                   {Linear("w3", "weight of the data term in D' = tokens * " + quality),
                     Nonlinear("e", "data exponent", -5, 5, -2, 2)});
   }
   std::string name() const override { return "performance-data"; }
   std::string formula() const override {
     return "P(N,d,D') = w1*(-1/(p*N^a) - a*ln N) + w2*(-1/(p*d^b) - b*ln d) + "
-           "w3*(-1/(p*D'^e) - e*ln D') + c,  D' = tokens*apen";
+           "w3*(-1/(p*D'^e) - e*ln D') + c,  D' = tokens*" +
+           quality_;
   }
   int p_index() const override { return 6; }
   bool uses_dprime() const override { return true; }
@@ -132,10 +133,16 @@ class PerformanceDataForm : public PerformanceForm {
   }
   Status CheckData(const std::vector<Observation>& rows) const override {
     PERFLAW_RETURN_IF_ERROR(Form::CheckData(rows));
-    PERFLAW_RETURN_IF_ERROR(RequireColumn(rows, name(), true, true));
+    PERFLAW_RETURN_IF_ERROR(RequireColumn(rows, name(), true, quality_));
     // c plus the two data-term parameters must be pinned by distinct D' levels.
-    return RequireDistinct(CountDistinct(rows, DPrime), 3, name(), "D' = tokens*apen");
+    std::set<double> levels;
+    for (const Observation& r : rows) levels.insert(DPrime(r));
+    return RequireDistinct(levels.size(), 3, name(), "D' = tokens*" + quality_);
   }
+
+ private:
+  double DPrime(const Observation& x) const { return x.tokens * QualityValue(x, quality_); }
+  std::string quality_;
 };
 
 // P = a ln N + b ln d + c
@@ -196,7 +203,7 @@ class ChinchillaForm : public Form {
   }
   Status CheckData(const std::vector<Observation>& rows) const override {
     PERFLAW_RETURN_IF_ERROR(Form::CheckData(rows));
-    PERFLAW_RETURN_IF_ERROR(RequireColumn(rows, name(), true, false));
+    PERFLAW_RETURN_IF_ERROR(RequireColumn(rows, name(), true, ""));
     std::set<double> n_values;
     for (const Observation& r : rows) {
       if (!KnownModelType(r.model_type))
@@ -219,9 +226,13 @@ class ChinchillaForm : public Form {
 }  // namespace
 
 bool FormOptions::IsValid(std::string* why) const {
-  if (std::isnan(ffn_multiplier)) return true;  // each row's own
-  if (!(ffn_multiplier > 0) || !std::isfinite(ffn_multiplier)) {
+  // NaN: each row's own multiplier.
+  if (!std::isnan(ffn_multiplier) && (!(ffn_multiplier > 0) || !std::isfinite(ffn_multiplier))) {
     *why = "ffn_multiplier must be > 0, got " + FormatNumber(ffn_multiplier);
+    return false;
+  }
+  if (quality != "apen" && quality != "transition") {
+    *why = "quality must be apen or transition, got '" + quality + "'";
     return false;
   }
   return true;
@@ -238,6 +249,12 @@ ModelShape ShapeOf(const Observation& x, const FormOptions& options) {
   else if (!std::isnan(x.ffn_multiplier))
     m.ffn_multiplier = x.ffn_multiplier;
   return m;
+}
+
+std::vector<std::string> QualityNames() { return {"apen", "transition"}; }
+
+double QualityValue(const Observation& x, const std::string& quality) {
+  return quality == "transition" ? x.transition : x.apen;
 }
 
 LawTerm PerformanceTerm(double x, double a, double p) {
@@ -269,7 +286,7 @@ StatusOr<std::unique_ptr<Form>> MakeForm(const std::string& name, const FormOpti
   if (name == "performance")
     form = std::make_unique<PerformanceForm>();
   else if (name == "performance-data")
-    form = std::make_unique<PerformanceDataForm>();
+    form = std::make_unique<PerformanceDataForm>(options.quality);
   else if (name == "scaling")
     form = std::make_unique<ScalingForm>();
   else if (name == "chinchilla")

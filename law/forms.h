@@ -31,12 +31,20 @@ struct FormOptions {
   // Overrides every row's model.ffn_multiplier in Chinchilla's N (law/params.h); NaN = each row's
   // own (1, the models' default, where a row has none).
   double ffn_multiplier = kMissing;
+  // The data-quality measure q in performance-data's D' = tokens * q: "apen" (the paper's mean
+  // ApEn, nats) or "transition" (the dataset's H(next item | previous item), bits; docs/data.md).
+  std::string quality = "apen";
   bool IsValid(std::string* why) const;
 };
 
 // The model shape of observation `x` (its layers, d_model, max_seq_len, model type and ffn
 // multiplier, the latter overridden by options.ffn_multiplier when set).
 ModelShape ShapeOf(const Observation& x, const FormOptions& options = {});
+
+// The quality names FormOptions::quality takes.
+std::vector<std::string> QualityNames();
+// The observation's value of that measure (NaN when missing).
+double QualityValue(const Observation& x, const std::string& quality);
 
 class Form {
  public:

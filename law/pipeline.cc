@@ -139,9 +139,9 @@ Status FitGroup(const Form& asked, const StudyOptions& o, GroupFit* g) {
     return Status::Ok();
   }
   const Form& form_ref = *form;
-  // Chinchilla reads D = tokens; performance-data D' = tokens * apen; the others ignore it.
+  // Chinchilla reads D = tokens; performance-data D' = tokens * quality; the others ignore it.
   const bool chinchilla = form_ref.name() == "chinchilla";
-  g->dprime = o.dprime > 0 ? o.dprime : MedianDprime(g->rows, !chinchilla);
+  g->dprime = o.dprime > 0 ? o.dprime : MedianDprime(g->rows, !chinchilla, o.form_options.quality);
   if (!form_ref.uses_dprime() && !chinchilla) g->dprime = NAN;
   Box box = SearchBox(o, g->rows);
   StatusOr<Optimum> opt = FindOptimum(form_ref, g->fit, box, g->dprime);
@@ -213,11 +213,12 @@ bool StudyOptions::IsValid(std::string* why) const {
   return true;
 }
 
-double MedianDprime(const std::vector<Observation>& rows, bool times_apen) {
+double MedianDprime(const std::vector<Observation>& rows, bool times_quality,
+                    const std::string& quality) {
   std::vector<double> v;
   for (const Observation& r : rows) {
-    double apen = times_apen ? r.apen : 1.0;
-    if (std::isfinite(r.tokens) && std::isfinite(apen)) v.push_back(r.tokens * apen);
+    double q = times_quality ? QualityValue(r, quality) : 1.0;
+    if (std::isfinite(r.tokens) && std::isfinite(q)) v.push_back(r.tokens * q);
   }
   return v.empty() ? NAN : Percentile(v, 0.5);
 }

@@ -73,7 +73,9 @@ struct Study {
 // Fits every group. Errors name the group ("metric=HR@10 dataset=x max_seq_len=50: ...").
 StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOptions& options);
 
-// Median of tokens * apen (or of tokens alone) over rows; NaN when missing.
-double MedianDprime(const std::vector<Observation>& rows, bool times_apen = true);
+// Median of tokens * quality (law/forms.h QualityValue; or of tokens alone) over rows; NaN when
+// missing.
+double MedianDprime(const std::vector<Observation>& rows, bool times_quality = true,
+                    const std::string& quality = "apen");
 
 }  // namespace perflaw::law

@@ -29,8 +29,8 @@ Observation Point(double layers, double d_model, double dprime, const ModelShape
   x.max_seq_len = model.max_seq_len;
   x.layers = layers;
   x.d_model = d_model;
-  x.tokens = dprime;  // D' = tokens * apen; chinchilla reads tokens as D
-  x.apen = 1.0;
+  x.tokens = dprime;            // D' = tokens * apen; chinchilla reads tokens as D
+  x.apen = x.transition = 1.0;  // whichever quality the form reads
   return x;
 }
 

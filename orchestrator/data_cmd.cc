@@ -19,6 +19,7 @@
 #include "apen/quality.h"
 #include "apen/synth.h"
 #include "orchestrator/cli.h"
+#include "orchestrator/results_db.h"
 
 namespace perflaw::cli {
 namespace {
@@ -162,6 +163,12 @@ std::string FmtG(double v) {
   return buf;
 }
 
+// Share of the distinct (previous, next) pairs seen once: near 1, every estimate is sparse.
+double SingletonShare(const apen::QualitySummary& q) {
+  const apen::TransitionEntropy& t = q.transition;
+  return t.distinct_pairs ? static_cast<double>(t.singleton_pairs) / t.distinct_pairs : NAN;
+}
+
 // One column of the per-L quality table: its label and how to print it.
 struct Column {
   std::string name;
@@ -183,6 +190,13 @@ const std::vector<Column>& QualityColumns() {
       {"shannon_bits", [](const Q& q) { return Fmt(q.shannon_bits); }},
       {"zlib_ratio", [](const Q& q) { return Fmt(q.zlib_ratio); }},
       {"d_prime", [](const Q& q) { return FmtG(q.d_prime); }},
+      {"transition_bits", [](const Q& q) { return Fmt(q.transition.bits()); }},
+      {"transition_plugin_bits", [](const Q& q) { return Fmt(q.transition.conditional.plugin); }},
+      {"transition_grassberger_bits",
+       [](const Q& q) { return Fmt(q.transition.conditional.grassberger); }},
+      {"transition_mi_bits", [](const Q& q) { return Fmt(q.transition.mutual_information()); }},
+      {"transition_pairs", [](const Q& q) { return std::to_string(q.transition.pairs); }},
+      {"transition_singleton_share", [](const Q& q) { return Fmt(SingletonShare(q)); }},
   };
   return columns;
 }
@@ -201,7 +215,10 @@ void PrintTable(const Dataset& d, const Summary& s, const std::vector<apen::Qual
   std::printf(
       "\nquality per max_seq_len L (ApEn/SampEn: m=%d, r=%s on raw ids, r<1 = exact "
       "matching; means over users, weighted = by truncated length; LZ and Shannon in "
-      "bits; d_prime = tokens x apen_mean)\n",
+      "bits; d_prime = tokens x apen_mean; transition = H(next item | previous item) over all "
+      "consecutive pairs in bits, Miller-Madow corrected (plugin: uncorrected, grassberger: "
+      "Grassberger 2003), transition_mi = H(next) - H(next | previous), singleton_share = "
+      "distinct pairs seen once / distinct pairs)\n",
       m, FmtG(r).c_str());
   std::vector<std::vector<std::string>> rows;
   std::vector<std::string> header = {"L", "m", "r"};
@@ -261,6 +278,24 @@ nlohmann::json AggregateJson(const apen::UserAggregate& a) {
           {"users_infinite", a.users_infinite}};
 }
 
+nlohmann::json EstimatesJson(const apen::EntropyEstimates& e) {
+  return {{"plugin", Number(e.plugin)},
+          {"miller_madow", Number(e.miller_madow)},
+          {"grassberger", Number(e.grassberger)}};
+}
+
+nlohmann::json TransitionJson(const apen::QualitySummary& q) {
+  const apen::TransitionEntropy& t = q.transition;
+  return {{"bits", Number(t.bits())},
+          {"conditional_bits", EstimatesJson(t.conditional)},
+          {"next_item_bits", EstimatesJson(t.marginal)},
+          {"mutual_information_bits", Number(t.mutual_information())},
+          {"pairs", t.pairs},
+          {"contexts", t.contexts},
+          {"distinct_pairs", t.distinct_pairs},
+          {"singleton_pairs", t.singleton_pairs}};
+}
+
 void PrintJson(const Dataset& d, const Summary& s, const std::vector<apen::QualitySummary>& qs,
                const std::vector<double>& seconds) {
   nlohmann::json out;
@@ -289,6 +324,7 @@ void PrintJson(const Dataset& d, const Summary& s, const std::vector<apen::Quali
                     {"shannon_bits", Number(q.shannon_bits)},
                     {"zlib_ratio", Number(q.zlib_ratio)},
                     {"d_prime", Number(q.d_prime)},
+                    {"transition", TransitionJson(q)},
                     {"measures_seconds", seconds[i]}});
   }
   out["quality"] = rows;
@@ -306,12 +342,14 @@ struct StatsArgs {
   int threads = 0;
   // Which measures to compute (all by default); a benchmark times one measure alone.
   std::vector<std::string> measures;
+  // Results database whose dataset_stats receives one row per L ("" = none).
+  std::string db;
 };
 
 // Switches the QualityOptions measures to exactly `names`; empty keeps all on.
 Status SelectMeasures(const std::vector<std::string>& names, apen::QualityOptions* q) {
   if (names.empty()) return Status::Ok();
-  q->apen = q->sampen = q->lz = q->shannon = q->zlib = false;
+  q->apen = q->sampen = q->lz = q->shannon = q->zlib = q->transition = false;
   for (const std::string& n : names) {
     if (n == "apen") {
       q->apen = true;
@@ -323,11 +361,45 @@ Status SelectMeasures(const std::vector<std::string>& names, apen::QualityOption
       q->shannon = true;
     } else if (n == "zlib") {
       q->zlib = true;
+    } else if (n == "transition") {
+      q->transition = true;
     } else {
       return Status::InvalidArgument("--measures: unknown measure '" + n +
-                                     "' (expected apen, sampen, lz, shannon, zlib)");
+                                     "' (expected apen, sampen, lz, shannon, zlib, transition)");
     }
   }
+  return Status::Ok();
+}
+
+// Stores each row in the database's dataset_stats, keyed as `perflaw run` keys it (the dataset
+// path as given, the preprocessing options, L, m, r), so the law finds it (docs/data.md).
+Status StoreStats(const StatsArgs& a, const Dataset& d,
+                  const std::vector<apen::QualitySummary>& qs) {
+  StatusOr<std::unique_ptr<orchestrator::ResultsDb>> db =
+      orchestrator::ResultsDb::OpenForWriting(a.db);
+  if (!db.ok()) return db.status();
+  for (const apen::QualitySummary& q : qs) {
+    orchestrator::DatasetStatsRecord r;
+    r.dataset = a.data.options.path;
+    r.options = a.data.options.CanonicalString();
+    r.max_seq_len = static_cast<int64_t>(q.options.max_seq_len);
+    r.users = static_cast<int64_t>(d.num_users());
+    r.interactions = static_cast<int64_t>(d.num_interactions());
+    r.tokens = static_cast<int64_t>(q.tokens);
+    r.apen = q.apen.mean;
+    r.sampen = q.sampen.mean;
+    r.lz_entropy = q.lz.mean;
+    r.shannon_bits = q.shannon_bits;
+    r.zlib_ratio = q.zlib_ratio;
+    r.transition_bits = q.transition.bits();
+    r.transition_plugin_bits = q.transition.conditional.plugin;
+    r.transition_pairs = static_cast<int64_t>(q.transition.pairs);
+    r.m = q.options.m;
+    r.r = q.options.r;
+    PERFLAW_RETURN_IF_ERROR((*db)->StoreDatasetStats(r));
+  }
+  std::fprintf(stderr, "perflaw: stored %zu row(s) in dataset_stats of %s\n", qs.size(),
+               a.db.c_str());
   return Status::Ok();
 }
 
@@ -336,6 +408,10 @@ Status RunStats(StatsArgs& a) {
     return Status::InvalidArgument("--format must be table, json or csv; got '" + a.format + "'");
   }
   PERFLAW_RETURN_IF_ERROR(a.data.Resolve());
+  if (!a.db.empty() && !a.measures.empty()) {
+    return Status::InvalidArgument(
+        "--db stores every measure (a stored row replaces the old one): drop --measures");
+  }
   if (a.max_seq_lens.empty()) a.max_seq_lens.push_back(0);
   std::vector<apen::QualityOptions> qopts;
   for (size_t len : a.max_seq_lens) {
@@ -360,6 +436,7 @@ Status RunStats(StatsArgs& a) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (!qs.back().ok) return Status::Internal("quality measures failed: " + qs.back().message);
   }
+  if (!a.db.empty()) PERFLAW_RETURN_IF_ERROR(StoreStats(a, *d, qs));
   const Summary s = Summarize(*d);
   if (a.format == "json") {
     PrintJson(*d, s, qs, seconds);
@@ -386,9 +463,13 @@ void RegisterStats(CLI::App* data, Action* action) {
   cmd->add_option("--r", args->r, "ApEn/SampEn absolute tolerance r >= 0 on raw ids (default 0.2)");
   cmd->add_option("--threads", args->threads, "threads for the measures (default 0 = all cores)");
   cmd->add_option("--measures", args->measures,
-                  "compute only these (comma-separated: apen, sampen, lz, shannon, zlib); "
+                  "compute only these (comma-separated: apen, sampen, lz, shannon, zlib, "
+                  "transition); "
                   "default all; json output adds the seconds spent per row")
       ->delimiter(',');
+  cmd->add_option("--db", args->db,
+                  "also store each row in this results database's dataset_stats (DATASET as the "
+                  "sweep's data.path spells it), for the law's data-aware form");
   cmd->callback([args, action] { *action = [args] { return RunStats(*args); }; });
 }
 

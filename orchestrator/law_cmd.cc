@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -94,9 +95,35 @@ void AddStudyOptions(CLI::App* sub, LawArgs* a) {
   sub->add_option("--ffn-mult", s.form_options.ffn_multiplier,
                   "model.ffn_multiplier in the parameter count, for every point (default: each "
                   "point's own; 1 in a CSV without the column)");
+  sub->add_option("--quality", s.form_options.quality,
+                  "performance-data's data-quality measure in D' = tokens*quality: apen (the "
+                  "paper's ApEn) | transition (H(next item | previous item), bits; docs/data.md)")
+      ->check(CLI::IsMember(law::QualityNames()))
+      ->capture_default_str();
   sub->add_option(
       "--dprime", s.dprime,
-      "D' = tokens*apen (chinchilla: D = tokens) for predictions; default group median");
+      "D' = tokens*quality (chinchilla: D = tokens) for predictions; default group median");
+}
+
+// A row of a results database without the measure the data-aware form reads: say where it comes
+// from and how to store it (a database or stats from before the measure existed).
+Status CheckQualityStored(const LawArgs& a, const std::vector<law::Observation>& rows,
+                          const std::map<std::string, std::string>& paths) {
+  if (a.study.form != "performance-data") return Status::Ok();
+  const std::string& q = a.study.form_options.quality;
+  for (const law::Observation& r : rows) {
+    if (std::isfinite(r.tokens) && std::isfinite(law::QualityValue(r, q))) continue;
+    const auto path = paths.find(r.dataset);
+    const std::string p = path == paths.end() ? r.dataset : path->second;
+    const std::string l = law::FormatNumber(r.max_seq_len);
+    return Status::FailedPrecondition(
+        r.origin + ": form performance-data with --quality " + q + " needs the dataset's " +
+        (q == "apen" ? "tokens and ApEn" : "tokens and transition entropy") + ", which " + a.db +
+        "'s dataset_stats does not hold (once) for data.path " + p + " at max_seq_len " + l +
+        "; store them with `perflaw data stats " + p + " --max-seq-len " + l + " --db " + a.db +
+        "` and the sweep's preprocessing flags (perflaw run stores them from schema version 3 on)");
+  }
+  return Status::Ok();
 }
 
 void AddFitExtras(CLI::App* sub, LawArgs* a) {
@@ -135,7 +162,7 @@ Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
          : in->sweeps > 1 ? ", all " + std::to_string(in->sweeps) + " sweeps (--sweep for one)"
                           : "");
     *rows = std::move(in->rows);
-    return Status::Ok();
+    return CheckQualityStored(*a, *rows, in->dataset_paths);
   }
   if (!a->db_options.protocol.empty() || a->db_options.split != "test" ||
       !a->db_options.sweep.empty())
@@ -245,6 +272,7 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
             {"bootstrap_failed", g.fit.bootstrap_failed},
             {"loo_refits_not_converged", g.fit.loo_failed}};
   if (!g.fallback.empty()) j["fallback"] = {{"asked_form", s.form}, {"why", g.fallback}};
+  if (s.form == "performance-data") j["quality"] = s.form_options.quality;
   j = Scores(g.fit.in_sample, "", j);
   j = Scores(g.fit.loo, "loo_", j);
   const law::Optimum& o = g.optimum;
@@ -306,11 +334,21 @@ std::string ScoreLine(const law::Metrics& m) {
 }
 
 // What --dprime means for the form: chinchilla reads it as D (tokens).
-std::string DataLabel(const std::string& form) {
-  return form == "chinchilla" ? "D (tokens)" : "D' (tokens*apen)";
+std::string DataLabel(const std::string& form, const law::FormOptions& options) {
+  return form == "chinchilla" ? "D (tokens)" : "D' (tokens*" + options.quality + ")";
 }
 
-void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream& out) {
+// What the data-aware form's quality measure is, in words.
+std::string QualityWords(const std::string& quality) {
+  return quality == "transition"
+             ? "transition = H(next item | previous item) over the dataset's consecutive pairs, "
+               "bits, Miller-Madow corrected (docs/data.md)"
+             : "apen = mean ApEn(m=2, r=0.2) of users' sequences, nats (the paper's measure; on "
+               "data without repeated items a function of sequence length only, docs/data.md)";
+}
+
+void PrintOptimum(const std::string& form, const law::FormOptions& options, const law::GroupFit& g,
+                  std::ostream& out) {
   const law::Optimum& o = g.optimum;
   const std::string& metric = g.key.metric;
   if (o.has_closed_form) {
@@ -339,7 +377,7 @@ void PrintOptimum(const std::string& form, const law::GroupFit& g, std::ostream&
   out << "  numerical " << (o.higher_is_better ? "argmax" : "argmin") << " of " << metric
       << " in layers [" << F(o.box.n_lo) << ", " << F(o.box.n_hi) << "] x d_model ["
       << F(o.box.d_lo) << ", " << F(o.box.d_hi) << "]";
-  if (std::isfinite(g.dprime)) out << " at " << DataLabel(form) << " " << F(g.dprime);
+  if (std::isfinite(g.dprime)) out << " at " << DataLabel(form, options) << " " << F(g.dprime);
   out << ": layers " << FI(o.best_layers) << ", d_model " << FI(o.best_d_model) << ", " << metric
       << " " << FI(o.best_value) << "\n";
 }
@@ -364,6 +402,8 @@ void PrintVerdict(const law::Verdict& v, std::ostream& out) {
 
 void PrintTable(const law::Study& s, std::ostream& out) {
   out << "form " << s.form << ": " << s.formula << "\n";
+  if (s.form == "performance-data")
+    out << "data quality: " << QualityWords(s.form_options.quality) << "\n";
   for (const law::GroupFit& g : s.groups) {
     const law::FitResult& f = g.fit;
     out << "\n== " << g.key.Label() << " | form " << g.form << " | " << g.rows.size()
@@ -393,7 +433,7 @@ void PrintTable(const law::Study& s, std::ostream& out) {
         << " points): " << ScoreLine(f.in_sample) << "\n";
     out << "  leave-one-out " << g.key.metric << ":      " << ScoreLine(f.loo) << "\n";
     if (g.verdict.identified)
-      PrintOptimum(g.form, g, out);
+      PrintOptimum(g.form, s.form_options, g, out);
     else
       out << "  optimum: not shown: not identified (the verdict above says why)\n";
     PrintBudget(g, out);
@@ -437,6 +477,14 @@ json FitOptionsJson(const LawArgs& a) {
                            : json(a.study.form_options.ffn_multiplier)}};
 }
 
+// FitOptionsJson, plus the data-quality measure where the form reads one (other forms' stored
+// options stay as they were).
+json StoredOptionsJson(const LawArgs& a) {
+  json j = FitOptionsJson(a);
+  if (a.study.form == "performance-data") j["quality"] = a.study.form_options.quality;
+  return j;
+}
+
 // The data selection a stored fit used, so that it can be redone.
 json Selection(const LawArgs& a, const law::Study& s) {
   return {{"db", a.db},
@@ -446,7 +494,7 @@ json Selection(const LawArgs& a, const law::Study& s) {
           {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
           {"group_by", s.group_by},
           {"points", "state = COMPLETED"},
-          {"options", FitOptionsJson(a)}};
+          {"options", StoredOptionsJson(a)}};
 }
 
 // Stores each fitted group in the database's fits table (opened for writing only now).
@@ -577,7 +625,8 @@ Status RunPredict(LawArgs* a) {
     }
     std::cout << g.key.Label() << " | form " << study->form << ": predicted " << g.key.metric
               << " at layers " << F(a->layers) << ", d_model " << F(a->d_model);
-    if (std::isfinite(g.dprime)) std::cout << ", " << DataLabel(study->form) << " " << F(g.dprime);
+    if (std::isfinite(g.dprime))
+      std::cout << ", " << DataLabel(study->form, study->form_options) << " " << F(g.dprime);
     std::cout << " = " << F(p->value) << "  (" << F(100 * g.fit.level, 3) << "% bootstrap interval "
               << (p->interval.valid() ? "[" + F(p->interval.lo) + ", " + F(p->interval.hi) + "]"
                                       : std::string("n/a"))

@@ -193,6 +193,30 @@ Status LookUpStats(const SqliteDb& db, const std::string& path, double max_seq_l
   return Status::Ok();
 }
 
+// The transition entropy of (dataset path, max_seq_len) when dataset_stats holds one value for
+// them (ApEn's m and r do not change it); a file older than schema version 3 has none.
+Status LookUpTransition(const ResultsDb& db, const std::string& path, double max_seq_len,
+                        law::Observation* o) {
+  if (db.schema_version() < 3) return Status::Ok();
+  StatusOr<Statement> st = Statement::Prepare(
+      db.connection(),
+      "SELECT DISTINCT transition_bits FROM dataset_stats WHERE dataset = ? AND max_seq_len = ? "
+      "AND transition_bits IS NOT NULL");
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(path, static_cast<int64_t>(max_seq_len)));
+  int n = 0;
+  double bits = law::kMissing;
+  while (true) {
+    StatusOr<bool> more = st->Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++n;
+    bits = st->Double(0);
+  }
+  if (n == 1) o->transition = bits;
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool LawDbOptions::IsValid(std::string* why) const {
@@ -267,6 +291,8 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
     }
     if (r.eval_seed) seeds.insert(static_cast<int64_t>(*r.eval_seed));
     PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, path, o.max_seq_len, &o));
+    PERFLAW_RETURN_IF_ERROR(LookUpTransition(**db, path, o.max_seq_len, &o));
+    in.dataset_paths[o.dataset] = path;
     in.rows.push_back(std::move(o));
   }
   for (int64_t seed : seeds)

@@ -2,6 +2,7 @@
 // and fits -> the `fits` table. Lives here, not in law/, because law/ is free of SQLite.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ struct LawDbInput {
   int64_t sweep = 0;       // the sweep selected (0: every sweep)
   int64_t sweeps = 0;      // sweeps in the database
   bool read = false;       // false until ReadObservations succeeded
+  // Each row's dataset name -> its data.path (for messages naming the file).
+  std::map<std::string, std::string> dataset_paths;
 };
 
 // Reads every COMPLETED point of the database, or of options.sweep (opened read-only; a missing
@@ -37,7 +40,8 @@ struct LawDbInput {
 // where two paths share a stem), max_seq_len, layers, d_model from the config JSON, one row per
 // hr@K / ndcg@K / mrr of `options.split` (metric names HR@K, NDCG@K, MRR) with its evaluated users,
 // the result's best epoch and epochs run (for the verdict), tokens and apen from
-// dataset_stats (dataset = data.path, same max_seq_len) when one value is stored. Errors (exit 2):
+// dataset_stats (dataset = data.path, same max_seq_len) when one value is stored, and likewise
+// the transition entropy (schema version 3 on). Errors (exit 2):
 // no completed points, several protocols without options.protocol, no rows for the selection.
 StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOptions& options);
 

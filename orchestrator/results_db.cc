@@ -168,6 +168,13 @@ CREATE TABLE round_points (
   FOREIGN KEY (sweep, round) REFERENCES rounds (sweep, round)
 );
 )sql",
+    // 2 -> 3: the dataset's transition entropy H(next item | previous item) in bits, Miller-Madow
+    // corrected and plug-in, and the pairs it was estimated from (apen/transition.h).
+    R"sql(
+ALTER TABLE dataset_stats ADD COLUMN transition_bits REAL;
+ALTER TABLE dataset_stats ADD COLUMN transition_plugin_bits REAL;
+ALTER TABLE dataset_stats ADD COLUMN transition_pairs INTEGER;
+)sql",
 };
 constexpr int kNumMigrations = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kNumMigrations == ResultsDb::kSchemaVersion, "one migration per schema version");
@@ -1000,20 +1007,22 @@ StatusOr<std::vector<MetricValue>> ResultsDb::EpochMetrics(const std::string& po
 Status ResultsDb::StoreDatasetStats(const DatasetStatsRecord& s) {
   StatusOr<Transaction> txn = Transaction::Begin(db_);
   if (!txn.ok()) return txn.status();
-  PERFLAW_RETURN_IF_ERROR(
-      Run(db_,
-          "INSERT INTO dataset_stats (dataset, options, max_seq_len, users, interactions, tokens, "
-          "apen, "
-          "sampen, lz_entropy, shannon_bits, zlib_ratio, m, r, created_at) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-          "ON CONFLICT (dataset, options, max_seq_len, m, r) DO UPDATE SET users = excluded.users, "
-          "interactions = excluded.interactions, tokens = excluded.tokens, apen = excluded.apen, "
-          "sampen = excluded.sampen, lz_entropy = excluded.lz_entropy, "
-          "shannon_bits = excluded.shannon_bits, zlib_ratio = excluded.zlib_ratio, "
-          "created_at = excluded.created_at",
-          s.dataset, s.options, s.max_seq_len, s.users, s.interactions, s.tokens, Finite(s.apen),
-          Finite(s.sampen), Finite(s.lz_entropy), Finite(s.shannon_bits), Finite(s.zlib_ratio), s.m,
-          s.r, Now()));
+  PERFLAW_RETURN_IF_ERROR(Run(
+      db_,
+      "INSERT INTO dataset_stats (dataset, options, max_seq_len, users, interactions, tokens, "
+      "apen, sampen, lz_entropy, shannon_bits, zlib_ratio, m, r, created_at, transition_bits, "
+      "transition_plugin_bits, transition_pairs) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+      "ON CONFLICT (dataset, options, max_seq_len, m, r) DO UPDATE SET users = excluded.users, "
+      "interactions = excluded.interactions, tokens = excluded.tokens, apen = excluded.apen, "
+      "sampen = excluded.sampen, lz_entropy = excluded.lz_entropy, "
+      "shannon_bits = excluded.shannon_bits, zlib_ratio = excluded.zlib_ratio, "
+      "created_at = excluded.created_at, transition_bits = excluded.transition_bits, "
+      "transition_plugin_bits = excluded.transition_plugin_bits, "
+      "transition_pairs = excluded.transition_pairs",
+      s.dataset, s.options, s.max_seq_len, s.users, s.interactions, s.tokens, Finite(s.apen),
+      Finite(s.sampen), Finite(s.lz_entropy), Finite(s.shannon_bits), Finite(s.zlib_ratio), s.m,
+      s.r, Now(), Finite(s.transition_bits), Finite(s.transition_plugin_bits), s.transition_pairs));
   return txn->Commit();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -134,6 +135,11 @@ struct DatasetStatsRecord {
          zlib_ratio = 0;  // NaN = not computed
   int64_t m = 0;          // ApEn/SampEn embedding dimension
   double r = 0;           // ApEn/SampEn tolerance
+  // H(next item | previous item), bits: Miller-Madow and plug-in (apen/transition.h); NaN = not
+  // computed. Schema version 3 on.
+  double transition_bits = std::numeric_limits<double>::quiet_NaN();
+  double transition_plugin_bits = std::numeric_limits<double>::quiet_NaN();
+  int64_t transition_pairs = 0;  // consecutive pairs the estimate is over
 };
 
 struct FitRecord {
@@ -177,7 +183,7 @@ struct RoundRecord {
 class ResultsDb {
  public:
   // 2: adaptive rounds (tables rounds, round_points).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // The single writer: creates the file if needed, WAL, synchronous=NORMAL, foreign keys, migrates
   // the schema. A database written by a newer perflaw is refused (FailedPrecondition).
@@ -269,6 +275,8 @@ class ResultsDb {
   StatusOr<Transaction> BeginBatch() { return Transaction::Begin(db_); }
 
   const SqliteDb& connection() const { return db_; }
+  // The file's schema version as opened: a read-only open of an older file is not migrated.
+  int schema_version() const { return schema_version_; }
   double Now() const;
 
  private:

@@ -743,15 +743,18 @@ Status RecordDatasetStats(const Sweep& sweep, ResultsDb* db, std::ostream& err) 
       r.lz_entropy = quality.lz.mean;
       r.shannon_bits = quality.shannon_bits;
       r.zlib_ratio = quality.zlib_ratio;
+      r.transition_bits = quality.transition.bits();
+      r.transition_plugin_bits = quality.transition.conditional.plugin;
+      r.transition_pairs = static_cast<int64_t>(quality.transition.pairs);
       r.m = q.m;
       r.r = q.r;
       PERFLAW_RETURN_IF_ERROR(db->StoreDatasetStats(r));
       char line[256];
       std::snprintf(line, sizeof line,
                     "L %zu: %lld users, %lld tokens, ApEn(m=2, r=0.2) mean %.4g, LZ entropy %.4g "
-                    "bits/item",
+                    "bits/item, H(next|previous) %.4g bits",
                     max_len, static_cast<long long>(r.users), static_cast<long long>(r.tokens),
-                    r.apen, r.lz_entropy);
+                    r.apen, r.lz_entropy, r.transition_bits);
       err << "perflaw: dataset " << fs::path(entry.first.path).filename().string() << " " << line
           << " (stored in dataset_stats)" << std::endl;
     }

@@ -194,7 +194,7 @@ TEST(SynthTest, PopularityFollowsZipf) {
 }
 
 TEST(SynthTest, HigherPredictabilityGivesLowerEntropy) {
-  double last_cond = 1e9, last_lz = 1e9, last_shannon = 1e9, last_zlib = 1e9;
+  double last_cond = 1e9, last_lz = 1e9, last_shannon = 1e9, last_zlib = 1e9, last_transition = 1e9;
   for (double q : {0.0, 0.3, 0.6, 0.9, 1.0}) {
     SynthOptions o;
     o.users = 2000;
@@ -211,6 +211,10 @@ TEST(SynthTest, HigherPredictabilityGivesLowerEntropy) {
     EXPECT_LT(s.lz.mean, last_lz) << "predictability " << q;
     EXPECT_LT(s.shannon_bits, last_shannon) << "predictability " << q;
     EXPECT_LT(s.zlib_ratio, last_zlib) << "predictability " << q;
+    EXPECT_LT(s.transition.bits(), last_transition) << "predictability " << q;
+    EXPECT_NEAR(s.transition.conditional.plugin, cond, 1e-9);  // the same pairs
+    EXPECT_GE(s.transition.bits(), s.transition.conditional.plugin);
+    last_transition = s.transition.bits();
     last_cond = cond;
     last_lz = s.lz.mean;
     last_shannon = s.shannon_bits;

@@ -344,6 +344,38 @@ TEST(FitTest, PerformanceDataNeedsThreeDataLevels) {
   EXPECT_FALSE(Fit(*form, rows, Quick()).ok());
 }
 
+// --quality transition: the same law with D' = tokens * transition; apen is then ignored, and a
+// row without transition is refused by name.
+TEST(FitTest, PerformanceDataReadsTheChosenQuality) {
+  FormOptions fo;
+  fo.quality = "transition";
+  auto made = MakeForm("performance-data", fo);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  const Form& form = **made;
+  EXPECT_NE(form.formula().find("D' = tokens*transition"), std::string::npos) << form.formula();
+  const std::vector<double> truth = {0.05, -1.0, 0.08, -2.0 / 3.0, 0.03, -0.25, 16.0, 0.3};
+  // The values of the apen form at the same theta, with the measure moved to `transition`.
+  auto rows = Grid(*MustForm("performance-data"), truth, 0, 1,
+                   {{2e5, 1.5}, {1e6, 2.0}, {5e6, 1.2}, {2e7, 2.5}});
+  for (Observation& r : rows) {
+    r.transition = r.apen;
+    r.apen = NAN;
+  }
+  auto fit = Fit(form, rows, Quick());
+  ASSERT_TRUE(fit.ok()) << fit.status().message();
+  ExpectRecovered(*fit, truth);
+  rows[5].transition = NAN;
+  auto missing = Fit(form, rows, Quick());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("needs column 'transition'"), std::string::npos)
+      << missing.status().message();
+  fo.quality = "zlib";
+  std::string why;
+  EXPECT_FALSE(fo.IsValid(&why));
+  EXPECT_NE(why.find("quality must be apen or transition"), std::string::npos) << why;
+  EXPECT_FALSE(MakeForm("performance-data", fo).ok());
+}
+
 TEST(FitTest, OptionsValidation) {
   std::string why;
   FitOptions o;

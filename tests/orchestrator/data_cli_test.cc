@@ -160,7 +160,8 @@ TEST(DataCliTest, StatsTableHasOneRowPerLength) {
                              [](const std::string& l) { return l.rfind("L ", 0) == 0; });
   ASSERT_NE(header, lines.end()) << r.out;
   for (const char* col : {"apen_mean", "apen_weighted_mean", "sampen_mean", "lz_bits_mean",
-                          "shannon_bits", "zlib_ratio", "d_prime", "tokens"}) {
+                          "shannon_bits", "zlib_ratio", "d_prime", "tokens", "transition_bits",
+                          "transition_plugin_bits", "transition_mi_bits"}) {
     EXPECT_NE(header->find(col), std::string::npos) << col;
   }
   ASSERT_EQ(lines.end() - header, 4) << r.out;
@@ -192,6 +193,14 @@ TEST(DataCliTest, StatsJsonAndCsvShapes) {
   for (const char* key : {"apen", "sampen", "lz_bits"}) {
     EXPECT_TRUE(out["quality"][0][key].contains("weighted_mean")) << key;
   }
+  // Pairs (1,2) (2,3) (3,4) (2,3) (3,4) (4,5) (1,3) (3,5) (2,4) (4,5): contexts 1, 2, 3, 4.
+  const nlohmann::json& t = out["quality"][0]["transition"];
+  EXPECT_EQ(t["pairs"], 10);
+  EXPECT_EQ(t["contexts"], 4);
+  EXPECT_EQ(t["distinct_pairs"], 7);
+  EXPECT_EQ(t["singleton_pairs"], 4);
+  EXPECT_GT(t["bits"].get<double>(), t["conditional_bits"]["plugin"].get<double>());
+  EXPECT_EQ(out["quality"][1]["transition"]["pairs"], 4);  // L = 2: one pair per user
 
   CommandResult c = RunCommand(Perflaw() + " data stats " + dir.File("s.txt") +
                                " --format csv --max-seq-len 1,2,3 --no-cache");
@@ -202,6 +211,31 @@ TEST(DataCliTest, StatsJsonAndCsvShapes) {
   for (const auto& l : lines) EXPECT_EQ(fields(l), fields(lines[0])) << l;
   EXPECT_EQ(lines[0].rfind("dataset,users,items,interactions", 0), 0u);
   EXPECT_NE(lines[1].find(",4,5,14,"), std::string::npos) << lines[1];
+}
+
+TEST(DataCliTest, StatsStoresRowsInTheResultsDatabase) {
+  TempDir dir;
+  dir.Write("s.txt", kSmall);
+  const std::string db = dir.File("r.db");
+  CommandResult r = RunCommand(Perflaw() + " data stats " + dir.File("s.txt") +
+                               " --max-seq-len 0,2 --no-cache --db " + db);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("stored 2 row(s) in dataset_stats of " + db), std::string::npos) << r.err;
+  CommandResult q = RunCommand(Perflaw() + " sql " + db +
+                               " \"SELECT max_seq_len, tokens, transition_pairs, "
+                               "transition_bits > transition_plugin_bits AS corrected FROM "
+                               "dataset_stats ORDER BY max_seq_len\" --format json");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  nlohmann::json rows = nlohmann::json::parse(q.out);
+  ASSERT_EQ(rows.size(), 2u) << q.out;
+  EXPECT_EQ(rows[0]["tokens"], 14);
+  EXPECT_EQ(rows[0]["transition_pairs"], 10);
+  EXPECT_EQ(rows[0]["corrected"], 1);
+  EXPECT_EQ(rows[1]["transition_pairs"], 4);
+  CommandResult bad = RunCommand(Perflaw() + " data stats " + dir.File("s.txt") +
+                                 " --no-cache --measures apen --db " + db);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--db stores every measure"), std::string::npos) << bad.err;
 }
 
 TEST(DataCliTest, PrepareThenStatsReuseTheCache) {

@@ -14,8 +14,9 @@ namespace {
 // The paper's 24-point grid from a known Performance Law (N* = 16, d* = 64) plus a fixed wiggle.
 std::string GridCsv(int levels = 1, double wiggle = 0.002) {
   std::ostringstream csv;
-  csv << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen\n";
+  csv << "dataset,max_seq_len,layers,d_model,metric,value,tokens,apen,transition\n";
   const double tokens[] = {2e5, 1e6, 5e6, 2e7}, apen[] = {1.5, 2.0, 1.2, 2.5};
+  const double transition[] = {9.0, 7.5, 6.0, 8.0};  // bits; read only with --quality transition
   auto term = [](double x, double a, double p) {
     return -1 / (p * std::pow(x, a)) - a * std::log(x);
   };
@@ -26,7 +27,7 @@ std::string GridCsv(int levels = 1, double wiggle = 0.002) {
         double v = 0.05 * term(n, -1, 16) + 0.08 * term(d, -2.0 / 3, 16) + 0.3 +
                    0.03 * term(tokens[l] * apen[l], -0.25, 16) + wiggle * ((k++ * 7 % 11) - 5) / 5;
         csv << "syn," << 50 * (l + 1) << ',' << n << ',' << d << ",HR@10," << v << ',' << tokens[l]
-            << ',' << apen[l] << '\n';
+            << ',' << apen[l] << ',' << transition[l] << '\n';
       }
     }
   }
@@ -169,6 +170,40 @@ TEST(LawCliTest, ScalingAndJointForms) {
   ASSERT_EQ(j.size(), 1u);  // one joint fit
   EXPECT_EQ(j[0]["n_points"], 96);
   EXPECT_TRUE(j[0]["params"].contains("e"));
+}
+
+// --quality picks the data-aware form's measure: the output and the formula say which, and a
+// CSV without that column is refused by name.
+TEST(LawCliTest, QualityOptionPicksTheDataMeasure) {
+  TempDir dir;
+  dir.Write("g.csv", GridCsv(4));
+  const std::string fit = "fit --csv " + dir.File("g.csv") +
+                          " --form performance-data --starts 100 --bootstrap 0 --quality ";
+  auto j = Perflaw(fit + "transition --format json");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto g = nlohmann::json::parse(j.out)[0];
+  EXPECT_EQ(g["quality"], "transition");
+  EXPECT_NE(g["formula"].get<std::string>().find("D' = tokens*transition"), std::string::npos);
+  auto t = Perflaw(fit + "transition");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_NE(t.out.find("data quality: transition = H(next item | previous item)"),
+            std::string::npos)
+      << t.out;
+  auto a = Perflaw("fit --csv " + dir.File("g.csv") +
+                   " --form performance-data --starts 100 --bootstrap 0 --format json");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(nlohmann::json::parse(a.out)[0]["quality"], "apen");  // the default
+  auto bad = Perflaw(fit + "zlib");
+  EXPECT_EQ(bad.exit_code, 2);
+  std::istringstream grid(GridCsv(4));
+  std::string old;
+  for (std::string line; std::getline(grid, line);)
+    old += line.substr(0, line.rfind(',')) + "\n";  // drop the transition column
+  dir.Write("old.csv", old);
+  auto missing = Perflaw("fit --csv " + dir.File("old.csv") +
+                         " --form performance-data --quality transition --bootstrap 0");
+  EXPECT_EQ(missing.exit_code, 2) << missing.out;
+  EXPECT_NE(missing.err.find("needs column 'transition'"), std::string::npos) << missing.err;
 }
 
 TEST(LawCliTest, PredictPrintsAnInterval) {

@@ -196,6 +196,55 @@ TEST(LawDbTest, TokensAndApenComeFromDatasetStats) {
   ASSERT_FALSE(in->rows.empty());
   EXPECT_EQ(in->rows[0].tokens, 90);
   EXPECT_EQ(in->rows[0].apen, 1.5);
+  EXPECT_TRUE(std::isnan(in->rows[0].transition));  // not stored
+}
+
+TEST(LawDbTest, TransitionEntropyComesFromDatasetStats) {
+  TempDir dir;
+  BuildDb(dir.File("r.db"));
+  orchestrator::DatasetStatsRecord s;
+  s.dataset = "/data/ml-1m.inter";
+  s.options = "x";
+  s.max_seq_len = 50;
+  s.tokens = 90;
+  s.apen = 1.5;
+  s.transition_bits = 6.25;
+  s.transition_plugin_bits = 5.5;
+  s.transition_pairs = 80;
+  s.m = 2;
+  s.r = 0.2;
+  {
+    auto db = ResultsDb::OpenForWriting(dir.File("r.db"));
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
+    s.m = 1;  // another ApEn m: two ApEn rows, one transition value
+    s.apen = 0.7;
+    ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
+  }
+  orchestrator::LawDbOptions o;
+  o.metric = "NDCG@10";
+  auto in = orchestrator::ReadObservations(dir.File("r.db"), o);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_FALSE(in->rows.empty());
+  EXPECT_EQ(in->rows[0].transition, 6.25);
+  EXPECT_TRUE(std::isnan(in->rows[0].apen));  // ambiguous: left missing
+  EXPECT_EQ(in->dataset_paths.at("ml-1m"), "/data/ml-1m.inter");
+}
+
+// The data-aware form on a database without the measure says how to store it.
+TEST(LawDbTest, MissingQualitySaysHowToStoreIt) {
+  TempDir dir;
+  const std::string db = dir.File("r.db");
+  BuildDb(db);
+  for (const char* q : {"apen", "transition"}) {
+    auto r = Perflaw("fit " + db + " --form performance-data --metric HR@10 --bootstrap 0 " +
+                     "--quality " + q);
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.err.find(std::string("--quality ") + q), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("perflaw data stats /data/ml-1m.inter --max-seq-len 50 --db " + db),
+              std::string::npos)
+        << r.err;
+  }
 }
 
 TEST(LawDbTest, FitFromDbRecoversTheLawAndStoresIt) {

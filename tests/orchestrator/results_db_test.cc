@@ -157,11 +157,15 @@ TEST(ResultsDbTest, AVersion1DatabaseIsReadAsIsAndUpgradedByAWriter) {
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->RecordSweep("name: s\n", "s").ok());
   }
-  {  // what schema version 1 was: no rounds tables
+  {  // what schema version 1 was: no rounds tables, no transition columns
     StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
     ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE(
-        raw->Exec("DROP TABLE round_points; DROP TABLE rounds; PRAGMA user_version = 1").ok());
+    ASSERT_TRUE(raw->Exec("DROP TABLE round_points; DROP TABLE rounds; "
+                          "ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
+                          "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
+                          "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; "
+                          "PRAGMA user_version = 1")
+                    .ok());
   }
   {
     StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
@@ -172,9 +176,55 @@ TEST(ResultsDbTest, AVersion1DatabaseIsReadAsIsAndUpgradedByAWriter) {
   }
   auto db = OpenWriter(path);
   ASSERT_TRUE(db);
-  EXPECT_EQ(Count(*db, "PRAGMA user_version"), 2);
+  EXPECT_EQ(Count(*db, "PRAGMA user_version"), ResultsDb::kSchemaVersion);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM rounds"), 0);
   EXPECT_EQ(Count(*db, "SELECT count(*) FROM sweeps"), 1);
+}
+
+TEST(ResultsDbTest, AVersion2DatabaseGainsTheTransitionColumns) {
+  TempDir dir;
+  const std::string path = dir.File("r.db");
+  {
+    auto db = OpenWriter(path);
+    ASSERT_TRUE(db);
+    DatasetStatsRecord s;
+    s.dataset = "a.txt";
+    s.options = "o";
+    s.tokens = 10;
+    s.apen = 0.5;
+    ASSERT_TRUE(db->StoreDatasetStats(s).ok());
+  }
+  {  // what schema version 2 was: dataset_stats without the transition columns
+    StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
+    ASSERT_TRUE(raw.ok());
+    ASSERT_TRUE(raw->Exec("ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
+                          "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
+                          "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; "
+                          "PRAGMA user_version = 2")
+                    .ok());
+  }
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ((*r)->schema_version(), 2);
+  }
+  auto db = OpenWriter(path);
+  ASSERT_TRUE(db);
+  EXPECT_EQ(Count(*db, "PRAGMA user_version"), 3);
+  EXPECT_EQ(Text(*db, "SELECT apen FROM dataset_stats"), "0.5");  // kept
+  EXPECT_EQ(Text(*db, "SELECT transition_bits FROM dataset_stats"), "NULL");
+  DatasetStatsRecord s;
+  s.dataset = "a.txt";
+  s.options = "o";
+  s.tokens = 10;
+  s.apen = 0.5;
+  s.transition_bits = 3.25;
+  s.transition_pairs = 9;
+  ASSERT_TRUE(db->StoreDatasetStats(s).ok());
+  EXPECT_EQ(Count(*db, "SELECT count(*) FROM dataset_stats"), 1);
+  EXPECT_EQ(Text(*db, "SELECT transition_bits FROM dataset_stats"), "3.25");
+  EXPECT_EQ(Text(*db, "SELECT transition_plugin_bits FROM dataset_stats"), "NULL");
+  EXPECT_EQ(Count(*db, "SELECT transition_pairs FROM dataset_stats"), 9);
 }
 
 TEST(ResultsDbTest, RefusesADatabaseFromANewerVersion) {
