@@ -1,7 +1,8 @@
 // perflaw run / resume / orchestrate: running a sweep as one MPI job (docs/running.md).
 //
-//   perflaw run SWEEP.yaml [--np N] [--db DB]     validate, then start on this machine
-//   perflaw resume DB [--np N] [--retry-failed]     (both through mpirun, MPMD):
+//   perflaw run SWEEP.yaml [--np N] [--db DB]     validate, then start on this machine or, with
+//   perflaw resume DB [--np N] [--retry-failed]     --hostfile F, on F's nodes (both through
+//                                                    mpirun, MPMD):
 //       mpirun -np 1 perflaw orchestrate ... : -np N perflaw-worker serve
 //   perflaw orchestrate SWEEP.yaml [--db DB]      rank 0 inside a launch the user made
 //   perflaw orchestrate --resume DB [--retry-failed]
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "orchestrator/cli.h"
+#include "orchestrator/hostfile.h"
 #include "orchestrator/launch.h"
 #include "orchestrator/mpi_transport.h"
 #include "orchestrator/runner.h"
@@ -52,6 +54,9 @@ struct RunArgs {
   long long np = 0;  // signed: CLI11 2.1.2 would wrap "-1" into a huge unsigned value
   std::string progress = "auto";
   std::string exit_code_socket;  // orchestrate: report the exit code there, exit 0 (perflaw run)
+  std::string hostfile;          // run / resume: the nodes (docs/cluster.md)
+  bool span_nodes = false;       // run / resume: a worker group may straddle nodes
+  std::string node_cache_dir;    // run / resume: the workers' dataset cache ("%h": the node's name)
 };
 
 // ---- signals ----
@@ -71,7 +76,8 @@ void InstallHandlers(void (*handler)(int)) {
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaction(sig, &sa, nullptr);
+  // SIGUSR1: what mpirun forwards to every rank at once (a job on a hostfile's nodes, below).
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaction(sig, &sa, nullptr);
 }
 
 // ---- orchestrate ----
@@ -203,6 +209,8 @@ std::string FindOnPath(const std::string& name) {
 }
 
 StatusOr<long long> WorkerRanks(const RunArgs& a, bool np_given, const RunPlan& plan) {
+  if (a.span_nodes && a.hostfile.empty())
+    return Status::InvalidArgument("--span-nodes goes with --hostfile");
   const long long per_point = plan.sweep.resources.ranks_per_point;
   const long long np = np_given ? a.np : static_cast<long long>(plan.sweep.resources.workers);
   const std::string what = np_given ? "--np" : "resources.workers";
@@ -211,6 +219,7 @@ StatusOr<long long> WorkerRanks(const RunArgs& a, bool np_given, const RunPlan& 
                                    "resources.ranks_per_point (" + std::to_string(per_point) +
                                    "), got " + std::to_string(np));
   }
+  if (!a.hostfile.empty()) return np;  // the hostfile's slots bound it (PlaceRanks)
   const orchestrator::RankCapacity capacity = orchestrator::RankCapacityHere();
   if (np >= capacity.max_ranks) {
     return Status::InvalidArgument(
@@ -237,12 +246,18 @@ std::vector<std::string> ChildEnvironment() {
 // measured with Open MPI 4.1), which is no time to checkpoint at its default of 1 s. Before all
 // ranks run nothing can need a checkpoint, and mpirun may still be starting more: the whole process
 // group gets SIGTERM. A second signal kills everything at once (resume closes the attempts as
-// interrupted).
-void SignalJob(pid_t mpirun, long long ranks, bool first) {
+// interrupted). On a hostfile's nodes the ranks are not ours to signal (mpirun's children are the
+// agents that reach the nodes): mpirun gets SIGUSR1, which it forwards to every rank at once, and
+// the ranks stop on it as on SIGTERM.
+void SignalJob(pid_t mpirun, long long ranks, bool first, bool on_nodes) {
   const std::vector<pid_t> started = orchestrator::ChildrenOf(mpirun);
   if (!first) {
     for (pid_t rank : started) ::kill(rank, SIGKILL);
     ::kill(-mpirun, SIGKILL);
+    return;
+  }
+  if (on_nodes) {
+    ::kill(mpirun, SIGUSR1);
     return;
   }
   if (static_cast<long long>(started.size()) < ranks) {
@@ -256,7 +271,7 @@ void SignalJob(pid_t mpirun, long long ranks, bool first) {
 }
 
 // Waits for mpirun (which runs `ranks` ranks) and returns its exit code, passing signals on.
-StatusOr<int> WaitForChild(pid_t pid, long long ranks) {
+StatusOr<int> WaitForChild(pid_t pid, long long ranks, bool on_nodes) {
   int handled = 0;
   while (true) {
     int status = 0;
@@ -275,16 +290,47 @@ StatusOr<int> WaitForChild(pid_t pid, long long ranks) {
                      "closed (a second signal kills the job at once)"
                   << std::endl;
       }
-      SignalJob(pid, ranks, handled == 0);
+      SignalJob(pid, ranks, handled == 0, on_nodes);
       handled = signals;
     }
     ::usleep(50 * 1000);
   }
 }
 
+// With --hostfile: how many ranks each node gets, after checking that the nodes hold the job
+// (empty without a hostfile). Nothing is written.
+StatusOr<std::vector<orchestrator::HostSlots>> PlanPlacement(const RunArgs& a, const RunPlan& plan,
+                                                             long long workers) {
+  if (a.hostfile.empty()) return std::vector<orchestrator::HostSlots>{};
+  StatusOr<std::vector<orchestrator::HostSlots>> nodes = orchestrator::ReadHostfile(a.hostfile);
+  if (!nodes.ok()) return nodes.status();
+  StatusOr<std::vector<orchestrator::HostSlots>> placed =
+      orchestrator::PlaceRanks(*nodes, workers, plan.sweep.resources.ranks_per_point, a.span_nodes);
+  if (!placed.ok())
+    return Status::InvalidArgument("--hostfile " + a.hostfile + ": " + placed.status().message());
+  return placed;
+}
+
+// mpirun's placement options. On nodes: their list with each node's rank count, written to
+// WORK_DIR/mpirun-hosts, which --map-by slot fills in rank order. On this machine alone: any
+// number of ranks (--oversubscribe).
+StatusOr<std::vector<std::string>> PlacementArgs(
+    const RunPlan& plan, const std::vector<orchestrator::HostSlots>& placed) {
+  if (placed.empty()) return std::vector<std::string>{"--oversubscribe"};
+  std::error_code ec;
+  fs::create_directories(plan.sweep.work_dir, ec);
+  const std::string path = plan.sweep.work_dir + "/mpirun-hosts";
+  std::ofstream out(path, std::ios::trunc);
+  out << orchestrator::RenderHostfile(placed);
+  out.close();
+  if (!out) return Status::IoError("cannot write " + path);
+  return std::vector<std::string>{"--hostfile", path, "--map-by", "slot", "--bind-to", "none"};
+}
+
 // perflaw run / resume: the plan was validated (nothing written); start the job and wait.
-Status LaunchJob(const RunPlan& plan, long long workers,
-                 const std::vector<std::string>& orchestrate, const std::string& progress) {
+Status LaunchJob(const RunArgs& a, const RunPlan& plan, long long workers,
+                 const std::vector<orchestrator::HostSlots>& placed,
+                 const std::vector<std::string>& orchestrate) {
   PERFLAW_RETURN_IF_ERROR(orchestrator::WriterLock::CheckFree(plan.db_path));
   StatusOr<std::string> dir = SelfDir();
   if (!dir.ok()) return dir.status();
@@ -295,16 +341,22 @@ Status LaunchJob(const RunPlan& plan, long long workers,
                             "to perflaw");
   const std::string mpirun = FindOnPath("mpirun");
   if (mpirun.empty()) return Status::NotFound("mpirun not found on PATH (install openmpi-bin)");
-  std::string mode = progress;
+  std::string mode = a.progress;
   if (mode == "auto") mode = isatty(STDERR_FILENO) ? "tty" : "lines";
+
+  StatusOr<std::vector<std::string>> placement = PlacementArgs(plan, placed);
+  if (!placement.ok()) return placement.status();
 
   StatusOr<orchestrator::ExitCodeChannel> channel = orchestrator::ExitCodeChannel::Create();
   if (!channel.ok()) return channel.status();
-  std::vector<std::string> argv = {mpirun, "--oversubscribe", "-np", "1", self, "orchestrate"};
+  std::vector<std::string> argv = {mpirun};
+  argv.insert(argv.end(), placement->begin(), placement->end());
+  argv.insert(argv.end(), {"-np", "1", self, "orchestrate"});
   argv.insert(argv.end(), orchestrate.begin(), orchestrate.end());
+  const std::string cache =
+      a.node_cache_dir.empty() ? plan.sweep.work_dir + "/cache" : a.node_cache_dir;
   argv.insert(argv.end(), {"--progress", mode, "--exit-code-socket", channel->name(), ":", "-np",
-                           std::to_string(workers), worker, "serve", "--cache-dir",
-                           plan.sweep.work_dir + "/cache"});
+                           std::to_string(workers), worker, "serve", "--cache-dir", cache});
   // No rank of a job on this work_dir runs before or after ours (the writer lock): a checkpoint's
   // temporary file then is what a rank killed mid-write (kill -9, or the end of an aborted job)
   // left behind.
@@ -312,7 +364,7 @@ Status LaunchJob(const RunPlan& plan, long long workers,
   InstallHandlers(OnStopSignal);
   StatusOr<pid_t> pid = orchestrator::SpawnTied(argv, ChildEnvironment());
   if (!pid.ok()) return pid.status();
-  StatusOr<int> code = WaitForChild(*pid, workers + 1);
+  StatusOr<int> code = WaitForChild(*pid, workers + 1, !placed.empty());
   orchestrator::RemoveStaleCheckpointTemporaries(plan.sweep.work_dir);
   if (!code.ok()) return code.status();
   // The orchestrator's: 0 done, 1 failed points or error, 2 input, 3 left pending. It wins over
@@ -321,6 +373,14 @@ Status LaunchJob(const RunPlan& plan, long long workers,
   if (std::optional<int> reported = channel->Read()) {
     SetExitCode(*reported);
   } else if (*code != 0) {
+    if (!a.hostfile.empty()) {
+      std::cerr << "perflaw: the MPI job ended before the orchestrator could report (mpirun exit "
+                   "code "
+                << *code
+                << "): a rank or a node was lost (mpirun names it above); completed points are "
+                   "kept: continue with perflaw resume "
+                << plan.db_path << " --hostfile FILE naming the nodes left" << std::endl;
+    }
     SetExitCode(*code);
   } else {
     return Status::Internal("mpirun ended without the orchestrator's exit code");
@@ -335,8 +395,10 @@ Status Run(const RunArgs& a, bool np_given) {
   if (!plan.ok()) return plan.status();
   StatusOr<long long> np = WorkerRanks(a, np_given, *plan);
   if (!np.ok()) return np.status();
+  StatusOr<std::vector<orchestrator::HostSlots>> placed = PlanPlacement(a, *plan, *np);
+  if (!placed.ok()) return placed.status();
   const std::string sweep = fs::absolute(a.sweep).string();
-  return LaunchJob(*plan, *np, {sweep, "--db", plan->db_path}, a.progress);
+  return LaunchJob(a, *plan, *np, *placed, {sweep, "--db", plan->db_path});
 }
 
 Status Resume(const RunArgs& a, bool np_given) {
@@ -346,15 +408,30 @@ Status Resume(const RunArgs& a, bool np_given) {
   if (!plan.ok()) return plan.status();
   StatusOr<long long> np = WorkerRanks(a, np_given, *plan);
   if (!np.ok()) return np.status();
+  StatusOr<std::vector<orchestrator::HostSlots>> placed = PlanPlacement(a, *plan, *np);
+  if (!placed.ok()) return placed.status();
   std::vector<std::string> args = {"--resume", plan->db_path};
   if (a.retry_failed) args.push_back("--retry-failed");
-  return LaunchJob(*plan, *np, args, a.progress);
+  return LaunchJob(a, *plan, *np, *placed, args);
 }
 
 void AddProgressOption(CLI::App* sub, RunArgs* a) {
   sub->add_option("--progress", a->progress,
                   "progress line: auto (tty on a terminal, else lines) | tty | lines | none")
       ->capture_default_str();
+}
+
+// run / resume: where the job's ranks go (docs/cluster.md, "Multi-node with a hostfile").
+void AddNodeOptions(CLI::App* sub, RunArgs* a) {
+  sub->add_option("--hostfile", a->hostfile,
+                  "run on these nodes (lines 'HOST slots=N'): the orchestrator on the first, "
+                  "worker groups filling the nodes in order");
+  sub->add_flag("--span-nodes", a->span_nodes,
+                "with --hostfile: let a worker group straddle nodes (default: whole groups per "
+                "node)");
+  sub->add_option("--node-cache-dir", a->node_cache_dir,
+                  "the workers' dataset cache, a node-local path; %h becomes the node's host name "
+                  "(default: WORK_DIR/cache)");
 }
 
 }  // namespace
@@ -368,6 +445,7 @@ void RegisterRunCommands(CLI::App& app, Action* action) {
                                         "worker ranks (default: the sweep's resources.workers)");
   run->add_option("--db", run_args->db, "results database (default: the sweep's db:)");
   AddProgressOption(run, run_args.get());
+  AddNodeOptions(run, run_args.get());
   run->callback([action, run_args, run_np] {
     *action = [run_args, run_np] { return Run(*run_args, run_np->count() > 0); };
   });
@@ -381,6 +459,7 @@ void RegisterRunCommands(CLI::App& app, Action* action) {
   resume->add_flag("--retry-failed", resume_args->retry_failed,
                    "also rerun FAILED points, with a fresh attempt budget");
   AddProgressOption(resume, resume_args.get());
+  AddNodeOptions(resume, resume_args.get());
   resume->callback([action, resume_args, resume_np] {
     *action = [resume_args, resume_np] { return Resume(*resume_args, resume_np->count() > 0); };
   });

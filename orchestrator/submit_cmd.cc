@@ -164,7 +164,20 @@ struct Submission {
   std::string db;
   std::string log_pattern;  // the job's log, %j = job id
   uint64_t workers = 0;
+  std::string warning;  // shown on stderr; the submission goes ahead
 };
+
+// With several nodes a worker group stays on one node only with srun's layout (the orchestrator
+// and T workers on the first node, T on each other) and T a multiple of ranks_per_point: mpirun
+// places ranks by slot, so the orchestrator's extra process shifts the groups across nodes.
+std::string PlacementWarning(const SlurmJobOptions& job, uint32_t ranks_per_point) {
+  if (job.nodes < 2 || ranks_per_point < 2) return "";
+  if (job.launcher == "srun" && job.ntasks_per_node % ranks_per_point == 0) return "";
+  return "with --nodes " + std::to_string(job.nodes) + " and ranks_per_point " +
+         std::to_string(ranks_per_point) + ", worker groups may straddle nodes; " +
+         "--launcher srun with --ntasks-per-node a multiple of " + std::to_string(ranks_per_point) +
+         " keeps each group on one node (docs/cluster.md)";
+}
 
 std::string SbatchLines(const SlurmJobOptions& o, const std::string& job_name) {
   std::ostringstream s;
@@ -271,6 +284,7 @@ StatusOr<Submission> Prepare(SubmitArgs a) {
   if (!sweep.ok()) return sweep.status();
   Submission s;
   PERFLAW_RETURN_IF_ERROR(ApplySweep(*sweep, &a.job, &s.workers));
+  s.warning = PlacementWarning(a.job, sweep->resources.ranks_per_point);
 
   s.db = fs::absolute(a.db.empty() ? sweep->db_path : a.db).lexically_normal().string();
   s.output_dir =
@@ -383,6 +397,7 @@ StatusOr<std::pair<int, std::string>> Spawn(const std::vector<std::string>& argv
 Status RunSubmit(const SubmitArgs& args) {
   StatusOr<Submission> s = Prepare(args);
   if (!s.ok()) return s.status();
+  if (!s->warning.empty()) std::cerr << "perflaw: warning: " << s->warning << std::endl;
   if (args.dry_run) {
     std::cout << "# perflaw submit --dry-run: batch script " << s->script_path << " (not written)\n"
               << s->script << "# sbatch argv (not run): " << Quoted(s->argv) << std::endl;

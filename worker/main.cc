@@ -5,6 +5,8 @@
 // malformed point file: nothing written; a bad dataset: a failed result is written); 3 interrupted
 // by SIGTERM or SIGUSR1 (a checkpoint is written when --checkpoint-dir is given; rerun the same
 // command to resume).
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <csignal>
@@ -88,6 +90,7 @@ int ServeSweep(int* argc, char*** argv, ServeOptions options) {
   if (!LaunchedByMpi())
     return Fail("serve runs as a worker rank of an MPI job (perflaw run / perflaw orchestrate)", 2);
   std::signal(SIGTERM, OnStopSignal);
+  std::signal(SIGUSR1, OnStopSignal);  // what mpirun passes on at once (perflaw run --hostfile)
   options.terminate = &g_stop;
   MpiSession mpi(argc, argv, MPI_THREAD_MULTIPLE);
   return Serve(options);
@@ -96,6 +99,22 @@ int ServeSweep(int* argc, char*** argv, ServeOptions options) {
 
 }  // namespace
 }  // namespace perflaw::worker
+
+namespace {
+
+// `path` with every "%h" replaced by this host's name (the node's, on a cluster): a node-local
+// cache given once on mpirun's command line (perflaw run --node-cache-dir).
+std::string ExpandHostName(std::string path) {
+  const size_t at = path.find("%h");
+  if (at == std::string::npos) return path;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown-host");
+  for (size_t i = at; i != std::string::npos; i = path.find("%h", i + std::strlen(host)))
+    path.replace(i, 2, host);
+  return path;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"perflaw-worker: trains and evaluates one grid point (a model on a dataset)"};
@@ -118,7 +137,8 @@ int main(int argc, char** argv) {
       "serve", "Be a worker rank of a sweep's MPI job: train the points rank 0 sends");
   perflaw::worker::ServeOptions serve_options;
   serve->add_option("--cache-dir", serve_options.cache_dir,
-                    "Dataset cache directory (default: apen's)");
+                    "Dataset cache directory (default: apen's); %h becomes this node's host name, "
+                    "so one path names a directory per node");
 #endif
   try {
     app.parse(argc, argv);
@@ -134,7 +154,10 @@ int main(int argc, char** argv) {
   if (perflaw::Status st = perflaw::worker::ConfigureHeap(heap_options); !st.ok())
     return perflaw::worker::Fail(st.message(), 1);
 #ifdef PERFLAW_WITH_MPI
-  if (serve->parsed()) return perflaw::worker::ServeSweep(&argc, &argv, serve_options);
+  if (serve->parsed()) {
+    serve_options.cache_dir = ExpandHostName(serve_options.cache_dir);
+    return perflaw::worker::ServeSweep(&argc, &argv, serve_options);
+  }
   if (perflaw::worker::LaunchedByMpi()) {
     perflaw::worker::MpiSession mpi(&argc, &argv);
     perflaw::worker::MpiCollective world(MPI_COMM_WORLD);

@@ -74,6 +74,20 @@ TEST_F(RunCliTest, WorkerRankCountsAreChecked) {
   ExpectRejected("run sweep.yaml --progress loud", "--progress");
 }
 
+TEST_F(RunCliTest, HostfilesAreCheckedBeforeMpiStarts) {
+  ExpectRejected("run sweep.yaml --hostfile nowhere", "--hostfile nowhere: cannot read it");
+  dir_.Write("small", "127.0.0.2 slots=2\n127.0.0.3 slots=1\n");
+  // 4 workers in groups of 2 need two nodes of 2 slots; spanning would fit 3 slots, not 4.
+  ExpectRejected("run sweep.yaml --hostfile small --np 4", "hold 2 worker rank(s)");
+  ExpectRejected("run sweep.yaml --hostfile small --np 4 --span-nodes", "hold 3 worker rank(s)");
+  dir_.Write("thin", "127.0.0.2 slots=1\n127.0.0.3 slots=1\n");
+  ExpectRejected("run sweep.yaml --hostfile thin", "larger than any node");
+  dir_.Write("bad", "127.0.0.2 slots=two\n");
+  ExpectRejected("run sweep.yaml --hostfile bad", "bad:1: expected slots=N");
+  ExpectRejected("run sweep.yaml --span-nodes", "--span-nodes goes with --hostfile");
+  ExpectRejected("resume nowhere.db --hostfile small", "nowhere.db");
+}
+
 TEST_F(RunCliTest, ADatabaseBeingWrittenIsRefused) {
   fs::create_directories(dir_.File("locked"));
   const std::string db = dir_.File("locked/r.db");

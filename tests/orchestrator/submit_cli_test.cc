@@ -97,6 +97,25 @@ TEST_F(SubmitTest, DryRunRendersSbatchLinesAndArgv) {
   EXPECT_TRUE(Written().empty()) << "dry run wrote " << Written()[0];
 }
 
+TEST_F(SubmitTest, GroupsThatMayStraddleNodesAreWarnedAbout) {
+  std::string yaml =
+      "name: pairs\ndata:\n  synthetic: {users: 40, items: 30, seed: 3}\n"
+      "model: {type: sasrec, heads: 1}\nresources: {ranks_per_point: 2, workers: 2}\n";
+  dir_.Write("pairs.yaml", yaml);
+  const std::string sweep = dir_.File("pairs.yaml");
+  const std::string warning = "worker groups may straddle nodes; --launcher srun";
+  CommandResult r = Submit(sweep, "--slurm --dry-run --nodes 2 --ntasks-per-node 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("perflaw: warning: with --nodes 2 and ranks_per_point 2, " + warning),
+            std::string::npos)
+      << r.err;
+  r = Submit(sweep, "--slurm --dry-run --nodes 2 --ntasks-per-node 2 --launcher srun");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find(warning), std::string::npos) << r.err;
+  r = Submit(sweep, "--slurm --dry-run --nodes 1 --ntasks-per-node 2");
+  EXPECT_EQ(r.err.find(warning), std::string::npos) << r.err;
+}
+
 TEST_F(SubmitTest, DefaultsComeFromTheSweepAndGpus) {
   std::string sweep = WriteSweep();
   CommandResult r = Submit(sweep, "--slurm --dry-run --db " + Quote(dir_.File("x.db")));
