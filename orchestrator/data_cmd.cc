@@ -379,24 +379,8 @@ Status StoreStats(const StatsArgs& a, const Dataset& d,
       orchestrator::ResultsDb::OpenForWriting(a.db);
   if (!db.ok()) return db.status();
   for (const apen::QualitySummary& q : qs) {
-    orchestrator::DatasetStatsRecord r;
-    r.dataset = a.data.options.path;
-    r.options = a.data.options.CanonicalString();
-    r.max_seq_len = static_cast<int64_t>(q.options.max_seq_len);
-    r.users = static_cast<int64_t>(d.num_users());
-    r.interactions = static_cast<int64_t>(d.num_interactions());
-    r.tokens = static_cast<int64_t>(q.tokens);
-    r.apen = q.apen.mean;
-    r.sampen = q.sampen.mean;
-    r.lz_entropy = q.lz.mean;
-    r.shannon_bits = q.shannon_bits;
-    r.zlib_ratio = q.zlib_ratio;
-    r.transition_bits = q.transition.bits();
-    r.transition_plugin_bits = q.transition.conditional.plugin;
-    r.transition_pairs = static_cast<int64_t>(q.transition.pairs);
-    r.m = q.options.m;
-    r.r = q.options.r;
-    PERFLAW_RETURN_IF_ERROR((*db)->StoreDatasetStats(r));
+    PERFLAW_RETURN_IF_ERROR(
+        (*db)->StoreDatasetStats(orchestrator::StatsRecordOf(a.data.options, d, q)));
   }
   std::fprintf(stderr, "perflaw: stored %zu row(s) in dataset_stats of %s\n", qs.size(),
                a.db.c_str());

@@ -237,12 +237,17 @@ Status RunStatus(const DbArgs& a) {
     return Status::Ok();
   }
 
-  StatusOr<std::unordered_map<std::string, std::string>> short_ids =
-      orchestrator::ShortPointIds(rdb.connection());
-  if (!short_ids.ok()) return short_ids.status();
+  // Short ids read every point id: only when some point is listed below.
+  std::unordered_map<std::string, std::string> short_ids;
+  if (!progress->running.empty() || !failed->empty() || !rounds.empty()) {
+    StatusOr<std::unordered_map<std::string, std::string>> ids =
+        orchestrator::ShortPointIds(rdb.connection());
+    if (!ids.ok()) return ids.status();
+    short_ids = std::move(ids).value();
+  }
   auto shorter = [&](const std::string& id) {
-    auto it = short_ids->find(id);
-    return it == short_ids->end() ? id : it->second;
+    auto it = short_ids.find(id);
+    return it == short_ids.end() ? id : it->second;
   };
   std::cout << "results database: " << a.db << "\n";
   if (record) {

@@ -21,6 +21,7 @@ class DurationModel {
   // True once an attempt completed: before that no duration is known.
   bool Identified() const { return n_ > 0; }
   int64_t samples() const { return static_cast<int64_t>(n_); }
+  double mean() const { return sy_ / n_; }  // of the durations; requires Identified()
   // alpha + beta * cost, never negative. Requires Identified().
   double Predict(double cost) const;
   // The fitted line: beta >= 0 (a falling trend is no trend; then alpha is the mean).

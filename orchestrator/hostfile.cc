@@ -68,10 +68,14 @@ StatusOr<std::vector<HostSlots>> ReadHostfile(const std::string& path) {
 
 StatusOr<std::vector<HostSlots>> PlaceRanks(const std::vector<HostSlots>& nodes, long long workers,
                                             long long ranks_per_point, bool span) {
+  // Worker ranks a node takes: its slots, or its whole groups unless groups may span nodes.
+  auto room = [&](const HostSlots& n) {
+    return span ? n.slots : n.slots / ranks_per_point * ranks_per_point;
+  };
   long long largest = 0, usable = 0, total = 0;
   for (const HostSlots& n : nodes) {
     largest = std::max(largest, n.slots);
-    usable += span ? n.slots : n.slots / ranks_per_point * ranks_per_point;
+    usable += room(n);
     total += n.slots;
   }
   if (!span && ranks_per_point > largest) {
@@ -90,9 +94,7 @@ StatusOr<std::vector<HostSlots>> PlaceRanks(const std::vector<HostSlots>& nodes,
   std::vector<HostSlots> placed;
   long long left = workers;
   for (size_t i = 0; i < nodes.size(); ++i) {
-    const long long room =
-        span ? nodes[i].slots : nodes[i].slots / ranks_per_point * ranks_per_point;
-    const long long here = std::min(room, left);
+    const long long here = std::min(room(nodes[i]), left);
     left -= here;
     const long long ranks = here + (i == 0 ? 1 : 0);  // rank 0 on the first node
     if (ranks > 0) placed.push_back({nodes[i].host, ranks});

@@ -459,28 +459,23 @@ Status FailedGroups(const law::Study& s) {
   return Status::Internal(std::to_string(failed) + " group fit(s) failed; see their summaries");
 }
 
-// The options that change a fit's numbers (not --threads: results do not depend on it).
+// The options that change a fit's numbers (not --threads: results do not depend on it), with the
+// data-quality measure where the form reads one (other forms' stored options stay as they were).
 json FitOptionsJson(const LawArgs& a) {
   const law::FitOptions& f = a.study.fit;
-  return {{"starts", f.starts},
-          {"polish", f.polish},
-          {"bootstrap", f.bootstrap},
-          {"resampling", a.resampling},
-          {"seed", f.seed},
-          {"level", f.level},
-          {"loss", a.loss},
-          {"huber_delta", f.huber_delta},
-          {"p_mode", a.p_mode},
-          {"p_max", f.p_max},
-          {"ffn_mult", std::isnan(a.study.form_options.ffn_multiplier)
-                           ? json(nullptr)  // each point's own
-                           : json(a.study.form_options.ffn_multiplier)}};
-}
-
-// FitOptionsJson, plus the data-quality measure where the form reads one (other forms' stored
-// options stay as they were).
-json StoredOptionsJson(const LawArgs& a) {
-  json j = FitOptionsJson(a);
+  json j = {{"starts", f.starts},
+            {"polish", f.polish},
+            {"bootstrap", f.bootstrap},
+            {"resampling", a.resampling},
+            {"seed", f.seed},
+            {"level", f.level},
+            {"loss", a.loss},
+            {"huber_delta", f.huber_delta},
+            {"p_mode", a.p_mode},
+            {"p_max", f.p_max},
+            {"ffn_mult", std::isnan(a.study.form_options.ffn_multiplier)
+                             ? json(nullptr)  // each point's own
+                             : json(a.study.form_options.ffn_multiplier)}};
   if (a.study.form == "performance-data") j["quality"] = a.study.form_options.quality;
   return j;
 }
@@ -494,7 +489,7 @@ json Selection(const LawArgs& a, const law::Study& s) {
           {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
           {"group_by", s.group_by},
           {"points", "state = COMPLETED"},
-          {"options", StoredOptionsJson(a)}};
+          {"options", FitOptionsJson(a)}};
 }
 
 // Stores each fitted group in the database's fits table (opened for writing only now).

@@ -277,25 +277,14 @@ void CollectDifferingKeys(const json& a, const json& b, const std::string& prefi
   }
 }
 
-std::vector<std::string> DifferingKeys(const json& a, const json& b) {
-  std::vector<std::string> out;
-  CollectDifferingKeys(a, b, "", &out);
-  return out;
-}
-
-// "model.d_model: stored 64, now 32; ..." for the first few keys.
+// "model.d_model: stored 64, now 32; ..." for the first few keys, the values from the whole
+// configurations (a key the comparison left out, like an "auto" precision, shows as it is stored).
 std::string DescribeDifferences(const std::vector<std::string>& keys, const json& stored,
                                 const json& now) {
-  auto at = [](const json& j, const std::string& path) {
-    const json* node = &j;
-    size_t start = 0;
-    while (node != nullptr && start <= path.size()) {
-      const size_t dot = std::min(path.find('.', start), path.size());
-      const std::string key = path.substr(start, dot - start);
-      node = node->is_object() && node->contains(key) ? &(*node)[key] : nullptr;
-      start = dot + 1;
-    }
-    return node == nullptr ? std::string("(absent)") : node->dump();
+  auto at = [](const json& j, std::string path) {
+    std::replace(path.begin(), path.end(), '.', '/');  // configuration keys hold no '.' or '/'
+    const json::json_pointer pointer("/" + path);
+    return j.contains(pointer) ? j[pointer].dump() : std::string("(absent)");
   };
   constexpr size_t kShown = 3;
   std::string text;
@@ -577,8 +566,9 @@ StatusOr<AddPointsResult> ResultsDb::AddPoints(int64_t sweep, const std::vector<
       const bool completed = lookup->Text(1) == "COMPLETED";
       PERFLAW_RETURN_IF_ERROR(lookup->Reset());
       if (stored != config) {
-        const std::vector<std::string> differ =
-            DifferingKeys(worker::ExperimentPart(stored), worker::ExperimentPart(config));
+        std::vector<std::string> differ;
+        CollectDifferingKeys(worker::ExperimentPart(stored), worker::ExperimentPart(config), "",
+                             &differ);
         if (!differ.empty()) {
           return Status::FailedPrecondition(
               db_.path() + ": point " + p.id +
@@ -882,8 +872,10 @@ StatusOr<std::vector<RunningAttempt>> ResultsDb::RunningAttempts(
   StatusOr<Statement> st = Statement::Prepare(
       db_,
       "SELECT a.id, a.point, a.group_id, a.hosts, a.started_at, p.cost, "
-      "coalesce((SELECT max(epoch) FROM epoch_metrics e WHERE e.attempt = a.id), 0), "
-      "(SELECT count(DISTINCT epoch) FROM epoch_metrics e WHERE e.attempt = a.id), "
+      "coalesce((SELECT max(epoch) FROM epoch_metrics e WHERE e.point = a.point AND "
+      "e.attempt = a.id), 0), "
+      "(SELECT count(DISTINCT epoch) FROM epoch_metrics e WHERE e.point = a.point AND "
+      "e.attempt = a.id), "
       "coalesce(json_extract(p.config, '$.train.epochs'), 0) "
       "FROM attempts a JOIN points p ON p.id = a.point "
       "WHERE a.ended_at IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
@@ -914,6 +906,14 @@ StatusOr<std::vector<std::pair<double, double>>> ResultsDb::CompletedDurations(
   return out;
 }
 
+StatusOr<DurationModel> ResultsDb::FitDurations(std::optional<int64_t> sweep) const {
+  StatusOr<std::vector<std::pair<double, double>>> durations = CompletedDurations(sweep);
+  if (!durations.ok()) return durations.status();
+  DurationModel model;
+  for (const auto& [cost, seconds] : *durations) model.Add(cost, seconds);
+  return model;
+}
+
 StatusOr<std::vector<double>> ResultsDb::PendingCosts(std::optional<int64_t> sweep) const {
   StatusOr<Statement> st = Statement::Prepare(
       db_,
@@ -935,23 +935,17 @@ StatusOr<SweepProgress> ResultsDb::GetProgress(std::optional<int64_t> sweep) con
   StatusOr<std::vector<RunningAttempt>> running = RunningAttempts(sweep);
   if (!running.ok()) return running.status();
   p.running = std::move(running).value();
-  StatusOr<std::vector<std::pair<double, double>>> durations = CompletedDurations(sweep);
-  if (!durations.ok()) return durations.status();
+  StatusOr<DurationModel> model = FitDurations(sweep);
+  if (!model.ok()) return model.status();
   StatusOr<std::vector<double>> waiting = PendingCosts(sweep);
   if (!waiting.ok()) return waiting.status();
-  DurationModel model;
-  double sum = 0;
-  for (const auto& [cost, seconds] : *durations) {
-    model.Add(cost, seconds);
-    sum += seconds;
-  }
-  p.completed_attempts = model.samples();
-  if (model.Identified()) p.mean_completed_seconds = sum / model.samples();
+  p.completed_attempts = model->samples();
+  if (model->Identified()) p.mean_completed_seconds = model->mean();
   std::vector<RunningWork> work;
   for (const RunningAttempt& r : p.running)
     work.push_back({r.cost, p.now - r.started, r.last_epoch, r.epochs_this_attempt, r.epochs_max});
   p.eta_seconds =
-      EstimateEta(model, *waiting, work, std::max<int>(1, static_cast<int>(p.running.size())));
+      EstimateEta(*model, *waiting, work, std::max<int>(1, static_cast<int>(p.running.size())));
   return p;
 }
 
@@ -1119,6 +1113,28 @@ Status ResultsDb::IntegrityCheck() const {
       st->ForEachRow([&](Statement& r) { report += (report.empty() ? "" : "; ") + r.Text(0); }));
   if (report == "ok") return Status::Ok();
   return Status::Corruption(db_.path() + ": integrity_check: " + report);
+}
+
+DatasetStatsRecord StatsRecordOf(const apen::DataOptions& options, const apen::Dataset& data,
+                                 const apen::QualitySummary& quality) {
+  DatasetStatsRecord r;
+  r.dataset = options.path;
+  r.options = options.CanonicalString();
+  r.max_seq_len = static_cast<int64_t>(quality.options.max_seq_len);
+  r.users = static_cast<int64_t>(data.num_users());
+  r.interactions = static_cast<int64_t>(data.num_interactions());
+  r.tokens = static_cast<int64_t>(quality.tokens);
+  r.apen = quality.apen.mean;
+  r.sampen = quality.sampen.mean;
+  r.lz_entropy = quality.lz.mean;
+  r.shannon_bits = quality.shannon_bits;
+  r.zlib_ratio = quality.zlib_ratio;
+  r.transition_bits = quality.transition.bits();
+  r.transition_plugin_bits = quality.transition.conditional.plugin;
+  r.transition_pairs = static_cast<int64_t>(quality.transition.pairs);
+  r.m = quality.options.m;
+  r.r = quality.options.r;
+  return r;
 }
 
 }  // namespace perflaw::orchestrator

@@ -14,7 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include "apen/dataset.h"
+#include "apen/quality.h"
 #include "apen/status.h"
+#include "orchestrator/eta.h"
 #include "orchestrator/sqlite_util.h"
 
 namespace perflaw::orchestrator {
@@ -142,6 +145,11 @@ struct DatasetStatsRecord {
   int64_t transition_pairs = 0;  // consecutive pairs the estimate is over
 };
 
+// The dataset_stats row of `data` (loaded with `options`) and its measures at one max_seq_len: what
+// `perflaw run` and `perflaw data stats --db` store, keyed alike so that the law finds them.
+DatasetStatsRecord StatsRecordOf(const apen::DataOptions& options, const apen::Dataset& data,
+                                 const apen::QualitySummary& quality);
+
 struct FitRecord {
   std::string form;
   std::string metric;
@@ -239,6 +247,8 @@ class ResultsDb {
   // (cost, wall seconds) of the attempts that completed (for ETAs).
   StatusOr<std::vector<std::pair<double, double>>> CompletedDurations(
       std::optional<int64_t> sweep) const;
+  // The ETA's duration model (orchestrator/eta.h) over the completed attempts.
+  StatusOr<DurationModel> FitDurations(std::optional<int64_t> sweep) const;
   // Costs of the PENDING points (for ETAs).
   StatusOr<std::vector<double>> PendingCosts(std::optional<int64_t> sweep) const;
   StatusOr<SweepProgress> GetProgress(std::optional<int64_t> sweep) const;

@@ -175,12 +175,10 @@ StatusOr<int64_t> RecordOrFindSweep(const RunPlan& plan, ResultsDb* db, RunOutco
 // The ETA of eta.h for what a stopped run left, were it resumed on `groups` groups: the sweep's
 // completed attempts fit the durations, its PENDING points wait. Empty when unknown.
 std::optional<double> RemainingAfterStop(const ResultsDb& db, int64_t sweep, int groups) {
-  StatusOr<std::vector<std::pair<double, double>>> durations = db.CompletedDurations(sweep);
+  StatusOr<DurationModel> model = db.FitDurations(sweep);
   StatusOr<std::vector<double>> waiting = db.PendingCosts(sweep);
-  if (!durations.ok() || !waiting.ok()) return std::nullopt;
-  DurationModel model;
-  for (const auto& [cost, seconds] : *durations) model.Add(cost, seconds);
-  return EstimateEta(model, *waiting, {}, groups);
+  if (!model.ok() || !waiting.ok()) return std::nullopt;
+  return EstimateEta(*model, *waiting, {}, groups);
 }
 
 void PrintSummary(const RunPlan& plan, const RunOutcome& o, std::ostream& out) {
@@ -731,23 +729,7 @@ Status RecordDatasetStats(const Sweep& sweep, ResultsDb* db, std::ostream& err) 
       q.max_seq_len = max_len;
       const apen::QualitySummary quality = apen::ComputeQuality(data->sequences, q);
       if (!quality.ok) return Status::Internal("data-quality measures: " + quality.message);
-      DatasetStatsRecord r;
-      r.dataset = entry.first.path;
-      r.options = canonical;
-      r.max_seq_len = static_cast<int64_t>(max_len);
-      r.users = static_cast<int64_t>(data->num_users());
-      r.interactions = static_cast<int64_t>(data->num_interactions());
-      r.tokens = static_cast<int64_t>(quality.tokens);
-      r.apen = quality.apen.mean;
-      r.sampen = quality.sampen.mean;
-      r.lz_entropy = quality.lz.mean;
-      r.shannon_bits = quality.shannon_bits;
-      r.zlib_ratio = quality.zlib_ratio;
-      r.transition_bits = quality.transition.bits();
-      r.transition_plugin_bits = quality.transition.conditional.plugin;
-      r.transition_pairs = static_cast<int64_t>(quality.transition.pairs);
-      r.m = q.m;
-      r.r = q.r;
+      const DatasetStatsRecord r = StatsRecordOf(entry.first, *data, quality);
       PERFLAW_RETURN_IF_ERROR(db->StoreDatasetStats(r));
       char line[256];
       std::snprintf(line, sizeof line,

@@ -25,6 +25,19 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// `p` against the sweep file's folder when relative, normalised.
+std::string ResolveAgainst(const std::string& base_dir, const std::string& p) {
+  fs::path path(p);
+  if (path.is_relative()) path = fs::path(base_dir) / path;
+  return path.lexically_normal().string();
+}
+
+// The results database of a sweep: its `db:` or NAME.db, against the sweep file's folder.
+std::string DbPathOf(const std::string& name, const std::optional<std::string>& db,
+                     const std::string& base_dir) {
+  return ResolveAgainst(base_dir, db.value_or(name + ".db"));
+}
+
 // ParsePointConfig prefixes its messages with the source name; this one is stripped again.
 const char kPointSource[] = "<point>";
 
@@ -292,11 +305,7 @@ class SweepParser {
     }
     return obj;
   }
-  std::string ResolvePath(const std::string& p) const {
-    fs::path path(p);
-    if (path.is_relative()) path = fs::path(sweep_.base_dir) / path;
-    return path.lexically_normal().string();
-  }
+  std::string ResolvePath(const std::string& p) const { return ResolveAgainst(sweep_.base_dir, p); }
 
   // ---- Sections ----
   Status ParseTop(const YAML::Node& root) {
@@ -309,12 +318,13 @@ class SweepParser {
       std::string unused;
       PERFLAW_RETURN_IF_ERROR(String(root["description"], "description", &unused));
     }
-    sweep_.db_path = ResolvePath(sweep_.name + ".db");
-    sweep_.work_dir = ResolvePath(sweep_.name + "-work");
+    std::optional<std::string> db;
     if (root["db"]) {
-      PERFLAW_RETURN_IF_ERROR(String(root["db"], "db", &sweep_.db_path));
-      sweep_.db_path = ResolvePath(sweep_.db_path);
+      db.emplace();
+      PERFLAW_RETURN_IF_ERROR(String(root["db"], "db", &*db));
     }
+    sweep_.db_path = DbPathOf(sweep_.name, db, sweep_.base_dir);
+    sweep_.work_dir = ResolvePath(sweep_.name + "-work");
     if (root["work_dir"]) {
       PERFLAW_RETURN_IF_ERROR(String(root["work_dir"], "work_dir", &sweep_.work_dir));
       sweep_.work_dir = ResolvePath(sweep_.work_dir);
@@ -1135,13 +1145,12 @@ std::optional<std::string> DeclaredDbPath(const std::string& yaml_text,
   try {
     const YAML::Node root = YAML::Load(yaml_text);
     if (!root.IsMap() || !root["name"] || !root["name"].IsScalar()) return std::nullopt;
-    fs::path db = root["name"].as<std::string>() + ".db";
+    std::optional<std::string> db;
     if (root["db"]) {
       if (!root["db"].IsScalar()) return std::nullopt;
       db = root["db"].as<std::string>();
     }
-    if (db.is_relative()) db = fs::path(base_dir) / db;
-    return db.lexically_normal().string();
+    return DbPathOf(root["name"].as<std::string>(), db, base_dir);
   } catch (const YAML::Exception&) {
     return std::nullopt;
   }
