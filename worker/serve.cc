@@ -13,11 +13,11 @@
 #include <thread>
 #include <vector>
 
-#include "orchestrator/mpi_protocol.h"
-#include "orchestrator/mpi_util.h"
-#include "orchestrator/transport.h"
 #include "worker/collective_mpi.h"
 #include "worker/point_config.h"
+#include "worker/protocol/messages.h"
+#include "worker/protocol/mpi_protocol.h"
+#include "worker/protocol/mpi_util.h"
 #include "worker/result.h"
 #include "worker/trainer.h"
 #ifdef PERFLAW_WITH_NCCL
@@ -27,8 +27,8 @@
 namespace perflaw::worker {
 namespace {
 
-namespace proto = orchestrator::mpi_protocol;
-namespace msg = orchestrator;
+namespace proto = protocol;
+namespace msg = protocol;
 using SteadyClock = std::chrono::steady_clock;
 
 int Complain(const std::string& what) {
@@ -366,7 +366,7 @@ class GroupServer {
       return;
     }
     LiveProgress live;
-    RunOptions options;
+    TrainOptions options;
     options.checkpoint_dir = run.checkpoint_dir;
     options.collective = &collective_;
     options.local_rank = LocalRank();
@@ -390,7 +390,7 @@ class GroupServer {
     }
   }
 
-  static PointResult RunOne(const msg::RunPoint& run, const RunOptions& options) {
+  static PointResult RunOne(const msg::RunPoint& run, const TrainOptions& options) {
     StatusOr<PointConfig> config = ParsePointConfig(run.config.dump(), "point " + run.point);
     if (!config.ok()) {
       PointResult failed;
@@ -399,7 +399,7 @@ class GroupServer {
       failed.user_error = config.status().IsUserError();
       return failed;
     }
-    return RunPoint(*config, options);
+    return TrainPoint(*config, options);
   }
 
   const ServeOptions& options_;
