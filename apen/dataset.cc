@@ -12,6 +12,7 @@
 #include "apen/input_file.h"
 #include "apen/preprocess.h"
 #include "apen/reader.h"
+#include "apen/text.h"
 
 namespace perflaw::apen {
 namespace fs = std::filesystem;
@@ -66,12 +67,6 @@ const char* CacheStatusName(CacheStatus status) {
 
 namespace {
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
-}
-
 bool ValidDelimiter(const std::string& d) {
   if (d.empty() || d == "tab" || d == "\\t") return true;
   return d.size() == 1 && d[0] != '"' && d[0] != '\n' && d[0] != '\r';
@@ -86,7 +81,7 @@ bool DataOptions::IsValid(std::string* why) const {
   };
   if (path.empty()) return fail("path: no dataset file given");
   if (!(user_fraction > 0 && user_fraction <= 1)) {
-    return fail("user_fraction must be in (0, 1], got " + Num(user_fraction));
+    return fail("user_fraction must be in (0, 1], got " + ExactNum(user_fraction));
   }
   if (min_rating && !std::isfinite(*min_rating)) return fail("min_rating must be a finite number");
   if (user_column.empty()) return fail("user_column must not be empty");
@@ -105,7 +100,7 @@ namespace {
 
 // The keys that change the cached dataset, `key=value;...` (format excluded).
 std::string PreprocessingKeys(const DataOptions& o, Format resolved) {
-  std::string s = "min_rating=" + (o.min_rating ? Num(*o.min_rating) : std::string("off")) +
+  std::string s = "min_rating=" + (o.min_rating ? ExactNum(*o.min_rating) : std::string("off")) +
                   ";k_core=" + std::to_string(o.k_core) +
                   ";drop_repeats=" + (o.drop_repeats ? "true" : "false");
   const bool table = resolved == Format::kCsv || resolved == Format::kAtomic;
@@ -122,7 +117,8 @@ std::string PreprocessingKeys(const DataOptions& o, Format resolved) {
 
 std::string DataOptions::CanonicalString() const {
   return "path=" + path + ";format=" + FormatName(format) +
-         ";max_seq_len=" + std::to_string(max_seq_len) + ";user_fraction=" + Num(user_fraction) +
+         ";max_seq_len=" + std::to_string(max_seq_len) +
+         ";user_fraction=" + ExactNum(user_fraction) +
          ";subsample_seed=" + std::to_string(subsample_seed) + ";" +
          PreprocessingKeys(*this, format);
 }

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "apen/parallel.h"
 #include "apen/suffix_array.h"
 
 namespace perflaw::apen {
@@ -233,25 +234,6 @@ uint64_t Analyzer::LambdaSumOfBuiltArray() {
 }
 
 // ---- Dataset level ----
-
-// Runs fn(task, worker) for task in [0, tasks) on up to `threads` workers taking tasks in order.
-template <typename Fn>
-void ParallelFor(size_t tasks, size_t threads, Fn fn) {
-  const size_t workers = std::max<size_t>(1, std::min(threads, tasks));
-  std::atomic<size_t> next{0};
-  auto work = [&](size_t worker) {
-    for (size_t t; (t = next.fetch_add(1)) < tasks;) fn(t, worker);
-  };
-  if (workers == 1) return work(0);
-  std::vector<std::thread> pool;
-  for (size_t w = 0; w < workers; ++w) pool.emplace_back(work, w);
-  for (auto& t : pool) t.join();
-}
-
-size_t ResolveThreads(int threads) {
-  if (threads > 0) return static_cast<size_t>(threads);
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 // Running sums of one per-user measure.
 struct Accumulator {

@@ -244,22 +244,28 @@ Status EmptyFileError(const std::string& path) {
   return Status::InvalidArgument(path + ": empty file (no interactions)");
 }
 
-StatusOr<RawInteractions> ParseSasrec(const std::string& path, string_view content) {
+// The user and item ids of a line of a numeric format.
+Status ParseIds(const std::string& path, size_t line, string_view user, string_view item,
+                uint64_t* u, uint64_t* i) {
+  if (!ParseUint64(user, u)) return LineError(path, line, "non-numeric user id " + Quote(user));
+  if (!ParseUint64(item, i)) return LineError(path, line, "non-numeric item id " + Quote(item));
+  return Status::Ok();
+}
+
+// The formats with numeric ids, one interaction a line: `parse_line(text, line, &user, &item,
+// &raw)` checks a line's fields, returns its ids and appends whatever else it carries (time,
+// rating) to raw.
+template <typename ParseLine>
+StatusOr<RawInteractions> ParseNumericLines(const std::string& path, string_view content,
+                                            ParseLine parse_line) {
   RawInteractions raw;
   NumericInterner users, items;
   LineCursor lines(content);
   string_view text;
   size_t line = 0;
-  std::vector<string_view> f;
   while (lines.Next(&text, &line)) {
-    SplitWhitespace(text, &f);
-    if (f.size() != 2) {
-      return LineError(path, line,
-                       "expected 2 fields `user item`, got " + std::to_string(f.size()));
-    }
-    uint64_t u, i;
-    if (!ParseUint64(f[0], &u)) return LineError(path, line, "non-numeric user id " + Quote(f[0]));
-    if (!ParseUint64(f[1], &i)) return LineError(path, line, "non-numeric item id " + Quote(f[1]));
+    uint64_t u = 0, i = 0;
+    PERFLAW_RETURN_IF_ERROR(parse_line(text, line, &u, &i, &raw));
     raw.user.push_back(users.Intern(u));
     raw.item.push_back(items.Intern(i));
   }
@@ -269,40 +275,43 @@ StatusOr<RawInteractions> ParseSasrec(const std::string& path, string_view conte
   return raw;
 }
 
+StatusOr<RawInteractions> ParseSasrec(const std::string& path, string_view content) {
+  std::vector<string_view> f;
+  return ParseNumericLines(
+      path, content,
+      [&](string_view text, size_t line, uint64_t* u, uint64_t* i, RawInteractions*) -> Status {
+        SplitWhitespace(text, &f);
+        if (f.size() != 2) {
+          return LineError(path, line,
+                           "expected 2 fields `user item`, got " + std::to_string(f.size()));
+        }
+        return ParseIds(path, line, f[0], f[1], u, i);
+      });
+}
+
 StatusOr<RawInteractions> ParseMovieLens(const std::string& path, string_view content,
                                          bool read_rating) {
-  RawInteractions raw;
-  NumericInterner users, items;
-  LineCursor lines(content);
-  string_view text;
-  size_t line = 0;
   std::vector<string_view> f;
-  while (lines.Next(&text, &line)) {
-    SplitOn(text, "::", &f);
-    if (f.size() != 4) {
-      return LineError(
-          path, line,
-          "expected 4 fields `user::item::rating::timestamp`, got " + std::to_string(f.size()));
-    }
-    uint64_t u, i;
-    double t, r;
-    if (!ParseUint64(Trim(f[0]), &u))
-      return LineError(path, line, "non-numeric user id " + Quote(f[0]));
-    if (!ParseUint64(Trim(f[1]), &i))
-      return LineError(path, line, "non-numeric item id " + Quote(f[1]));
-    if (read_rating) {
-      PERFLAW_RETURN_IF_ERROR(ParseNumberField(path, line, Trim(f[2]), "rating", "rating", &r));
-    }
-    PERFLAW_RETURN_IF_ERROR(ParseNumberField(path, line, Trim(f[3]), "timestamp", "timestamp", &t));
-    raw.user.push_back(users.Intern(u));
-    raw.item.push_back(items.Intern(i));
-    raw.time.push_back(t);
-    if (read_rating) raw.rating.push_back(r);
-  }
-  if (raw.size() == 0) return EmptyFileError(path);
-  FinishNumeric(users, &raw.user_ids, &raw.user_rank);
-  FinishNumeric(items, &raw.item_ids, &raw.item_rank);
-  return raw;
+  return ParseNumericLines(
+      path, content,
+      [&](string_view text, size_t line, uint64_t* u, uint64_t* i, RawInteractions* raw) -> Status {
+        SplitOn(text, "::", &f);
+        if (f.size() != 4) {
+          return LineError(
+              path, line,
+              "expected 4 fields `user::item::rating::timestamp`, got " + std::to_string(f.size()));
+        }
+        PERFLAW_RETURN_IF_ERROR(ParseIds(path, line, Trim(f[0]), Trim(f[1]), u, i));
+        double t, r;
+        if (read_rating) {
+          PERFLAW_RETURN_IF_ERROR(ParseNumberField(path, line, Trim(f[2]), "rating", "rating", &r));
+        }
+        PERFLAW_RETURN_IF_ERROR(
+            ParseNumberField(path, line, Trim(f[3]), "timestamp", "timestamp", &t));
+        raw->time.push_back(t);
+        if (read_rating) raw->rating.push_back(r);
+        return Status::Ok();
+      });
 }
 
 // Column positions in a header row; -1 = not read.

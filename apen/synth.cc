@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "apen/hash.h"
+#include "apen/text.h"
 
 namespace perflaw::apen {
 namespace {
@@ -115,12 +116,6 @@ class TopicSampler {
   std::vector<std::vector<double>> cdf_;
 };
 
-std::string Num(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
-  return buf;
-}
-
 uint64_t UserSeed(uint64_t seed, uint64_t u) { return Mix64(Mix64(seed) ^ Mix64(u + 0x75736572)); }
 
 // Per-user lengths: min_length + geometric extra with the requested mean; with an exact total,
@@ -166,7 +161,7 @@ bool SynthOptions::IsValid(std::string* why) const {
   if (interactions == 0) {
     if (!std::isfinite(mean_length) || mean_length < min_length) {
       return fail("mean_length must be a number >= min_length (" + std::to_string(min_length) +
-                  "), got " + Num(mean_length));
+                  "), got " + ExactNum(mean_length));
     }
     if (mean_length * static_cast<double>(users) > static_cast<double>(kMaxSynthInteractions)) {
       return fail("mean_length x users exceeds " + std::to_string(kMaxSynthInteractions) +
@@ -182,7 +177,7 @@ bool SynthOptions::IsValid(std::string* why) const {
     }
   }
   if (!(predictability >= 0 && predictability <= 1)) {
-    return fail("predictability must be in [0, 1], got " + Num(predictability));
+    return fail("predictability must be in [0, 1], got " + ExactNum(predictability));
   }
   if (markov_out_degree == 0 || markov_out_degree > items) {
     return fail("markov_out_degree must be in [1, items], got " +
@@ -195,7 +190,7 @@ bool SynthOptions::IsValid(std::string* why) const {
     return fail("topic_order needs topics > 0 (without topics the Markov chain has order 1)");
   if (!std::isfinite(popularity_exponent) || popularity_exponent < 0) {
     return fail("popularity_exponent must be a finite number >= 0, got " +
-                Num(popularity_exponent));
+                ExactNum(popularity_exponent));
   }
   if (threads < 0) return fail("threads must be >= 0, got " + std::to_string(threads));
   return true;
@@ -203,10 +198,11 @@ bool SynthOptions::IsValid(std::string* why) const {
 
 std::string SynthOptions::CanonicalString() const {
   return "synth:users=" + std::to_string(users) + ";items=" + std::to_string(items) +
-         ";mean_length=" + Num(mean_length) + ";interactions=" + std::to_string(interactions) +
-         ";min_length=" + std::to_string(min_length) + ";predictability=" + Num(predictability) +
+         ";mean_length=" + ExactNum(mean_length) + ";interactions=" + std::to_string(interactions) +
+         ";min_length=" + std::to_string(min_length) +
+         ";predictability=" + ExactNum(predictability) +
          ";markov_out_degree=" + std::to_string(markov_out_degree) +
-         ";popularity_exponent=" + Num(popularity_exponent) + ";seed=" + std::to_string(seed) +
+         ";popularity_exponent=" + ExactNum(popularity_exponent) + ";seed=" + std::to_string(seed) +
          // Only when used, so that datasets made before topics existed keep their identity.
          (topics > 0
               ? ";topics=" + std::to_string(topics) + ";topic_order=" + std::to_string(topic_order)

@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "apen/parallel.h"
+
 namespace perflaw::law {
 namespace {
 
@@ -492,28 +494,6 @@ Solved Refit(const Problem& pb, const FullFit& full, const std::vector<double>& 
   return best;
 }
 
-int ThreadCount(const FitOptions& o) {
-  if (o.threads > 0) return o.threads;
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
-// Runs body(i) for i in [0, n) on the configured threads; each i writes only its own slot, so
-// results do not depend on the thread count.
-void ParallelFor(int n, int threads, const std::function<void(int)>& body) {
-  threads = std::max(1, std::min(threads, n));
-  if (threads == 1) {
-    for (int i = 0; i < n; ++i) body(i);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      for (int i = t; i < n; i += threads) body(i);
-    });
-  }
-  for (auto& th : pool) th.join();
-}
-
 Status CheckFitInput(const Form& form, const std::vector<Observation>& rows) {
   const size_t k = form.num_params();
   if (rows.size() <= k) {
@@ -565,7 +545,8 @@ std::vector<double> RunLoo(const Problem& full_pb, const FullFit& full, FitResul
   const auto& rows = *pb.rows;
   std::vector<double> pred(rows.size(), NAN);
   std::vector<char> converged(rows.size(), 0);
-  ParallelFor(static_cast<int>(rows.size()), ThreadCount(*pb.options), [&](int i) {
+  // Each i writes only its own slot: the results do not depend on the thread count.
+  apen::ParallelFor(rows.size(), apen::ResolveThreads(pb.options->threads), [&](size_t i, size_t) {
     std::vector<double> w(rows.size(), 1.0);
     w[i] = 0;
     Solved s = Refit(pb, full, w);
@@ -651,8 +632,9 @@ void RunBootstrap(const Problem& full_pb, const FullFit& full, const std::vector
   const std::vector<double> fitted = Predictions(*pb.form, *pb.rows, full.best.theta);
   const std::vector<double> residuals = ModifiedResiduals(pb, full.best.theta, loo_pred);
   std::vector<Solved> samples(o.bootstrap);
-  ParallelFor(o.bootstrap, ThreadCount(o),
-              [&](int b) { samples[b] = BootstrapRefit(pb, full, fitted, residuals, b); });
+  apen::ParallelFor(samples.size(), apen::ResolveThreads(o.threads), [&](size_t b, size_t) {
+    samples[b] = BootstrapRefit(pb, full, fitted, residuals, static_cast<int>(b));
+  });
   for (const Solved& s : samples) {
     if (s.failed)
       ++result->bootstrap_failed;

@@ -13,6 +13,8 @@
 #include <map>
 #include <sstream>
 
+#include "apen/text.h"
+
 extern char** environ;
 
 namespace perflaw::law {
@@ -27,12 +29,8 @@ std::string Quote(const std::string& s) {
   return out + "'";
 }
 
-std::string Num(double v, int digits = 4) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*g", digits, v);
-  return buf;
-}
+// The report's numbers: 4 significant digits unless asked otherwise, "n/a" for NaN/Inf.
+std::string Num(double v, int digits = 4) { return apen::SignificantNum(v, digits); }
 
 std::string WithInterval(double v, const Interval& iv, int digits = 4) {
   std::string s = Num(v, digits);

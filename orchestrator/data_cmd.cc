@@ -20,6 +20,7 @@
 #include "apen/synth.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/results_db.h"
+#include "orchestrator/table.h"
 
 namespace perflaw::cli {
 namespace {
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 using apen::CacheOptions;
 using apen::DataOptions;
 using apen::Dataset;
+using orchestrator::JsonNumber;
 
 // ---- Option plumbing ----
 
@@ -229,67 +231,50 @@ void PrintTable(const Dataset& d, const Summary& s, const std::vector<apen::Qual
     for (const Column& c : QualityColumns()) row.push_back(c.value(q));
     rows.push_back(row);
   }
-  std::vector<size_t> width(header.size(), 0);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::printf("%s\n", line.c_str());
-  }
+  std::printf("%s", orchestrator::AlignedText(rows).c_str());
 }
 
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
+// data stats' CSV quotes the dataset path on a comma, quote or newline (not on a lone CR).
+constexpr std::string_view kDataCsvSpecials = ",\"\n";
 
 void PrintCsv(const Dataset& d, const Summary& s, const std::vector<apen::QualitySummary>& qs,
               int m, double r) {
-  std::string header =
-      "dataset,users,items,interactions,mean_length,median_length,density,max_seq_len,m,r";
-  for (const Column& c : QualityColumns()) header += "," + c.name;
-  std::printf("%s\n", header.c_str());
+  std::vector<std::string> header = {
+      "dataset",     "users", "items", "interactions", "mean_length", "median_length", "density",
+      "max_seq_len", "m",     "r"};
+  for (const Column& c : QualityColumns()) header.push_back(c.name);
+  std::printf("%s", orchestrator::CsvLine(header, kDataCsvSpecials).c_str());
   for (const auto& q : qs) {
-    std::string row = CsvField(d.source_path) + "," + std::to_string(s.users) + "," +
-                      std::to_string(s.items) + "," + std::to_string(s.interactions) + "," +
-                      FmtG(s.mean_length) + "," + FmtG(s.median_length) + "," + FmtG(s.density) +
-                      "," + LengthLabel(q.options.max_seq_len) + "," + std::to_string(m) + "," +
-                      FmtG(r);
-    for (const Column& c : QualityColumns()) row += "," + c.value(q);
-    std::printf("%s\n", row.c_str());
+    std::vector<std::string> row = {d.source_path,           std::to_string(s.users),
+                                    std::to_string(s.items), std::to_string(s.interactions),
+                                    FmtG(s.mean_length),     FmtG(s.median_length),
+                                    FmtG(s.density),         LengthLabel(q.options.max_seq_len),
+                                    std::to_string(m),       FmtG(r)};
+    for (const Column& c : QualityColumns()) row.push_back(c.value(q));
+    std::printf("%s", orchestrator::CsvLine(row, kDataCsvSpecials).c_str());
   }
 }
 
-nlohmann::json Number(double v) {
-  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-}
-
 nlohmann::json AggregateJson(const apen::UserAggregate& a) {
-  return {{"mean", Number(a.mean)},
-          {"weighted_mean", Number(a.weighted_mean)},
+  return {{"mean", JsonNumber(a.mean)},
+          {"weighted_mean", JsonNumber(a.weighted_mean)},
           {"users_defined", a.users_defined},
           {"users_undefined", a.users_undefined},
           {"users_infinite", a.users_infinite}};
 }
 
 nlohmann::json EstimatesJson(const apen::EntropyEstimates& e) {
-  return {{"plugin", Number(e.plugin)},
-          {"miller_madow", Number(e.miller_madow)},
-          {"grassberger", Number(e.grassberger)}};
+  return {{"plugin", JsonNumber(e.plugin)},
+          {"miller_madow", JsonNumber(e.miller_madow)},
+          {"grassberger", JsonNumber(e.grassberger)}};
 }
 
 nlohmann::json TransitionJson(const apen::QualitySummary& q) {
   const apen::TransitionEntropy& t = q.transition;
-  return {{"bits", Number(t.bits())},
+  return {{"bits", JsonNumber(t.bits())},
           {"conditional_bits", EstimatesJson(t.conditional)},
           {"next_item_bits", EstimatesJson(t.marginal)},
-          {"mutual_information_bits", Number(t.mutual_information())},
+          {"mutual_information_bits", JsonNumber(t.mutual_information())},
           {"pairs", t.pairs},
           {"contexts", t.contexts},
           {"distinct_pairs", t.distinct_pairs},
@@ -306,9 +291,9 @@ void PrintJson(const Dataset& d, const Summary& s, const std::vector<apen::Quali
                     {"users", s.users},
                     {"items", s.items},
                     {"interactions", s.interactions},
-                    {"mean_length", Number(s.mean_length)},
-                    {"median_length", Number(s.median_length)},
-                    {"density", Number(s.density)}};
+                    {"mean_length", JsonNumber(s.mean_length)},
+                    {"median_length", JsonNumber(s.median_length)},
+                    {"density", JsonNumber(s.density)}};
   nlohmann::json rows = nlohmann::json::array();
   for (size_t i = 0; i < qs.size(); ++i) {
     const apen::QualitySummary& q = qs[i];
@@ -321,9 +306,9 @@ void PrintJson(const Dataset& d, const Summary& s, const std::vector<apen::Quali
                     {"apen", AggregateJson(q.apen)},
                     {"sampen", AggregateJson(q.sampen)},
                     {"lz_bits", AggregateJson(q.lz)},
-                    {"shannon_bits", Number(q.shannon_bits)},
-                    {"zlib_ratio", Number(q.zlib_ratio)},
-                    {"d_prime", Number(q.d_prime)},
+                    {"shannon_bits", JsonNumber(q.shannon_bits)},
+                    {"zlib_ratio", JsonNumber(q.zlib_ratio)},
+                    {"d_prime", JsonNumber(q.d_prime)},
                     {"transition", TransitionJson(q)},
                     {"measures_seconds", seconds[i]}});
   }

@@ -22,13 +22,18 @@
 #include "orchestrator/results_db.h"
 #include "orchestrator/runner.h"
 #include "orchestrator/sweep_select.h"
+#include "orchestrator/table.h"
 
 namespace perflaw::cli {
 namespace {
 
 using json = nlohmann::json;
+using orchestrator::CellText;
+using orchestrator::PrintTable;
 using orchestrator::ResultsDb;
 using orchestrator::Statement;
+using orchestrator::Table;
+using orchestrator::TextWidth;
 
 struct DbArgs {
   std::string db;
@@ -44,72 +49,6 @@ struct DbArgs {
 
 StatusOr<std::unique_ptr<ResultsDb>> OpenReader(const std::string& path) {
   return ResultsDb::OpenReadOnly(path);
-}
-
-// ---- tables: rendered as aligned text, CSV or JSON ----
-
-struct Table {
-  std::vector<std::string> headers;
-  std::vector<std::vector<json>> rows;  // cells: null, number or string
-};
-
-std::string CellText(const json& v, bool exact) {
-  if (v.is_null()) return "";
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_float() && !exact) {
-    char buf[32];
-    std::snprintf(buf, sizeof(buf), "%.6g", v.get<double>());
-    return buf;
-  }
-  return v.dump();  // integers; floats as the shortest text that reads back exactly
-}
-
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-void PrintTable(const Table& t, const std::string& format, std::ostream& out) {
-  if (format == "json") {
-    json rows = json::array();
-    for (const auto& row : t.rows) {
-      json obj = json::object();
-      for (size_t c = 0; c < t.headers.size(); ++c) obj[t.headers[c]] = row[c];
-      rows.push_back(obj);
-    }
-    out << rows.dump(2) << "\n";
-    return;
-  }
-  if (format == "csv") {
-    for (size_t c = 0; c < t.headers.size(); ++c) out << (c ? "," : "") << CsvField(t.headers[c]);
-    out << "\n";
-    for (const auto& row : t.rows) {
-      for (size_t c = 0; c < row.size(); ++c)
-        out << (c ? "," : "") << CsvField(CellText(row[c], true));
-      out << "\n";
-    }
-    return;
-  }
-  std::vector<size_t> width(t.headers.size());
-  for (size_t c = 0; c < t.headers.size(); ++c) width[c] = t.headers[c].size();
-  for (const auto& row : t.rows) {
-    for (size_t c = 0; c < row.size(); ++c)
-      width[c] = std::max(width[c], CellText(row[c], false).size());
-  }
-  auto line = [&](auto cell) {
-    std::string s;
-    for (size_t c = 0; c < width.size(); ++c) {
-      std::string text = cell(c);
-      s += (c ? "  " : "") + text + std::string(width[c] - text.size(), ' ');
-    }
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    out << s << "\n";
-  };
-  line([&](size_t c) { return t.headers[c]; });
-  for (const auto& row : t.rows) line([&](size_t c) { return CellText(row[c], false); });
-  out << "(" << t.rows.size() << " row" << (t.rows.size() == 1 ? "" : "s") << ")\n";
 }
 
 // ---- status ----
@@ -780,16 +719,6 @@ Table MakeTable(const ResultsQuery& q, const std::vector<size_t>& shown, bool ta
     t.rows.push_back(std::move(cells));
   }
   return t;
-}
-
-size_t TextWidth(const Table& t) {
-  size_t total = 0;
-  for (size_t c = 0; c < t.headers.size(); ++c) {
-    size_t w = t.headers[c].size();
-    for (const auto& row : t.rows) w = std::max(w, CellText(row[c], false).size());
-    total += w + (c ? 2 : 0);
-  }
-  return total;
 }
 
 bool AllSame(const std::vector<std::vector<json>>& rows, size_t c) {

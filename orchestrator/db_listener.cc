@@ -4,26 +4,6 @@
 
 namespace perflaw::orchestrator {
 
-ExitReason ExitReasonFor(FailureReason reason) {
-  switch (reason) {
-    case FailureReason::kFailed:
-      return ExitReason::kFailed;
-    case FailureReason::kDiverged:
-      return ExitReason::kDiverged;
-    case FailureReason::kTimeout:
-      return ExitReason::kTimeout;
-    case FailureReason::kHeartbeatLost:
-    case FailureReason::kGroupLost:
-      return ExitReason::kHeartbeatLost;
-    case FailureReason::kPreempted:
-      return ExitReason::kPreempted;
-    case FailureReason::kInterrupted:
-    case FailureReason::kStorage:
-      return ExitReason::kInterrupted;
-  }
-  return ExitReason::kFailed;
-}
-
 bool DbListenerOptions::IsValid(std::string* why) const {
   if (max_attempts < 1) {
     *why = "max_attempts must be >= 1, got " + std::to_string(max_attempts);
@@ -111,8 +91,8 @@ void DbListener::OnAttemptFailed(const std::string& point, uint32_t attempt, Fai
   // too, whatever its failure count: the database then fails it at this counted failure.
   const uint32_t max_attempts = will_retry ? options_.max_attempts : 1;
   if (Status st = OpenBatch(); !st.ok()) return Fail(st);
-  StatusOr<PointState> state = db_->FailAttempt(point, *id, ExitReasonFor(reason), error,
-                                                static_cast<int64_t>(max_attempts));
+  StatusOr<PointState> state =
+      db_->FailAttempt(point, *id, reason, error, static_cast<int64_t>(max_attempts));
   if (!state.ok()) return Fail(state.status());
   Changed();
   const bool failed = *state == PointState::kFailed;

@@ -30,11 +30,6 @@ struct GroupPlacement {
   std::function<std::vector<int>(int group)> ranks;
 };
 
-// The database's exit reason for a scheduler failure reason. There is no `group_lost` in the
-// database: it is recorded as heartbeat_lost (the group stopped answering; both count against the
-// point) with the error text saying "group lost".
-ExitReason ExitReasonFor(FailureReason reason);
-
 struct DbListenerOptions {
   // The sweep's policy.max_attempts: the database fails a point after this many counted failures.
   // It must equal SchedulerOptions::max_attempts so that both agree on FAILED (>= 1).

@@ -17,11 +17,13 @@
 #include "law/suggest.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/law_db.h"
+#include "orchestrator/table.h"
 
 namespace perflaw::cli {
 namespace {
 
 using json = nlohmann::json;
+using orchestrator::JsonNumber;
 
 struct LawArgs {
   std::string csv;
@@ -175,19 +177,18 @@ Status Prepare(LawArgs* a, std::vector<law::Observation>* rows) {
 }
 
 // ---- output ----
-json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json Est(const law::Estimate& e) {
-  return {{"value", Num(e.value)},
-          {"interval", {Num(e.interval.lo), Num(e.interval.hi)}},
+  return {{"value", JsonNumber(e.value)},
+          {"interval", {JsonNumber(e.interval.lo), JsonNumber(e.interval.hi)}},
           {"undefined_in_resamples", e.undefined}};
 }
 
 json Scores(const law::Metrics& m, const std::string& prefix, json j) {
-  j[prefix + "r2"] = Num(m.r2);
-  j[prefix + "rmse"] = Num(m.rmse);
-  j[prefix + "mae"] = Num(m.mae);
-  j[prefix + "mape_percent"] = Num(m.mape);
+  j[prefix + "r2"] = JsonNumber(m.r2);
+  j[prefix + "rmse"] = JsonNumber(m.rmse);
+  j[prefix + "mae"] = JsonNumber(m.mae);
+  j[prefix + "mape_percent"] = JsonNumber(m.mape);
   return j;
 }
 
@@ -197,16 +198,16 @@ json VerdictJson(const law::Verdict& v) {
   for (const law::Edge& e : v.at_edge)
     edges.push_back({{"axis", e.axis},
                      {"direction", e.direction},
-                     {"grid_range", {Num(e.grid_min), Num(e.grid_max)}}});
+                     {"grid_range", {JsonNumber(e.grid_min), JsonNumber(e.grid_max)}}});
   json j = {{"identified", v.identified},
             {"reasons", v.reasons},
             {"summary", v.summary},
             {"next", v.next},
             {"best_observed",
-             {{"layers", Num(b.layers)},
-              {"d_model", Num(b.d_model)},
-              {"value", Num(b.value)},
-              {"standard_error", Num(b.standard_error)},
+             {{"layers", JsonNumber(b.layers)},
+              {"d_model", JsonNumber(b.d_model)},
+              {"value", JsonNumber(b.value)},
+              {"standard_error", JsonNumber(b.standard_error)},
               {"standard_error_kind",
                b.standard_error_kind.empty() ? json(nullptr) : json(b.standard_error_kind)},
               {"runs", b.runs}}},
@@ -230,8 +231,8 @@ json VerdictJson(const law::Verdict& v) {
                     {"value", Est(v.optimum->value)}};
   if (v.law_vs_baseline)
     j["law_vs_baseline"] = {
-        {"law_loo_rmse", Num(v.law_vs_baseline->law_loo_rmse)},
-        {"baseline_loo_rmse", Num(v.law_vs_baseline->baseline_loo_rmse)},
+        {"law_loo_rmse", JsonNumber(v.law_vs_baseline->law_loo_rmse)},
+        {"baseline_loo_rmse", JsonNumber(v.law_vs_baseline->baseline_loo_rmse)},
         {"use", v.law_vs_baseline->use.empty() ? json(nullptr) : json(v.law_vs_baseline->use)}};
   return j;
 }
@@ -251,8 +252,8 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
   for (size_t j = 0; j < g.fit.params.size(); ++j) {
     law::Interval iv =
         j < g.fit.param_intervals.size() ? g.fit.param_intervals[j] : law::Interval();
-    params[g.param_names[j]] = {{"value", Num(g.fit.params[j])},
-                                {"interval", {Num(iv.lo), Num(iv.hi)}}};
+    params[g.param_names[j]] = {{"value", JsonNumber(g.fit.params[j])},
+                                {"interval", {JsonNumber(iv.lo), JsonNumber(iv.hi)}}};
     const std::string bound = law::AtBound(g, j, g.fit.params[j]);
     if (!bound.empty()) params[g.param_names[j]]["at_bound"] = bound;
     const std::string reach = IntervalAtBound(g, j, iv);
@@ -301,12 +302,12 @@ json GroupJson(const law::Study& s, const law::GroupFit& g) {
     const law::Extrapolation& e = *g.extrapolation;
     json subset = json::object();
     for (size_t k = 0; k < e.fit.params.size() && k < g.param_names.size(); ++k)
-      subset[g.param_names[k]] = Num(e.fit.params[k]);
+      subset[g.param_names[k]] = JsonNumber(e.fit.params[k]);
     j["extrapolation"] = Scores(e.held_out, "held_out_",
                                 {{"train_where", e.train_where},
                                  {"n_train", e.n_train},
                                  {"n_held_out", e.n_test},
-                                 {"train_r2", Num(e.fit.in_sample.r2)},
+                                 {"train_r2", JsonNumber(e.fit.in_sample.r2)},
                                  {"train_converged", e.fit.converged},
                                  {"train_params", subset}});
   } else if (!g.extrapolation_skipped.empty()) {

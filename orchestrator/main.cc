@@ -1,4 +1,4 @@
-// perflaw: the CLI, orchestrator and law fitting (no LibTorch in this executable; see DESIGN.md).
+// perflaw: the CLI, orchestrator and law fitting (no LibTorch in this executable; see docs/design.md).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>

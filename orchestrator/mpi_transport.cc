@@ -7,12 +7,12 @@
 #include <cstring>
 #include <thread>
 
-#include "orchestrator/mpi_util.h"
+#include "worker/protocol/mpi_util.h"
 
 namespace perflaw::orchestrator {
 namespace {
 
-namespace proto = mpi_protocol;
+namespace proto = protocol;
 
 Status MpiError(int code, const std::string& what) {
   return Status::Internal("MPI: " + what + ": " + proto::MpiErrorText(code));

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "apen/status.h"
-#include "orchestrator/mpi_protocol.h"
-#include "orchestrator/mpi_util.h"  // <mpi.h>, the C API only
 #include "orchestrator/transport.h"
+#include "worker/protocol/mpi_protocol.h"
+#include "worker/protocol/mpi_util.h"  // <mpi.h>, the C API only
 
 namespace perflaw::orchestrator {
 
@@ -62,7 +62,7 @@ class MpiTransport final : public Transport {
   int ranks_per_point_ = 1;
   int groups_ = 0;
   std::vector<std::string> hosts_;  // by world rank
-  mpi_protocol::SendQueue sends_;
+  protocol::SendQueue sends_;
 };
 
 }  // namespace perflaw::orchestrator

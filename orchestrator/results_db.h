@@ -18,7 +18,9 @@
 #include "apen/quality.h"
 #include "apen/status.h"
 #include "orchestrator/eta.h"
+#include "orchestrator/results_schema.h"
 #include "orchestrator/sqlite_util.h"
+#include "orchestrator/transport.h"
 
 namespace perflaw::orchestrator {
 
@@ -28,19 +30,15 @@ enum class PointState { kPending, kRunning, kCompleted, kFailed };
 const char* PointStateName(PointState state);  // "PENDING", ...
 std::optional<PointState> ParsePointState(const std::string& name);
 
-// How an attempt ended. interrupted/preempted do not use up one of the point's attempts (the job
-// went away, not the point); the others except completed do.
-enum class ExitReason {
-  kCompleted,
-  kFailed,         // the worker reported an error
-  kDiverged,       // NaN/Inf loss
-  kTimeout,        // past the point timeout
-  kHeartbeatLost,  // the group stopped heart-beating
-  kInterrupted,    // left RUNNING by a job that died (closed by CloseInterruptedAttempts)
-  kPreempted,      // SIGTERM (e.g. Slurm preemption): checkpointed, will resume
-};
-const char* ExitReasonName(ExitReason reason);  // "completed", "heartbeat_lost", ...
-bool CountsAsFailure(ExitReason reason);
+// How an attempt ended: std::nullopt = completed, else the scheduler's (and the wire's)
+// FailureReason. The one place that turns it into the attempts.exit_reason text is AttemptEndName;
+// the schema's CHECK constraint knows 'completed', 'failed', 'diverged', 'timeout',
+// 'heartbeat_lost', 'interrupted', 'preempted', so two reasons are stored under another name:
+//   group_lost -> 'heartbeat_lost' (the group stopped answering; the error text says "group lost"),
+//   storage    -> 'interrupted'    (not the point's fault; the error text says "storage").
+// Whether an end uses up one of the point's attempts is CountsAgainstPoint (transport.h).
+using AttemptEnd = std::optional<FailureReason>;
+const char* AttemptEndName(AttemptEnd end);  // "completed", "heartbeat_lost", ...
 
 struct ResultsDbOptions {
   // How long a statement waits for a lock held by another connection before failing (ms, >= 0).
@@ -190,8 +188,8 @@ struct RoundRecord {
 
 class ResultsDb {
  public:
-  // 2: adaptive rounds (tables rounds, round_points).
-  static constexpr int kSchemaVersion = 3;
+  // The schema version this perflaw writes (orchestrator/results_schema.h).
+  static constexpr int kSchemaVersion = kResultsSchemaVersion;
 
   // The single writer: creates the file if needed, WAL, synchronous=NORMAL, foreign keys, migrates
   // the schema. A database written by a newer perflaw is refused (FailedPrecondition).
@@ -230,8 +228,8 @@ class ResultsDb {
   // just closed).
   Status CompletePoint(const std::string& point, int64_t attempt, const nlohmann::json& result);
   // Closes the attempt. The point goes back to PENDING, or to FAILED once `max_attempts` attempts
-  // counted as failures (see CountsAsFailure). Returns the point's new state.
-  StatusOr<PointState> FailAttempt(const std::string& point, int64_t attempt, ExitReason reason,
+  // counted as failures (see CountsAgainstPoint). Returns the point's new state.
+  StatusOr<PointState> FailAttempt(const std::string& point, int64_t attempt, FailureReason reason,
                                    const std::string& error, int64_t max_attempts);
   // After a job died: attempts still open -> "interrupted", RUNNING points -> PENDING, RUNNING
   // sweeps -> INTERRUPTED. Returns the number of attempts closed.
@@ -292,12 +290,10 @@ class ResultsDb {
  private:
   uint64_t file_dev_ = 0, file_ino_ = 0;  // the writer's file at open (CheckInPlace)
   ResultsDb(SqliteDb db, ResultsDbOptions options);
-  Status EnableWal();
-  Status Migrate();
   Status CheckReadableVersion();
   StatusOr<PointRecord> LoadPoint(const std::string& point) const;
   Status CheckAttemptOfPoint(const std::string& point, int64_t attempt, bool* open) const;
-  Status CloseAttempt(int64_t attempt, ExitReason reason, const std::string& error);
+  Status CloseAttempt(int64_t attempt, AttemptEnd end, const std::string& error);
   Status StoreResult(const std::string& point, int64_t attempt, const nlohmann::json& result);
 
   SqliteDb db_;

@@ -14,22 +14,19 @@
 #include <unordered_set>
 #include <utility>
 
+#include "apen/text.h"
+
 namespace perflaw::orchestrator {
 namespace {
 
 bool Finite(double x) { return std::isfinite(x); }
 
-std::string Num(double x) {
-  std::ostringstream out;
-  out << x;
-  return out.str();
-}
-
 // "option must be <rule>, got <value>" or nothing.
 bool Check(bool ok, const char* option, const char* rule, double value, std::string* why) {
   if (ok) return true;
   if (why)
-    *why = std::string("scheduler option ") + option + " must be " + rule + ", got " + Num(value);
+    *why = std::string("scheduler option ") + option + " must be " + rule + ", got " +
+           apen::ShortNum(value);
   return false;
 }
 
@@ -93,7 +90,7 @@ StatusOr<LptBounds> ComputeLptBounds(std::vector<double> durations, int groups) 
   for (double d : durations) {
     if (!Finite(d) || d < 0) {
       return Status::InvalidArgument("LPT bounds: durations must be finite and >= 0, got " +
-                                     Num(d));
+                                     apen::ShortNum(d));
     }
   }
   LptBounds bounds;
@@ -124,7 +121,8 @@ Status ValidatePoints(const std::vector<PendingPoint>& points, uint32_t max_atte
     if (p.id.empty()) return Status::InvalidArgument("point #" + std::to_string(i) + ": empty id");
     if (!seen.insert(p.id).second) return Status::InvalidArgument(where + ": duplicate id");
     if (!Finite(p.cost) || p.cost < 0) {
-      return Status::InvalidArgument(where + ": cost must be finite and >= 0, got " + Num(p.cost));
+      return Status::InvalidArgument(where + ": cost must be finite and >= 0, got " +
+                                     apen::ShortNum(p.cost));
     }
     if (p.failures > p.attempts) {
       return Status::InvalidArgument(where + ": failures " + std::to_string(p.failures) +
@@ -699,16 +697,16 @@ struct Scheduler::Impl {
       if (!group.withdrawing.empty() && !MayStillAnswer(g)) ReleaseWithdrawing(g);
       if (group.state == GroupState::kStarting && now >= start + opt.ready_timeout) {
         SetGroupState(g, GroupState::kUnresponsive,
-                      "no Ready within ready_timeout " + Num(opt.ready_timeout) + " s");
+                      "no Ready within ready_timeout " + apen::ShortNum(opt.ready_timeout) + " s");
       } else if (group.state == GroupState::kBusy && now >= group.started + opt.point_timeout) {
         TimeOut(g);
       } else if (group.state == GroupState::kBusy && now >= group.last_heard + HeartbeatLimit()) {
-        const std::string msg = "no heartbeat for " + Num(now - group.last_heard) + " s (limit " +
-                                Num(HeartbeatLimit()) + " s)";
+        const std::string msg = "no heartbeat for " + apen::ShortNum(now - group.last_heard) +
+                                " s (limit " + apen::ShortNum(HeartbeatLimit()) + " s)";
         Fail(g, FailureReason::kHeartbeatLost, msg, true, GroupState::kUnresponsive, msg);
       } else if (group.state == GroupState::kBusy && stopping && now >= stop_deadline) {
-        const std::string msg =
-            "no answer to the stop request within stop_grace " + Num(opt.stop_grace) + " s";
+        const std::string msg = "no answer to the stop request within stop_grace " +
+                                apen::ShortNum(opt.stop_grace) + " s";
         Fail(g, FailureReason::kPreempted, msg, true, GroupState::kUnresponsive, msg);
       }
       Touch(g);  // an unresponsive group past its time to answer has no deadline left
@@ -722,7 +720,8 @@ struct Scheduler::Impl {
     TakeBackAhead(g, true);
     Group& group = groups[g];
     const Status sent = transport.Send(g, StopPoint{points[group.point].in.id, group.attempt});
-    const std::string msg = "ran longer than point_timeout " + Num(opt.point_timeout) + " s";
+    const std::string msg =
+        "ran longer than point_timeout " + apen::ShortNum(opt.point_timeout) + " s";
     if (sent.ok()) group.answer_by = clock.Now() + opt.stop_grace;
     Fail(g, FailureReason::kTimeout, msg, true,
          sent.ok() ? GroupState::kUnresponsive : GroupState::kLost,

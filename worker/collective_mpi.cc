@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "orchestrator/mpi_util.h"
+#include "worker/protocol/mpi_util.h"
 
 namespace perflaw::worker {
 namespace {
@@ -48,7 +48,7 @@ MpiCollective::~MpiCollective() {
 Status MpiCollective::Check(int code, const char* what) const {
   if (code == MPI_SUCCESS) return Status::Ok();
   return Status::Internal(std::string(what) + " failed on rank " + std::to_string(rank_) + ": " +
-                          orchestrator::mpi_protocol::MpiErrorText(code));
+                          protocol::MpiErrorText(code));
 }
 
 Status MpiCollective::AllReduceSum(float* data, size_t n) {

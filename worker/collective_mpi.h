@@ -1,8 +1,8 @@
 // MPI implementation of the collective interface (CPU buffers), and RAII for MPI itself.
 #pragma once
 
-#include "orchestrator/mpi_util.h"  // <mpi.h>, the C API only
 #include "worker/collective.h"
+#include "worker/protocol/mpi_util.h"  // <mpi.h>, the C API only
 
 namespace perflaw::worker {
 
@@ -50,7 +50,7 @@ class MpiCollective : public Collective {
 // rank.
 bool LaunchedByMpi();
 // This process's index among the ranks on its node, as the launcher says (Open MPI, Slurm, MPICH,
-// PMIx); 0 when none does. Picks the rank's GPU (RunOptions::local_rank).
+// PMIx); 0 when none does. Picks the rank's GPU (TrainOptions::local_rank).
 int LocalRank();
 
 }  // namespace perflaw::worker

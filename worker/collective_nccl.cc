@@ -17,8 +17,7 @@ Status CudaStatus(cudaError_t r, const char* what) {
 
 Status MpiStatus(int code, const char* what) {
   if (code == MPI_SUCCESS) return Status::Ok();
-  return Status::Internal(std::string(what) +
-                          " failed: " + orchestrator::mpi_protocol::MpiErrorText(code));
+  return Status::Internal(std::string(what) + " failed: " + protocol::MpiErrorText(code));
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ class NcclCollective : public Collective {
 
 // The NCCL collective of one worker group, made when a point of the group first trains on CUDA
 // (the group's ranks run the same point, so they reach it together) and kept for later points:
-// RunOptions::cuda_collective.
+// TrainOptions::cuda_collective.
 class NcclGroup {
  public:
   explicit NcclGroup(MPI_Comm comm) : comm_(comm) {}

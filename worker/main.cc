@@ -59,7 +59,7 @@ Status CheckWritable(const std::string& out_path) {
   return Status::Ok();
 }
 
-int Train(const std::string& point_path, const std::string& out_path, RunOptions options) {
+int Train(const std::string& point_path, const std::string& out_path, TrainOptions options) {
   StatusOr<PointConfig> config = LoadPointConfig(point_path);
   if (!config.ok()) return Fail(config.status().message(), 2);
   // Every rank checks, so that none starts training for a result that could not be kept.
@@ -67,7 +67,7 @@ int Train(const std::string& point_path, const std::string& out_path, RunOptions
   std::signal(SIGTERM, OnStopSignal);
   std::signal(SIGUSR1, OnStopSignal);
   options.stop = &g_stop;
-  PointResult result = RunPoint(*config, options);
+  PointResult result = TrainPoint(*config, options);
   const int rank = options.collective ? options.collective->rank() : 0;
   if (rank == 0) {
     Status written = WriteResultFile(result, out_path);
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   CLI::App* train =
       app.add_subcommand("train", "Run one point standalone and write its result JSON");
   std::string point, out, heap = "tuned";
-  perflaw::worker::RunOptions options;
+  perflaw::worker::TrainOptions options;
   app.add_option("--heap", heap,
                  "The allocator's set-up: tuned (default), or glibc's defaults (for benchmarks: "
                  "scripts/bench/heap.sh)");

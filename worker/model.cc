@@ -44,6 +44,19 @@ void ZeroPaddingRow(torch::Tensor item_emb) {
   item_emb[0].zero_();
 }
 
+// The item table and the learned positions of sasrec and hstu, Xavier-normal with the padding row
+// zeroed, registered in this order (which fixes the seeded initial weights); they are the model's
+// embedding parameters.
+void RegisterItemAndPositionTables(SequenceModel& m, uint32_t num_items, uint32_t max_len,
+                                   int64_t d, torch::Tensor* items, torch::Tensor* positions) {
+  *items = RegisterItemEmbeddings(m, num_items, d);
+  XavierNormal(*items);
+  ZeroPaddingRow(*items);
+  *positions = m.register_parameter("pos_emb", torch::empty({int64_t{max_len}, d}));
+  XavierNormal(*positions);
+  m.embedding_params = {*items, *positions};
+}
+
 // Part i (0: q, 1: k, 2: v) of a fused projection [R, L, 3d] as [R, L, heads, dh] (a view).
 torch::Tensor QkvPart(const torch::Tensor& qkv, int64_t i, int64_t heads) {
   const int64_t d = qkv.size(2) / 3;
@@ -90,12 +103,7 @@ class Sasrec : public SequenceModel {
         dropout_(c.dropout),
         pre_ln_(c.norm == NormPlacement::kPre) {
     const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
-    item_emb_ = RegisterItemEmbeddings(*this, num_items, d_);
-    XavierNormal(item_emb_);
-    ZeroPaddingRow(item_emb_);
-    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
-    XavierNormal(pos_emb_);
-    embedding_params = {item_emb_, pos_emb_};
+    RegisterItemAndPositionTables(*this, num_items, max_len, d_, &item_emb_, &pos_emb_);
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
       Block b;
@@ -302,12 +310,7 @@ class Hstu : public SequenceModel {
  public:
   Hstu(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
       : d_(c.d_model), heads_(c.heads), max_len_(max_len), dropout_(c.dropout) {
-    item_emb_ = RegisterItemEmbeddings(*this, num_items, d_);
-    XavierNormal(item_emb_);
-    ZeroPaddingRow(item_emb_);
-    pos_emb_ = register_parameter("pos_emb", torch::empty({int64_t{max_len}, d_}));
-    XavierNormal(pos_emb_);
-    embedding_params = {item_emb_, pos_emb_};
+    RegisterItemAndPositionTables(*this, num_items, max_len, d_, &item_emb_, &pos_emb_);
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
       Layer layer;

@@ -22,7 +22,7 @@ struct ModelInput {
 
 // Dropout whose masks come from a seeded worker::Rng on CPU: reproducible across LibTorch versions,
 // restartable from the step number, and much cheaper than LibTorch's bernoulli_ on CPU (the largest
-// single cost of a small SASRec step, see DESIGN.md). The keep probability is quantised to 1/65536.
+// single cost of a small SASRec step, see docs/design.md). The keep probability is quantised to 1/65536.
 // On other devices it falls back to torch::dropout.
 class MaskDropout {
  public:

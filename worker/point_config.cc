@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "apen/did_you_mean.h"
+#include "apen/text.h"
 
 namespace perflaw::worker {
 namespace {
@@ -300,12 +301,6 @@ bool Fail(std::string* why, const std::string& msg) {
   return false;
 }
 
-std::string Num(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
-}
-
 }  // namespace
 
 apen::DataOptions DefaultDataOptions() {
@@ -324,9 +319,10 @@ bool ModelConfig::IsValid(std::string* why) const {
     return Fail(why, "model.heads (" + std::to_string(heads) + ") must divide model.d_model (" +
                          std::to_string(d_model) + ")");
   if (!(dropout >= 0.0 && dropout < 1.0))
-    return Fail(why, "model.dropout must be in [0, 1), got " + Num(dropout));
+    return Fail(why, "model.dropout must be in [0, 1), got " + apen::ShortNum(dropout));
   if (!(ffn_multiplier > 0.0 && ffn_multiplier <= 64.0))
-    return Fail(why, "model.ffn_multiplier must be in (0, 64], got " + Num(ffn_multiplier));
+    return Fail(why,
+                "model.ffn_multiplier must be in (0, 64], got " + apen::ShortNum(ffn_multiplier));
   if (std::lround(ffn_multiplier * d_model) < 1)
     return Fail(why, "model.ffn_multiplier * model.d_model must round to at least 1");
   return true;
@@ -336,24 +332,25 @@ bool TrainConfig::IsValid(std::string* why) const {
   if (epochs < 1) return Fail(why, "train.epochs must be >= 1");
   if (batch_size < 1) return Fail(why, "train.batch_size must be >= 1");
   // Above 10 no optimizer here trains; such a value is a typo, found before any work.
-  if (!(lr > 0.0 && lr <= 10.0)) return Fail(why, "train.lr must be in (0, 10], got " + Num(lr));
+  if (!(lr > 0.0 && lr <= 10.0))
+    return Fail(why, "train.lr must be in (0, 10], got " + apen::ShortNum(lr));
   if (!(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0))
-    return Fail(why,
-                "train.betas must both be in [0, 1), got [" + Num(beta1) + ", " + Num(beta2) + "]");
+    return Fail(why, "train.betas must both be in [0, 1), got [" + apen::ShortNum(beta1) + ", " +
+                         apen::ShortNum(beta2) + "]");
   if (!(eps > 0.0 && std::isfinite(eps)))
-    return Fail(why, "train.eps must be a finite number > 0, got " + Num(eps));
+    return Fail(why, "train.eps must be a finite number > 0, got " + apen::ShortNum(eps));
   if (!(weight_decay >= 0.0 && std::isfinite(weight_decay)))
-    return Fail(why, "train.weight_decay must be >= 0, got " + Num(weight_decay));
+    return Fail(why, "train.weight_decay must be >= 0, got " + apen::ShortNum(weight_decay));
   if (!(embedding_weight_decay >= 0.0 && std::isfinite(embedding_weight_decay)))
-    return Fail(why,
-                "train.embedding_weight_decay must be >= 0, got " + Num(embedding_weight_decay));
+    return Fail(why, "train.embedding_weight_decay must be >= 0, got " +
+                         apen::ShortNum(embedding_weight_decay));
   if (negatives < 1) return Fail(why, "train.negatives must be >= 1");
   if (loss == LossType::kBce && negatives != 1)
     return Fail(why,
                 "train.negatives must be 1 with train.loss \"bce\" (the SASRec objective), got " +
                     std::to_string(negatives));
   if (!(clip_norm >= 0.0 && std::isfinite(clip_norm)))
-    return Fail(why, "train.clip_norm must be >= 0, got " + Num(clip_norm));
+    return Fail(why, "train.clip_norm must be >= 0, got " + apen::ShortNum(clip_norm));
   return true;
 }
 

@@ -6,15 +6,11 @@
 #include <cstdint>
 #include <initializer_list>
 
+#include "apen/hash.h"
+
 namespace perflaw::worker {
 
-// SplitMix64 finaliser: a bijective mix of 64 bits.
-inline uint64_t Mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+using apen::Mix64;  // SplitMix64's finaliser: a bijective mix of 64 bits
 
 // One seed from several counters (order matters).
 inline uint64_t Seed(std::initializer_list<uint64_t> parts) {

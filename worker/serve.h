@@ -1,5 +1,5 @@
 // The worker side of a sweep's MPI job: `perflaw-worker serve` on every world rank but 0.
-// After the start-up handshake (orchestrator/mpi_protocol.h) the ranks form worker groups; each
+// After the start-up handshake (worker/protocol/mpi_protocol.h) the ranks form worker groups; each
 // group trains one point at a time, data-parallel. The group's leader (its rank 0) owns the link to
 // the orchestrator: a control thread receives orders, sends Ready / Heartbeat / EpochMetrics /
 // PointDone / PointFailed (orchestrator/transport.h) and keeps heart-beating while the training

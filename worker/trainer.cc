@@ -56,7 +56,7 @@ struct FileId {
 };
 
 // Where the run stands; saved in checkpoints so a resumed run continues exactly.
-struct Progress {
+struct TrainState {
   uint64_t epoch = 0;  // the current epoch, 0-based
   uint64_t batch = 0;  // the next batch of that epoch
   uint64_t step = 0;   // optimizer steps done
@@ -90,8 +90,8 @@ struct Progress {
             {"stopped_early", stopped_early},
             {"records", recs}};
   }
-  static Progress FromJson(const json& j) {
-    Progress p;
+  static TrainState FromJson(const json& j) {
+    TrainState p;
     p.epoch = j.at("epoch").get<uint64_t>();
     p.batch = j.at("batch").get<uint64_t>();
     p.step = j.at("step").get<uint64_t>();
@@ -139,7 +139,7 @@ torch::Tensor IndexTensor(const std::vector<int64_t>& v, std::vector<int64_t> sh
 
 class Trainer {
  public:
-  Trainer(const PointConfig& config, const apen::Dataset& data, const RunOptions& options,
+  Trainer(const PointConfig& config, const apen::Dataset& data, const TrainOptions& options,
           PointResult* result)
       : c_(config),
         data_(data),
@@ -173,7 +173,7 @@ class Trainer {
 
   const PointConfig& c_;
   const apen::Dataset& data_;
-  const RunOptions& opt_;
+  const TrainOptions& opt_;
   PointResult* result_;
   LocalCollective local_;
   Collective* coll_;
@@ -186,7 +186,7 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   std::vector<torch::Tensor> best_params_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  Progress p_;
+  TrainState p_;
   uint64_t total_steps_ = 0;
   std::string error_;  // set when a step fails
 };
@@ -593,7 +593,7 @@ Status Trainer::LoadCheckpoint() {
       return Status::FailedPrecondition(path + ": the checkpoint was written by " +
                                         std::to_string(state.at("world_size").get<int>()) +
                                         " ranks, not " + std::to_string(coll_->size()));
-    p_ = Progress::FromJson(state.at("progress"));
+    p_ = TrainState::FromJson(state.at("progress"));
     own_checkpoint_ = IdOf(path);
     torch::NoGradGuard guard;
     for (size_t i = 0; i < params_.size(); ++i) {
@@ -617,8 +617,8 @@ Status Trainer::LoadCheckpoint() {
 
 }  // namespace
 
-PointResult RunPointOnDataset(const PointConfig& config, const apen::Dataset& dataset,
-                              const RunOptions& options) {
+PointResult TrainPointOnDataset(const PointConfig& config, const apen::Dataset& dataset,
+                                const TrainOptions& options) {
   const auto start = Clock::now();
   PointResult result;
   result.config = config;
@@ -640,7 +640,7 @@ PointResult RunPointOnDataset(const PointConfig& config, const apen::Dataset& da
   return result;
 }
 
-PointResult RunPoint(const PointConfig& config, const RunOptions& options) {
+PointResult TrainPoint(const PointConfig& config, const TrainOptions& options) {
   const auto start = Clock::now();
   apen::CacheOptions cache;
   cache.dir = options.cache_dir;
@@ -655,7 +655,7 @@ PointResult RunPoint(const PointConfig& config, const RunOptions& options) {
     result.wall_seconds = Seconds(start);
     return result;
   }
-  PointResult result = RunPointOnDataset(config, *data, options);
+  PointResult result = TrainPointOnDataset(config, *data, options);
   result.wall_seconds = Seconds(start);
   return result;
 }

@@ -19,7 +19,7 @@ struct LiveProgress {
   std::atomic<uint32_t> epochs{0};  // epochs done
 };
 
-struct RunOptions {
+struct TrainOptions {
   // Checkpoints go to DIR/checkpoint.pt at every epoch end and when `stop` is raised; a run finding
   // one there resumes from it. "" disables checkpointing.
   std::string checkpoint_dir;
@@ -47,9 +47,9 @@ struct RunOptions {
 
 // Loads the dataset of `config.data` and runs the point. Never throws: errors and exceptions become
 // a failed result with the message.
-PointResult RunPoint(const PointConfig& config, const RunOptions& options);
+PointResult TrainPoint(const PointConfig& config, const TrainOptions& options);
 // The same on an already loaded dataset (tests, synthetic data).
-PointResult RunPointOnDataset(const PointConfig& config, const apen::Dataset& dataset,
-                              const RunOptions& options);
+PointResult TrainPointOnDataset(const PointConfig& config, const apen::Dataset& dataset,
+                                const TrainOptions& options);
 
 }  // namespace perflaw::worker

@@ -78,7 +78,7 @@ void Populate(const std::string& path) {
         int64_t failed = *w.StartAttempt(p.id, 0, {"localhost"}, {1});
         for (int e = 1; e <= 3; ++e)
           ASSERT_TRUE(w.RecordEpochMetrics(p.id, failed, Epoch(e, e == 3 ? 0.9 : 0.1 * e)).ok());
-        ASSERT_TRUE(w.FailAttempt(p.id, failed, orchestrator::ExitReason::kFailed, "boom", 3).ok());
+        ASSERT_TRUE(w.FailAttempt(p.id, failed, orchestrator::FailureReason::kFailed, "boom", 3).ok());
       }
       StatusOr<int64_t> a = w.StartAttempt(p.id, 0, {"localhost"}, {1});
       ASSERT_TRUE(a.ok()) << a.status().ToString();

@@ -260,7 +260,7 @@ void AddOtherSweep(const std::string& path) {
   a = w.StartAttempt("p6", 0, {"localhost"}, {1});
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(
-      w.FailAttempt("p6", *a, orchestrator::ExitReason::kFailed, "boom", /*max_attempts=*/1).ok());
+      w.FailAttempt("p6", *a, orchestrator::FailureReason::kFailed, "boom", /*max_attempts=*/1).ok());
 }
 
 TEST_F(DbCliTest, SweepsAreListedAndSelectedByNameOrId) {

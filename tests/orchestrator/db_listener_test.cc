@@ -65,19 +65,24 @@ class DbListenerTest : public ::testing::Test {
   std::vector<std::string> events_;
 };
 
-TEST(ExitReasonForTest, MapsEverySchedulerReason) {
-  EXPECT_EQ(ExitReasonFor(FailureReason::kFailed), ExitReason::kFailed);
-  EXPECT_EQ(ExitReasonFor(FailureReason::kDiverged), ExitReason::kDiverged);
-  EXPECT_EQ(ExitReasonFor(FailureReason::kTimeout), ExitReason::kTimeout);
-  EXPECT_EQ(ExitReasonFor(FailureReason::kHeartbeatLost), ExitReason::kHeartbeatLost);
-  EXPECT_EQ(ExitReasonFor(FailureReason::kGroupLost), ExitReason::kHeartbeatLost);
-  EXPECT_EQ(ExitReasonFor(FailureReason::kPreempted), ExitReason::kPreempted);
-  EXPECT_EQ(ExitReasonFor(FailureReason::kInterrupted), ExitReason::kInterrupted);
-  // Both sides agree on what uses up an attempt.
-  for (FailureReason r : {FailureReason::kFailed, FailureReason::kDiverged, FailureReason::kTimeout,
-                          FailureReason::kHeartbeatLost, FailureReason::kGroupLost,
-                          FailureReason::kPreempted, FailureReason::kInterrupted}) {
-    EXPECT_EQ(CountsAgainstPoint(r), CountsAsFailure(ExitReasonFor(r))) << FailureReasonName(r);
+TEST(AttemptEndNameTest, MapsEverySchedulerReason) {
+  EXPECT_STREQ(AttemptEndName(std::nullopt), "completed");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kFailed), "failed");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kDiverged), "diverged");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kTimeout), "timeout");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kHeartbeatLost), "heartbeat_lost");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kGroupLost), "heartbeat_lost");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kPreempted), "preempted");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kInterrupted), "interrupted");
+  EXPECT_STREQ(AttemptEndName(FailureReason::kStorage), "interrupted");
+  // What uses up an attempt is the scheduler's rule, also for the name a reason is stored under.
+  for (FailureReason r :
+       {FailureReason::kFailed, FailureReason::kDiverged, FailureReason::kTimeout,
+        FailureReason::kHeartbeatLost, FailureReason::kGroupLost, FailureReason::kPreempted,
+        FailureReason::kInterrupted, FailureReason::kStorage}) {
+    const auto stored = FailureReasonFromName(AttemptEndName(r));
+    ASSERT_TRUE(stored.has_value()) << FailureReasonName(r);
+    EXPECT_EQ(CountsAgainstPoint(r), CountsAgainstPoint(*stored)) << FailureReasonName(r);
   }
 }
 

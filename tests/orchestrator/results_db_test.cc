@@ -446,11 +446,11 @@ TEST(ResultsDbTest, FailuresRetryUntilMaxAttemptsAndResetFailedGivesAFreshBudget
   ASSERT_TRUE(db->AddPoints(*sweep, {Point("p", 2, 1)}).ok());
 
   StatusOr<int64_t> a1 = db->StartAttempt("p", 0, {"h"}, {1});
-  StatusOr<PointState> s = db->FailAttempt("p", *a1, ExitReason::kTimeout, "past 60 s", 2);
+  StatusOr<PointState> s = db->FailAttempt("p", *a1, FailureReason::kTimeout, "past 60 s", 2);
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*s, PointState::kPending);
   // Reporting the same closed attempt again changes nothing.
-  s = db->FailAttempt("p", *a1, ExitReason::kFailed, "again", 2);
+  s = db->FailAttempt("p", *a1, FailureReason::kFailed, "again", 2);
   EXPECT_EQ(*s, PointState::kPending);
   EXPECT_EQ(Text(*db, "SELECT exit_reason || ':' || error FROM attempts WHERE id = " +
                           std::to_string(*a1)),
@@ -458,12 +458,12 @@ TEST(ResultsDbTest, FailuresRetryUntilMaxAttemptsAndResetFailedGivesAFreshBudget
 
   // Preemption does not use up an attempt.
   StatusOr<int64_t> a2 = db->StartAttempt("p", 1, {"h"}, {2});
-  s = db->FailAttempt("p", *a2, ExitReason::kPreempted, "SIGTERM", 2);
+  s = db->FailAttempt("p", *a2, FailureReason::kPreempted, "SIGTERM", 2);
   EXPECT_EQ(*s, PointState::kPending);
   EXPECT_EQ(db->GetPoint("p")->failures, 1);
 
   StatusOr<int64_t> a3 = db->StartAttempt("p", 1, {"h"}, {2});
-  s = db->FailAttempt("p", *a3, ExitReason::kHeartbeatLost, "no heartbeat for 30 s", 2);
+  s = db->FailAttempt("p", *a3, FailureReason::kHeartbeatLost, "no heartbeat for 30 s", 2);
   EXPECT_EQ(*s, PointState::kFailed);
   StatusOr<PointRecord> p = db->GetPoint("p");
   EXPECT_EQ(p->attempts, 3);
@@ -473,7 +473,7 @@ TEST(ResultsDbTest, FailuresRetryUntilMaxAttemptsAndResetFailedGivesAFreshBudget
             Status::Code::kFailedPrecondition);
   // An attempt of another point is refused.
   ASSERT_TRUE(db->AddPoints(*sweep, {Point("q", 3, 1)}).ok());
-  EXPECT_EQ(db->FailAttempt("q", *a3, ExitReason::kFailed, "", 2).status().code(),
+  EXPECT_EQ(db->FailAttempt("q", *a3, FailureReason::kFailed, "", 2).status().code(),
             Status::Code::kInvalidArgument);
 
   StatusOr<int64_t> reset = db->ResetFailed(*sweep);
@@ -563,7 +563,7 @@ TEST(ResultsDbTest, ProgressEtaFromCompletedDurations) {
   EXPECT_EQ(p->running[0].epochs_this_attempt, 3u);
   EXPECT_EQ(p->running[0].epochs_max, 0u);
 
-  ASSERT_TRUE(db->FailAttempt("d", d, ExitReason::kDiverged, "NaN loss", 1).ok());
+  ASSERT_TRUE(db->FailAttempt("d", d, FailureReason::kDiverged, "NaN loss", 1).ok());
   StatusOr<std::vector<FailedPoint>> failed = db->FailedPoints(sweep);
   ASSERT_TRUE(failed.ok());
   ASSERT_EQ(failed->size(), 1u);

@@ -80,17 +80,17 @@ TEST(DataParallelTest, TwoRanksWithHalfBatchesEqualOneRankWithTheWholeBatch) {
   const PointConfig c = Point();
   const std::string dir = SharedTempDir(world);
 
-  RunOptions two;
+  TrainOptions two;
   two.collective = &world;
   two.checkpoint_dir = dir + "/two";
-  PointResult parallel = RunPointOnDataset(c, data, two);
+  PointResult parallel = TrainPointOnDataset(c, data, two);
   ASSERT_EQ(parallel.status, RunStatus::kOk) << parallel.message;
   EXPECT_EQ(parallel.world_size, 2);
 
   if (world.rank() == 0) {
-    RunOptions one;
+    TrainOptions one;
     one.checkpoint_dir = dir + "/one";
-    PointResult single = RunPointOnDataset(c, data, one);
+    PointResult single = TrainPointOnDataset(c, data, one);
     ASSERT_EQ(single.status, RunStatus::kOk) << single.message;
     EXPECT_EQ(single.steps, parallel.steps);
     EXPECT_EQ(single.tokens_seen, parallel.tokens_seen);

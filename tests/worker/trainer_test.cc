@@ -15,7 +15,7 @@ apen::Dataset Synthetic() { return testing::SmallSynthetic(); }
 
 TEST(TrainerTest, LearnsAPredictableSequenceAndReportsEverything) {
   apen::Dataset data = Synthetic();
-  PointResult r = RunPointOnDataset(SmallPoint(), data, {});
+  PointResult r = TrainPointOnDataset(SmallPoint(), data, {});
   ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
   ASSERT_EQ(r.epochs.size(), 4u);
   EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
@@ -74,7 +74,7 @@ TEST(TrainerTest, EveryModelAndLossLearns) {
     c.train.negatives = k.negatives;
     SCOPED_TRACE(std::string(ModelTypeName(k.type)) +
                  (k.loss == LossType::kBce ? " bce" : " sampled_softmax"));
-    PointResult r = RunPointOnDataset(c, data, {});
+    PointResult r = TrainPointOnDataset(c, data, {});
     ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
     EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
     EXPECT_GT(r.test->Hr(10), 0.3);  // random: 0.125
@@ -85,9 +85,9 @@ TEST(TrainerTest, SameSeedSameRunDifferentSeedDifferentRun) {
   apen::Dataset data = Synthetic();
   PointConfig c = SmallPoint();
   c.train.epochs = 2;
-  PointResult a = RunPointOnDataset(c, data, {}), b = RunPointOnDataset(c, data, {});
+  PointResult a = TrainPointOnDataset(c, data, {}), b = TrainPointOnDataset(c, data, {});
   c.seed = 1;
-  PointResult d = RunPointOnDataset(c, data, {});
+  PointResult d = TrainPointOnDataset(c, data, {});
   ASSERT_EQ(a.status, RunStatus::kOk);
   ASSERT_EQ(d.status, RunStatus::kOk);
   for (size_t e = 0; e < 2; ++e) {
@@ -103,9 +103,9 @@ TEST(TrainerTest, PackingDoesNotChangeTheObjective) {
   PointConfig c = SmallPoint();
   c.model.dropout = 0.0;
   c.train.epochs = 1;
-  PointResult packed = RunPointOnDataset(c, data, {});
+  PointResult packed = TrainPointOnDataset(c, data, {});
   c.train.packing = false;
-  PointResult plain = RunPointOnDataset(c, data, {});
+  PointResult plain = TrainPointOnDataset(c, data, {});
   ASSERT_EQ(packed.status, RunStatus::kOk);
   ASSERT_EQ(plain.status, RunStatus::kOk);
   EXPECT_NEAR(packed.epochs[0].train_loss, plain.epochs[0].train_loss, 1e-4);
@@ -116,7 +116,7 @@ TEST(TrainerTest, NonFiniteLossEndsThePointAsDiverged) {
   apen::Dataset data = Synthetic();
   PointConfig c = SmallPoint();
   c.train.lr = 1e30;
-  PointResult r = RunPointOnDataset(c, data, {});
+  PointResult r = TrainPointOnDataset(c, data, {});
   EXPECT_EQ(r.status, RunStatus::kDiverged);
   EXPECT_EQ(r.message.rfind("diverged at step ", 0), 0u) << r.message;
   EXPECT_FALSE(r.test.has_value());
@@ -128,7 +128,7 @@ TEST(TrainerTest, EarlyStoppingWhenValidationStopsImproving) {
   c.train.lr = 1e-20;  // the model stays put: validation NDCG@10 never improves after epoch 1
   c.train.epochs = 10;
   c.train.patience = 2;
-  PointResult r = RunPointOnDataset(c, data, {});
+  PointResult r = TrainPointOnDataset(c, data, {});
   ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
   EXPECT_EQ(r.epochs.size(), 3u);
   EXPECT_EQ(r.best_epoch, 1u);
@@ -139,7 +139,7 @@ TEST(TrainerTest, InfeasibleProtocolIsAUserError) {
   apen::Dataset data = Synthetic();
   PointConfig c = SmallPoint();
   c.eval.sampled_negatives = 79;
-  PointResult r = RunPointOnDataset(c, data, {});
+  PointResult r = TrainPointOnDataset(c, data, {});
   EXPECT_EQ(r.status, RunStatus::kFailed);
   EXPECT_TRUE(r.user_error);
   EXPECT_NE(r.message.find("eval.protocol sampled:79"), std::string::npos);
@@ -148,7 +148,7 @@ TEST(TrainerTest, InfeasibleProtocolIsAUserError) {
 TEST(TrainerTest, MissingDatasetIsAFailedResult) {
   PointConfig c = SmallPoint();
   c.data.path = "/nonexistent/data.txt";
-  PointResult r = RunPoint(c, {});
+  PointResult r = TrainPoint(c, {});
   EXPECT_EQ(r.status, RunStatus::kFailed);
   EXPECT_TRUE(r.user_error);
   EXPECT_NE(r.message.find("/nonexistent/data.txt"), std::string::npos);
@@ -178,9 +178,9 @@ TEST(TrainerTest, InterruptedAndResumedRunEqualsUninterruptedRun) {
 
   // A checkpoint of another configuration is refused.
   c.seed = 9;
-  RunOptions resume;
+  TrainOptions resume;
   resume.checkpoint_dir = dir.File("ckpt");
-  PointResult other = RunPointOnDataset(c, data, resume);
+  PointResult other = TrainPointOnDataset(c, data, resume);
   EXPECT_EQ(other.status, RunStatus::kFailed);
   EXPECT_NE(other.message.find("different point configuration"), std::string::npos);
 }
@@ -194,7 +194,7 @@ TEST(TrainerTest, CheckpointOfALaterAttemptIsNotOverwritten) {
   perflaw::testing::TempDir dir;
   const std::string ckpt = dir.File("ckpt") + "/checkpoint.pt";
   const std::string later = dir.File("later.pt");
-  RunOptions opt;
+  TrainOptions opt;
   opt.checkpoint_dir = dir.File("ckpt");
   opt.on_epoch = [&](const EpochRecord& rec) {
     if (rec.epoch != 1) return;
@@ -202,7 +202,7 @@ TEST(TrainerTest, CheckpointOfALaterAttemptIsNotOverwritten) {
     std::filesystem::copy_file(ckpt, later);
     std::filesystem::rename(later, ckpt);
   };
-  PointResult r = RunPointOnDataset(c, data, opt);
+  PointResult r = TrainPointOnDataset(c, data, opt);
   EXPECT_EQ(r.status, RunStatus::kFailed);
   EXPECT_NE(r.message.find("was written by a later attempt of this point"), std::string::npos)
       << r.message;
@@ -210,9 +210,9 @@ TEST(TrainerTest, CheckpointOfALaterAttemptIsNotOverwritten) {
   EXPECT_FALSE(std::filesystem::exists(ckpt + ".tmp"));
 
   // The checkpoint left is the later attempt's (epoch 1): a fresh attempt resumes from it.
-  RunOptions resume;
+  TrainOptions resume;
   resume.checkpoint_dir = dir.File("ckpt");
-  PointResult rest = RunPointOnDataset(c, data, resume);
+  PointResult rest = TrainPointOnDataset(c, data, resume);
   ASSERT_EQ(rest.status, RunStatus::kOk) << rest.message;
   EXPECT_EQ(rest.epochs.size(), 3u);
 }

@@ -47,9 +47,9 @@ inline PointConfig SmallPoint() {
 inline std::pair<PointResult, PointResult> RunFp32AndBf16(PointConfig c,
                                                           const apen::Dataset& data) {
   c.train.precision = Precision::kFp32;
-  PointResult fp32 = RunPointOnDataset(c, data, {});
+  PointResult fp32 = TrainPointOnDataset(c, data, {});
   c.train.precision = Precision::kBf16;
-  return {std::move(fp32), RunPointOnDataset(c, data, {})};
+  return {std::move(fp32), TrainPointOnDataset(c, data, {})};
 }
 
 // bf16 reaches the fp32 run's quality: 0.05 absolute on test HR@10 and NDCG@10 (full ranking of 80
@@ -79,14 +79,14 @@ struct ResumeRuns {
 inline ResumeRuns RunStoppedAndResumed(const PointConfig& c, const apen::Dataset& data,
                                        const std::string& checkpoint_dir) {
   ResumeRuns r;
-  r.whole = RunPointOnDataset(c, data, {});
-  RunOptions first;
+  r.whole = TrainPointOnDataset(c, data, {});
+  TrainOptions first;
   first.checkpoint_dir = checkpoint_dir;
   first.stop_before_step = 20;
-  r.part = RunPointOnDataset(c, data, first);
-  RunOptions second;
+  r.part = TrainPointOnDataset(c, data, first);
+  TrainOptions second;
   second.checkpoint_dir = checkpoint_dir;
-  r.rest = RunPointOnDataset(c, data, second);
+  r.rest = TrainPointOnDataset(c, data, second);
   return r;
 }
 

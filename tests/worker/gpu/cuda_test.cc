@@ -48,7 +48,7 @@ TEST(CudaTest, EveryModelAndLossTrainsOnTheGpuInBf16ByDefault) {
     c.model.type = k.type;
     c.train.loss = k.loss;
     c.train.negatives = k.negatives;
-    PointResult r = RunPointOnDataset(c, data, {});
+    PointResult r = TrainPointOnDataset(c, data, {});
     ASSERT_EQ(r.status, RunStatus::kOk) << r.message;
     EXPECT_EQ(r.device, "cuda:0");
     EXPECT_EQ(r.precision, "bf16");  // train.precision auto on CUDA

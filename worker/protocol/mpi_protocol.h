@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
-namespace perflaw::orchestrator::mpi_protocol {
+namespace perflaw::protocol {
 
 // Bumped when the handshake or the framing changes; a worker of another version refuses to run.
 constexpr int kVersion = 3;  // 2: a dropped order sent ahead is answered (PointFailed);
@@ -18,7 +18,7 @@ constexpr int kHandshakeInts = 2;
 // world (the control communicator); then MPI_Gather of each rank's host name
 // (kHostNameBytes chars, NUL-padded) to rank 0.
 constexpr int kHostNameBytes = 256;
-// Control messages (transport.h JSON) on the control communicator, in both directions.
+// Control messages (messages.h JSON) on the control communicator, in both directions.
 constexpr int kControlTag = 17;
 
 // The wait between two polls for control messages (both sides poll with MPI_Iprobe / MPI_Test):
@@ -40,4 +40,4 @@ class PollBackoff {
   std::chrono::microseconds nap_ = kMin;
 };
 
-}  // namespace perflaw::orchestrator::mpi_protocol
+}  // namespace perflaw::protocol

@@ -16,9 +16,9 @@
 #include <string>
 #include <thread>
 
-#include "orchestrator/mpi_protocol.h"
+#include "worker/protocol/mpi_protocol.h"
 
-namespace perflaw::orchestrator::mpi_protocol {
+namespace perflaw::protocol {
 
 inline std::string MpiErrorText(int code) {
   char text[MPI_MAX_ERROR_STRING];
@@ -96,4 +96,4 @@ class SendQueue {
   std::list<Pending> pending_;
 };
 
-}  // namespace perflaw::orchestrator::mpi_protocol
+}  // namespace perflaw::protocol
