@@ -52,11 +52,12 @@ StatusOr<std::string> DatasetName(const Sweep& sweep, const std::string& label) 
 // Whether `p` is a point the include entry `e` makes (its dataset, and its settings' values).
 bool Made(const GridPoint& p, const ExtraPoint& e) {
   if (!e.dataset.empty() && p.dataset != e.dataset) return false;
+  const json config = CanonicalJson(p.config);
   for (const auto& [key, value] : e.settings) {
     std::string pointer = "/" + key;
     std::replace(pointer.begin(), pointer.end(), '.', '/');
     const json::json_pointer at(pointer);
-    if (!p.config.contains(at) || !p.config[at].is_number() || p.config[at].get<double>() != value)
+    if (!config.contains(at) || !config[at].is_number() || config[at].get<double>() != value)
       return false;
   }
   return true;
@@ -207,10 +208,10 @@ StatusOr<std::vector<PendingPoint>> AdaptiveRounds::Next(std::string* event) {
       if (!Made(p, c.extra) || !known->insert(p.id).second) continue;
       const law::Suggestion& s = *c.suggestion;
       round.points.push_back({p.id, c.group->key.Label(), s.layers, s.d_model, s.rule, s.reason});
-      points.push_back({p.id, p.config.dump(), p.cost});
       PendingPoint run;
       run.id = p.id;
-      run.config = p.config;
+      run.config = CanonicalJson(p.config);
+      points.push_back({p.id, run.config.dump(), p.cost});
       run.cost = p.cost;
       run.checkpoint_dir = (fs::path(sweep_.work_dir) / "checkpoints" / p.id).string();
       pending.push_back(std::move(run));

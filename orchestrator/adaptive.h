@@ -14,7 +14,7 @@
 #include "apen/status.h"
 #include "orchestrator/results_db.h"
 #include "orchestrator/scheduler.h"
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 
 namespace perflaw::orchestrator {
 

@@ -20,7 +20,7 @@
 #include "orchestrator/cli.h"
 #include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
-#include "orchestrator/runner.h"
+#include "orchestrator/run/runner.h"
 #include "orchestrator/sweep_select.h"
 #include "orchestrator/table.h"
 

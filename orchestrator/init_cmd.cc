@@ -22,7 +22,7 @@
 #include "apen/dataset.h"
 #include "apen/synth.h"
 #include "orchestrator/cli.h"
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 
 namespace perflaw::cli {
 namespace {

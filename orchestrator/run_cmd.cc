@@ -28,7 +28,7 @@
 #include "orchestrator/hostfile.h"
 #include "orchestrator/launch.h"
 #include "orchestrator/mpi_transport.h"
-#include "orchestrator/runner.h"
+#include "orchestrator/run/runner.h"
 
 extern char** environ;
 

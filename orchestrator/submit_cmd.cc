@@ -29,7 +29,7 @@
 
 #include "orchestrator/cli.h"
 #include "orchestrator/slurm_template.h"  // generated: kSbatchTemplate
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 
 extern char** environ;
 

@@ -13,11 +13,12 @@
 
 #include "law/forms.h"
 #include "orchestrator/cli.h"
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 
 namespace perflaw::cli {
 namespace {
 
+using orchestrator::CanonicalJson;
 using orchestrator::GridPoint;
 using orchestrator::Sweep;
 
@@ -54,8 +55,8 @@ std::vector<std::string> LawWarnings(const Sweep& sweep) {
     }
     Group& g = groups[key];
     ++g.points;
-    g.layers.insert(p.config["model"]["layers"].get<double>());
-    g.d_model.insert(p.config["model"]["d_model"].get<double>());
+    g.layers.insert(p.config.model.layers);
+    g.d_model.insert(p.config.model.d_model);
   }
   for (const std::string& name : sweep.law.forms) {
     StatusOr<std::unique_ptr<law::Form>> form = law::MakeForm(name);
@@ -144,7 +145,7 @@ void PrintJson(const Sweep& sweep) {
                       {"non_embedding_params", p.non_embedding_params},
                       {"train_tokens", p.tokens},
                       {"cost", p.cost},
-                      {"config", p.config}});
+                      {"config", CanonicalJson(p.config)}});
   nlohmann::json out = {{"name", sweep.name},
                         {"db", sweep.db_path},
                         {"work_dir", sweep.work_dir},

@@ -18,7 +18,7 @@
 
 #include "law/forms.h"
 #include "orchestrator/cli.h"
-#include "orchestrator/runner.h"
+#include "orchestrator/run/runner.h"
 #include "orchestrator/sqlite_util.h"
 #include "tests/law/known_law.h"
 #include "tests/orchestrator/fakes.h"

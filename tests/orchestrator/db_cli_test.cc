@@ -10,7 +10,7 @@
 
 #include "orchestrator/point_select.h"
 #include "orchestrator/results_db.h"
-#include "orchestrator/runner.h"
+#include "orchestrator/run/runner.h"
 #include "tests/orchestrator/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
@@ -260,7 +260,8 @@ void AddOtherSweep(const std::string& path) {
   a = w.StartAttempt("p6", 0, {"localhost"}, {1});
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(
-      w.FailAttempt("p6", *a, orchestrator::FailureReason::kFailed, "boom", /*max_attempts=*/1).ok());
+      w.FailAttempt("p6", *a, orchestrator::FailureReason::kFailed, "boom", /*max_attempts=*/1)
+          .ok());
 }
 
 TEST_F(DbCliTest, SweepsAreListedAndSelectedByNameOrId) {

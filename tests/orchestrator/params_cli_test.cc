@@ -9,7 +9,7 @@
 #include "law/params.h"
 #include "orchestrator/law_db.h"
 #include "orchestrator/results_db.h"
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -51,7 +51,8 @@ TEST(ParamsCliTest, SameModelSameCountInSweepCheckResultsAndLaw) {
   std::vector<orchestrator::NewPoint> news;
   for (const json& p : points) {
     const double count = p["non_embedding_params"].get<double>();
-    EXPECT_EQ(count, law::NonEmbeddingParams(orchestrator::ModelShapeOf(p["config"])));
+    EXPECT_EQ(count, law::NonEmbeddingParams(orchestrator::ModelShapeOf(
+                         *worker::ParsePointConfig(p["config"].dump(), "p"))));
     by_id[p["id"]] = count;
     news.push_back({p["id"], p["config"].dump(), count});
   }

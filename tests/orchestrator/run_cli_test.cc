@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "orchestrator/results_db.h"
-#include "orchestrator/runner.h"
+#include "orchestrator/run/runner.h"
 #include "tests/test_util.h"
 
 namespace perflaw::orchestrator {

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "orchestrator/results_db.h"
-#include "orchestrator/runner.h"
+#include "orchestrator/run/runner.h"
 #include "orchestrator/scheduler.h"
 #include "tests/orchestrator/fakes.h"
 #include "tests/test_util.h"
@@ -87,8 +87,8 @@ std::unordered_map<std::string, PointModel> CostModel(const Sweep& sweep, const 
   for (const GridPoint& p : sweep.points) {
     PointModel& m = model[p.id];
     m.seconds = o.median_seconds * p.cost / median_cost * std::exp(z(rng));
-    m.layers = p.config["model"]["layers"].get<int>();
-    m.d_model = p.config["model"]["d_model"].get<int>();
+    m.layers = p.config.model.layers;
+    m.d_model = p.config.model.d_model;
     m.non_embedding = p.non_embedding_params;
     m.tokens = p.tokens;
   }

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <string>
 
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 
 namespace perflaw::orchestrator {
 namespace {

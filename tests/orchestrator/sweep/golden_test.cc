@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "orchestrator/sweep.h"
+#include "orchestrator/sweep/sweep.h"
 #include "tests/test_util.h"
 
 namespace perflaw::orchestrator {

@@ -1,28 +1,15 @@
-// The sweep specification: a YAML file (schema in docs/sweep.md) that expands into grid points.
-//
-// A sweep uses the point configuration's sections and keys (worker/point_config.h: data, model,
-// train, eval, seed, device, threads) for its fixed settings; `grid:` turns keys into axes whose
-// Cartesian product is the grid, `include:` adds explicit points and `exclude:` removes matching
-// ones. Every expanded point is validated by worker::ParsePointConfig and stored in its canonical
-// form (worker::PointConfigToJson). Its id is a hash of the result-affecting part of that form (see
-// PointId), so the same or an extended sweep maps equal points to equal ids.
-//
-// Errors are one line, `FILE:LINE:COL: message`, pointing at the YAML key or value responsible, and
-// are returned as InvalidArgument / NotFound (CLI exit code 2). Parsing writes nothing but apen's
-// dataset cache (file datasets are profiled through it).
+// What a sweep is once parsed (schema in docs/sweep.md): its datasets, resources, failure policy,
+// law section and expanded points. Parsing: orchestrator/sweep/sweep.h.
 #pragma once
 
 #include <cstdint>
 #include <map>
-#include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "apen/dataset.h"
-#include "apen/status.h"
 #include "apen/synth.h"
-#include "law/params.h"
+#include "worker/point_config.h"
 
 namespace perflaw::orchestrator {
 
@@ -100,12 +87,11 @@ struct LawSpec {
   std::vector<std::string>
       group_by;  // axis keys fitted separately (e.g. dataset, data.max_seq_len)
 };
-
 // One expanded point.
 struct GridPoint {
-  std::string id;         // 32 hex digits: PointId(config)
-  nlohmann::json config;  // canonical full point configuration (worker::PointConfigToJson)
-  std::string dataset;    // DatasetSpec::name
+  std::string id;              // 32 hex digits: PointId(config, the dataset's identity)
+  worker::PointConfig config;  // validated; its canonical JSON is CanonicalJson(config)
+  std::string dataset;         // DatasetSpec::name
   std::map<std::string, std::string>
       axes;                         // the grid axes' values (and `dataset` if several), for display
   double non_embedding_params = 0;  // law::NonEmbeddingParams(ModelShapeOf(config))
@@ -141,46 +127,9 @@ struct SweepParseOptions {
   // Dataset cache used while profiling file datasets for the cost estimate.
   apen::CacheOptions cache;
 };
-
-// Parses, validates and expands a sweep. Reads (never writes, apart from apen's dataset cache) the
-// dataset files: their content enters point ids and their sequence lengths the cost estimates.
-StatusOr<Sweep> ParseSweep(const std::string& yaml_text, const std::string& source_name,
-                           const SweepParseOptions& options = {});
-StatusOr<Sweep> LoadSweep(const std::string& path, const SweepParseOptions& options = {});
-
-// The id of a canonical point configuration: the first 128 bits, in hex, of SHA-256 over
-// "perflaw-point-v1\n" + the compact key-sorted JSON of the configuration without `device` and
-// `threads`, with data.path replaced by `data_identity` (DatasetSpec::identity).
-std::string PointId(const nlohmann::json& canonical_config, const std::string& data_identity);
-
-// The model shape of a canonical point config (model.type, layers, d_model, ffn_multiplier,
-// data.max_seq_len), for law::NonEmbeddingParams: the count `sweep check` shows and the worker
-// reports.
-law::ModelShape ModelShapeOf(const nlohmann::json& canonical_config);
-
-// The database path a sweep's YAML names (`db:`, default NAME.db), resolved against base_dir, read
-// without the rest of the sweep (whose files may have moved); none if the YAML does not parse.
-std::optional<std::string> DeclaredDbPath(const std::string& yaml_text,
-                                          const std::string& base_dir);
-
-// SHA-256 of a byte string, 64 lowercase hex digits.
-std::string Sha256Hex(const std::string& bytes);
-
 // A point added to a parsed sweep (adaptive rounds): what an include: entry with these keys makes.
 struct ExtraPoint {
   std::string dataset;                     // DatasetSpec::name; "" with one dataset
   std::map<std::string, double> settings;  // e.g. model.layers, model.d_model, data.max_seq_len
 };
-
-// The points `extra` makes, as the sweep written with them appended to its include: list would
-// make them (same ids, costs and validation), except points already in `sweep.points`. The
-// sweep's exclude: applies. Reads what ParseSweep reads; writes nothing. Errors name the entry.
-StatusOr<std::vector<GridPoint>> ExpandExtraPoints(const Sweep& sweep,
-                                                   const std::vector<ExtraPoint>& extra);
-
-// Writes every synthetic dataset of the sweep to its DatasetSpec::path (binary format, creating
-// directories) unless a valid file is already there. Deterministic: the same options give the same
-// bytes. Returns the paths written.
-StatusOr<std::vector<std::string>> MaterializeSyntheticData(const Sweep& sweep);
-
 }  // namespace perflaw::orchestrator

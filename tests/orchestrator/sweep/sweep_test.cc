@@ -1,0 +1,85 @@
+// The shipped configs and `perflaw sweep check`.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/orchestrator/sweep/sweep_test_util.h"
+
+namespace perflaw::orchestrator::sweep_test {
+namespace {
+
+// ---- Shipped configs and the command ----
+
+TEST(SweepConfigs, QuickstartHasASmallSyntheticGrid) {
+  StatusOr<Sweep> s =
+      LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/quickstart.yaml", NoCache());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_GE(s->points.size(), 12u);
+  ASSERT_EQ(s->datasets.size(), 1u);
+  EXPECT_TRUE(s->datasets[0].synthetic);
+  EXPECT_GE(s->resources.workers, 2u);
+}
+
+TEST(SweepConfigs, StudyCpuLoadsTheSharedDatasets) {
+  if (!perflaw::testing::HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
+  StatusOr<Sweep> s =
+      LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/study-cpu.yaml", NoCache());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->datasets.size(), 2u);
+  EXPECT_GT(s->points.size(), 12u);
+}
+
+TEST(SweepCheckCommand, ListsPointsAndFailsWithExitTwo) {
+  TempDir dir;
+  dir.Write("ok.yaml", SynthSweep("grid:\n  model.layers: [1, 2]\n  seed: [0, 1]\n"));
+  auto r = RunCommand(Bin("perflaw") + " sweep check " + dir.File("ok.yaml"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("4 points"), std::string::npos) << r.out;
+  StatusOr<Sweep> s = LoadSweep(dir.File("ok.yaml"), NoCache());
+  ASSERT_TRUE(s.ok());
+  for (const auto& p : s->points) EXPECT_NE(r.out.find(p.id.substr(0, 12)), std::string::npos);
+
+  r = RunCommand(Bin("perflaw") + " sweep check --format json " + dir.File("ok.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["points"].size(), 4u);
+  EXPECT_EQ(j["points"][0]["id"], s->points[0].id);
+
+  dir.Write("bad.yaml", SynthSweep("grid:\n  model.layers: []\n"));
+  r = RunCommand(Bin("perflaw") + " sweep check " + dir.File("bad.yaml"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "perflaw: error: " + dir.File("bad.yaml") +
+                       ":7:17: grid.model.layers is empty: an axis needs at least one value\n");
+  EXPECT_TRUE(r.out.empty());
+}
+
+// A grid the law's forms cannot identify is said before anything runs (table and JSON), and a grid
+// that can be fitted gets no warning.
+TEST(SweepCheckCommand, WarnsWhenTheLawCannotBeIdentified) {
+  TempDir dir;
+  dir.Write("small.yaml", SynthSweep("grid:\n  model.layers: [1, 2]\n  seed: [0, 1]\n"));
+  auto r = RunCommand(Bin("perflaw") + " sweep check " + dir.File("small.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("warning: law form performance cannot be identified: 4 points (needs 7), "
+                       "2 layers values (needs 3), 1 d_model values (needs 3); perflaw fit will "
+                       "fit the scaling baseline instead"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("warning: law form scaling cannot be identified: 1 d_model values (needs "
+                       "2); perflaw fit will stop for this form"),
+            std::string::npos)
+      << r.out;
+  r = RunCommand(Bin("perflaw") + " sweep check --format json " + dir.File("small.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["law_warnings"].size(), 2u);
+
+  dir.Write("grid.yaml",
+            SynthSweep("grid:\n  model.layers: [1, 2, 3]\n  model.d_model: [8, 16, 32]\n"));
+  r = RunCommand(Bin("perflaw") + " sweep check " + dir.File("grid.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("warning:"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace perflaw::orchestrator::sweep_test
