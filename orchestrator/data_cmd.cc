@@ -18,6 +18,7 @@
 #include "apen/dataset.h"
 #include "apen/quality.h"
 #include "apen/synth.h"
+#include "apen/text.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/results_db.h"
 #include "orchestrator/table.h"
@@ -38,7 +39,7 @@ CLI::Validator NonNegative() {
   return CLI::Validator(
       [](std::string& v) {
         return v.find('-') == std::string::npos ? std::string()
-                                                : "must be a non-negative integer, got " + v;
+                                                : apen::NotNonNegativeIntegerMessage("", v);
       },
       "UINT");
 }

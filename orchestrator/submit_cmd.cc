@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "apen/text.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/slurm_template.h"  // generated: kSbatchTemplate
 #include "orchestrator/sweep/sweep.h"
@@ -132,8 +133,7 @@ Status ParseCount(const std::string& option, const std::string& text, uint32_t* 
   if (text.empty()) return Status::Ok();  // not given: keep the default
   static const std::regex kDigits("[0-9]{1,9}");
   if (!std::regex_match(text, kDigits))
-    return Status::InvalidArgument(option + " must be a non-negative integer, got \"" + text +
-                                   "\"");
+    return Status::InvalidArgument(apen::NotNonNegativeIntegerMessage(option, "\"" + text + "\""));
   *out = static_cast<uint32_t>(std::stoul(text));
   return Status::Ok();
 }

@@ -14,6 +14,7 @@
 #include "law/forms.h"
 #include "orchestrator/cli.h"
 #include "orchestrator/sweep/sweep.h"
+#include "orchestrator/table.h"
 
 namespace perflaw::cli {
 namespace {
@@ -84,6 +85,26 @@ std::vector<std::string> LawWarnings(const Sweep& sweep) {
   return out;
 }
 
+// The grid as aligned columns: short id, each axis (a point without it shows "-"), then its
+// parameter count, tokens and cost.
+std::string GridText(const Sweep& sweep) {
+  const std::vector<std::string>& axes = sweep.axis_names;
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"id"});
+  rows[0].insert(rows[0].end(), axes.begin(), axes.end());
+  rows[0].insert(rows[0].end(), {"params(n-e)", "train_tokens", "cost"});
+  for (const GridPoint& p : sweep.points) {
+    std::vector<std::string> row = {p.id.substr(0, 12)};
+    for (const std::string& a : axes) {
+      auto it = p.axes.find(a);
+      row.push_back(it == p.axes.end() ? "-" : it->second);
+    }
+    row.insert(row.end(), {Sci(p.non_embedding_params), Sci(p.tokens), Sci(p.cost)});
+    rows.push_back(std::move(row));
+  }
+  return orchestrator::AlignedText(rows);
+}
+
 void PrintTable(const Sweep& sweep) {
   std::printf(
       "sweep %s: %zu point%s (grid %zu, include %zu, excluded %zu, duplicates dropped %zu)\n",
@@ -107,29 +128,7 @@ void PrintTable(const Sweep& sweep) {
         a.rounds, a.points_per_round, static_cast<unsigned long long>(a.budget()),
         a.stop_when == "all_axes" ? "identified on both axes" : "identified", a.max_interval_ratio,
         a.form.c_str(), a.metric.c_str());
-  const std::vector<std::string>& axes = sweep.axis_names;
-  // Each axis column is as wide as its name or its widest value, so long names stay aligned.
-  std::vector<int> width;
-  for (const auto& a : axes) {
-    size_t w = a.size();
-    for (const GridPoint& p : sweep.points) {
-      auto it = p.axes.find(a);
-      if (it != p.axes.end()) w = std::max(w, it->second.size());
-    }
-    width.push_back(static_cast<int>(w));
-  }
-  std::printf("%-12s", "id");
-  for (size_t i = 0; i < axes.size(); ++i) std::printf("  %-*s", width[i], axes[i].c_str());
-  std::printf("  %-12s  %-12s  %-12s\n", "params(n-e)", "train_tokens", "cost");
-  for (const GridPoint& p : sweep.points) {
-    std::printf("%-12s", p.id.substr(0, 12).c_str());
-    for (size_t i = 0; i < axes.size(); ++i) {
-      auto it = p.axes.find(axes[i]);
-      std::printf("  %-*s", width[i], it == p.axes.end() ? "-" : it->second.c_str());
-    }
-    std::printf("  %-12s  %-12s  %-12s\n", Sci(p.non_embedding_params).c_str(),
-                Sci(p.tokens).c_str(), Sci(p.cost).c_str());
-  }
+  std::fputs(GridText(sweep).c_str(), stdout);
   std::printf(
       "params(n-e) = non-embedding parameters, train_tokens = training tokens over all epochs, "
       "cost = their product\n");

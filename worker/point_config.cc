@@ -51,10 +51,9 @@ class ObjectReader {
     const json& v = At(key);
     if (!v.is_number_integer() ||
         (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
-      return Error(Name(key) + " must be a non-negative integer, got " + v.dump());
+      return Error(apen::NotNonNegativeIntegerMessage(Name(key), v.dump()));
     uint64_t x = v.get<uint64_t>();
-    if (x > max)
-      return Error(Name(key) + " must be at most " + std::to_string(max) + ", got " + v.dump());
+    if (x > max) return Error(apen::AboveMaximumMessage(Name(key), max, v.dump()));
     *out = x;
     return Status::Ok();
   }

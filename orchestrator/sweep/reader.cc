@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "apen/did_you_mean.h"
+#include "apen/text.h"
 
 namespace perflaw::orchestrator {
 
@@ -97,9 +98,10 @@ Status YamlReader::Uint(const YAML::Node& node, const std::string& name, uint64_
                         uint64_t* out) const {
   StatusOr<json> v = Scalar(node, name);
   if (!v.ok()) return v.status();
-  if (!v->is_number_unsigned() || v->get<uint64_t>() > max)
-    return Error(node, name + " must be an integer in [0, " + std::to_string(max) + "], got " +
-                           node.Scalar());
+  if (!v->is_number_unsigned())
+    return Error(node, apen::NotNonNegativeIntegerMessage(name, node.Scalar()));
+  if (v->get<uint64_t>() > max)
+    return Error(node, apen::AboveMaximumMessage(name, max, node.Scalar()));
   *out = v->get<uint64_t>();
   return Status::Ok();
 }

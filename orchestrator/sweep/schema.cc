@@ -1,7 +1,8 @@
 #include "orchestrator/sweep/schema.h"
 
 #include <cmath>
-#include <sstream>
+
+#include "apen/text.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -9,12 +10,6 @@ namespace {
 bool Fail(std::string* why, const std::string& msg) {
   if (why) *why = msg;
   return false;
-}
-
-std::string Num(double x) {
-  std::ostringstream os;
-  os << x;
-  return os.str();
 }
 
 }  // namespace
@@ -32,17 +27,18 @@ bool Resources::IsValid(std::string* why) const {
 bool Policy::IsValid(std::string* why) const {
   if (max_attempts < 1) return Fail(why, "policy.max_attempts must be >= 1, got 0");
   if (!(point_timeout >= 0 && std::isfinite(point_timeout)))
-    return Fail(
-        why, "policy.point_timeout must be >= 0 seconds (0: no limit), got " + Num(point_timeout));
+    return Fail(why, "policy.point_timeout must be >= 0 seconds (0: no limit), got " +
+                         apen::ShortNum(point_timeout));
   if (!(heartbeat_interval > 0 && std::isfinite(heartbeat_interval)))
-    return Fail(why,
-                "policy.heartbeat_interval must be > 0 seconds, got " + Num(heartbeat_interval));
+    return Fail(why, "policy.heartbeat_interval must be > 0 seconds, got " +
+                         apen::ShortNum(heartbeat_interval));
   if (!(heartbeat_timeout > heartbeat_interval && std::isfinite(heartbeat_timeout)))
     return Fail(why, "policy.heartbeat_timeout must exceed policy.heartbeat_interval (" +
-                         Num(heartbeat_interval) + " s), got " + Num(heartbeat_timeout));
+                         apen::ShortNum(heartbeat_interval) + " s), got " +
+                         apen::ShortNum(heartbeat_timeout));
   if (!(dispatch_ahead >= 0 && std::isfinite(dispatch_ahead)))
-    return Fail(why,
-                "policy.dispatch_ahead must be >= 0 seconds (0: off), got " + Num(dispatch_ahead));
+    return Fail(why, "policy.dispatch_ahead must be >= 0 seconds (0: off), got " +
+                         apen::ShortNum(dispatch_ahead));
   if (max_points < 1) return Fail(why, "policy.max_points must be >= 1, got 0");
   return adaptive.IsValid(why);
 }
@@ -56,7 +52,7 @@ bool AdaptivePolicy::IsValid(std::string* why) const {
         why, "policy.adaptive.stop_when must be identified or all_axes, got \"" + stop_when + "\"");
   if (!(max_interval_ratio > 1 && std::isfinite(max_interval_ratio)))
     return Fail(why, "policy.adaptive.max_interval_ratio must be a number > 1, got " +
-                         Num(max_interval_ratio));
+                         apen::ShortNum(max_interval_ratio));
   return true;
 }
 

@@ -83,5 +83,13 @@ TEST(Mix64Test, IsSplitMix64sFinalizer) {
   EXPECT_EQ(seen.size(), 1000u);
 }
 
+TEST(ValueMessagesTest, OneWordingForEveryReader) {
+  EXPECT_EQ(NotNonNegativeIntegerMessage("model.layers", "\"two\""),
+            "model.layers must be a non-negative integer, got \"two\"");
+  EXPECT_EQ(NotNonNegativeIntegerMessage("", "-5"), "must be a non-negative integer, got -5");
+  EXPECT_EQ(AboveMaximumMessage("resources.workers", 4294967295u, "5000000000"),
+            "resources.workers must be at most 4294967295, got 5000000000");
+}
+
 }  // namespace
 }  // namespace perflaw::apen
