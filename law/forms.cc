@@ -8,24 +8,26 @@ namespace {
 
 constexpr double kInf = 1e300;
 
-ParamSpec Linear(const std::string& name, const std::string& meaning, double lo = -kInf,
-                 double hi = kInf) {
+// A parameter within the optimizer's hard bounds [lo, hi].
+ParamSpec Bounded(const std::string& name, const std::string& meaning, double lo, double hi) {
   ParamSpec s;
   s.name = name;
   s.meaning = meaning;
   s.lower = lo;
   s.upper = hi;
+  return s;
+}
+
+ParamSpec Linear(const std::string& name, const std::string& meaning, double lo = -kInf,
+                 double hi = kInf) {
+  ParamSpec s = Bounded(name, meaning, lo, hi);
   s.linear = true;
   return s;
 }
 
 ParamSpec Nonlinear(const std::string& name, const std::string& meaning, double lo, double hi,
                     double start_lo, double start_hi, bool log_start = false) {
-  ParamSpec s;
-  s.name = name;
-  s.meaning = meaning;
-  s.lower = lo;
-  s.upper = hi;
+  ParamSpec s = Bounded(name, meaning, lo, hi);
   s.start_lo = start_lo;
   s.start_hi = start_hi;
   s.log_start = log_start;

@@ -27,24 +27,61 @@ double SystemNow() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
-// Runs a statement that must produce exactly one row and returns its first column as an integer.
+// `sql` prepared, with `args` bound to its parameters 1..n.
 template <typename... Args>
-StatusOr<int64_t> QueryInt(const SqliteDb& db, std::string_view sql, const Args&... args) {
+StatusOr<Statement> Query(const SqliteDb& db, std::string_view sql, const Args&... args) {
   StatusOr<Statement> st = Statement::Prepare(db, sql);
   if (!st.ok()) return st.status();
   PERFLAW_RETURN_IF_ERROR(st->BindAll(args...));
-  StatusOr<bool> row = st->Step();
+  return st;
+}
+
+// The query stepped to its first row, whose columns can then be read; `missing` when it has none.
+StatusOr<Statement> FirstRow(StatusOr<Statement> query, Status missing) {
+  if (!query.ok()) return query.status();
+  StatusOr<bool> row = query->Step();
   if (!row.ok()) return row.status();
-  if (!*row) return Status::Internal("query returned no row: " + std::string(sql));
+  if (!*row) return missing;
+  return query;
+}
+
+// Every row of the query, each made a T by read(row).
+template <typename T, typename Read>
+StatusOr<std::vector<T>> AllRows(StatusOr<Statement> query, Read read) {
+  if (!query.ok()) return query.status();
+  std::vector<T> rows;
+  PERFLAW_RETURN_IF_ERROR(query->ForEachRow([&](Statement& r) { rows.push_back(read(r)); }));
+  return rows;
+}
+
+// Runs a statement that must produce exactly one row and returns its first column as an integer.
+template <typename... Args>
+StatusOr<int64_t> QueryInt(const SqliteDb& db, std::string_view sql, const Args&... args) {
+  StatusOr<Statement> st = FirstRow(Query(db, sql, args...),
+                                    Status::Internal("query returned no row: " + std::string(sql)));
+  if (!st.ok()) return st.status();
   return st->Int64(0);
 }
 
 template <typename... Args>
 Status Run(const SqliteDb& db, std::string_view sql, const Args&... args) {
-  StatusOr<Statement> st = Statement::Prepare(db, sql);
+  StatusOr<Statement> st = Query(db, sql, args...);
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(args...));
   return st->Run();
+}
+
+// SQL that holds for the point `point` when sweep ?1 holds it, or when ?1 is NULL (every sweep).
+std::string InSweep(const char* point) {
+  return std::string("(?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s WHERE s.point = ") +
+         point + " AND s.sweep = ?1))";
+}
+
+// Runs a statement prepared once for many rows with `args` bound, and resets it for the next.
+template <typename... Args>
+Status RunRow(Statement& st, const Args&... args) {
+  PERFLAW_RETURN_IF_ERROR(st.BindAll(args...));
+  PERFLAW_RETURN_IF_ERROR(st.Run());
+  return st.Reset();
 }
 
 std::optional<double> Finite(double v) {
@@ -270,23 +307,15 @@ Status ResultsDb::MarkSweepFinished(int64_t sweep, const std::string& status) {
 }
 
 StatusOr<SweepRecord> ResultsDb::GetSweep(int64_t sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(db_,
-                                              "SELECT id, name, yaml, status, created_at, "
-                                              "started_at, finished_at FROM sweeps WHERE id = ?");
+  StatusOr<Statement> st =
+      FirstRow(Query(db_,
+                     "SELECT id, name, yaml, status, created_at, started_at, "
+                     "finished_at FROM sweeps WHERE id = ?",
+                     sweep),
+               Status::NotFound(db_.path() + ": no sweep " + std::to_string(sweep)));
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  StatusOr<bool> row = st->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::NotFound(db_.path() + ": no sweep " + std::to_string(sweep));
-  SweepRecord r;
-  r.id = st->Int64(0);
-  r.name = st->Text(1);
-  r.yaml = st->Text(2);
-  r.status = st->Text(3);
-  r.created = st->Double(4);
-  r.started = st->OptionalDouble(5);
-  r.finished = st->OptionalDouble(6);
-  return r;
+  return SweepRecord{st->Int64(0),  st->Text(1),           st->Text(2),          st->Text(3),
+                     st->Double(4), st->OptionalDouble(5), st->OptionalDouble(6)};
 }
 
 StatusOr<std::optional<int64_t>> ResultsDb::LatestSweep() const {
@@ -324,9 +353,7 @@ StatusOr<AddPointsResult> ResultsDb::AddPoints(int64_t sweep, const std::vector<
     if (config.is_discarded()) {
       return Status::InvalidArgument("point " + p.id + ": configuration is not valid JSON");
     }
-    PERFLAW_RETURN_IF_ERROR(insert->BindAll(p.id, p.config_json, p.cost, now, now));
-    PERFLAW_RETURN_IF_ERROR(insert->Run());
-    PERFLAW_RETURN_IF_ERROR(insert->Reset());
+    PERFLAW_RETURN_IF_ERROR(RunRow(*insert, p.id, p.config_json, p.cost, now, now));
     if (db_.Changes() == 1) {
       ++result.added;
     } else {
@@ -350,18 +377,14 @@ StatusOr<AddPointsResult> ResultsDb::AddPoints(int64_t sweep, const std::vector<
         // The same experiment whose dataset, work_dir or device moved: a point still to run
         // takes the new locations; a completed one keeps the configuration it ran with.
         if (!completed) {
-          PERFLAW_RETURN_IF_ERROR(relocate->BindAll(p.config_json, now, p.id));
-          PERFLAW_RETURN_IF_ERROR(relocate->Run());
-          PERFLAW_RETURN_IF_ERROR(relocate->Reset());
+          PERFLAW_RETURN_IF_ERROR(RunRow(*relocate, p.config_json, now, p.id));
         }
         ++result.relocated;
       }
       ++result.existing;
       if (completed) ++result.existing_completed;
     }
-    PERFLAW_RETURN_IF_ERROR(link->BindAll(sweep, p.id));
-    PERFLAW_RETURN_IF_ERROR(link->Run());
-    PERFLAW_RETURN_IF_ERROR(link->Reset());
+    PERFLAW_RETURN_IF_ERROR(RunRow(*link, sweep, p.id));
   }
   PERFLAW_RETURN_IF_ERROR(txn->Commit());
   return result;
@@ -381,26 +404,21 @@ PointRecord ReadPointRow(const Statement& st) {
 }  // namespace
 
 StatusOr<std::vector<PointRecord>> ResultsDb::PendingPoints(int64_t sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT p.id, p.config, p.state, p.attempts, p.failures, p.cost FROM points p "
-      "JOIN sweep_points s ON s.point = p.id WHERE s.sweep = ? AND p.state = 'PENDING' "
-      "ORDER BY p.cost DESC, p.id");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  std::vector<PointRecord> points;
-  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) { points.push_back(ReadPointRow(r)); }));
-  return points;
+  return AllRows<PointRecord>(
+      Query(db_,
+            "SELECT p.id, p.config, p.state, p.attempts, p.failures, p.cost FROM points p "
+            "JOIN sweep_points s ON s.point = p.id WHERE s.sweep = ? AND p.state = 'PENDING' "
+            "ORDER BY p.cost DESC, p.id",
+            sweep),
+      ReadPointRow);
 }
 
 StatusOr<PointRecord> ResultsDb::LoadPoint(const std::string& point) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_, "SELECT id, config, state, attempts, failures, cost FROM points WHERE id = ?");
+  StatusOr<Statement> st = FirstRow(
+      Query(db_, "SELECT id, config, state, attempts, failures, cost FROM points WHERE id = ?",
+            point),
+      Status::NotFound(db_.path() + ": no point " + point));
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(point));
-  StatusOr<bool> row = st->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::NotFound(db_.path() + ": no point " + point);
   return ReadPointRow(*st);
 }
 
@@ -437,18 +455,23 @@ StatusOr<int64_t> ResultsDb::StartAttempt(const std::string& point, int64_t grou
 
 Status ResultsDb::CheckAttemptOfPoint(const std::string& point, int64_t attempt, bool* open) const {
   StatusOr<Statement> st =
-      Statement::Prepare(db_, "SELECT point, ended_at IS NULL FROM attempts WHERE id = ?");
+      FirstRow(Query(db_, "SELECT point, ended_at IS NULL FROM attempts WHERE id = ?", attempt),
+               Status::NotFound(db_.path() + ": no attempt " + std::to_string(attempt)));
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(attempt));
-  StatusOr<bool> row = st->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return Status::NotFound(db_.path() + ": no attempt " + std::to_string(attempt));
   if (st->Text(0) != point) {
     return Status::InvalidArgument("attempt " + std::to_string(attempt) + " belongs to point " +
                                    st->Text(0) + ", not " + point);
   }
   *open = st->Int64(1) != 0;
   return Status::Ok();
+}
+
+StatusOr<PointRecord> ResultsDb::LoadPointOfAttempt(const std::string& point, int64_t attempt,
+                                                    bool* open) const {
+  StatusOr<PointRecord> p = LoadPoint(point);
+  if (!p.ok()) return p.status();
+  PERFLAW_RETURN_IF_ERROR(CheckAttemptOfPoint(point, attempt, open));
+  return p;
 }
 
 Status ResultsDb::CloseAttempt(int64_t attempt, AttemptEnd end, const std::string& error) {
@@ -487,10 +510,8 @@ Status ResultsDb::RecordEpochMetrics(const std::string& point, int64_t attempt, 
       "protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   if (!insert.ok()) return insert.status();
   for (const MetricValue& m : rows) {
-    PERFLAW_RETURN_IF_ERROR(insert->BindAll(point, attempt, *number, m.split, m.metric, m.k,
-                                            Finite(m.value), m.protocol));
-    PERFLAW_RETURN_IF_ERROR(insert->Run());
-    PERFLAW_RETURN_IF_ERROR(insert->Reset());
+    PERFLAW_RETURN_IF_ERROR(RunRow(*insert, point, attempt, *number, m.split, m.metric, m.k,
+                                   Finite(m.value), m.protocol));
   }
   return txn->Commit();
 }
@@ -523,11 +544,8 @@ Status ResultsDb::StoreResult(const std::string& point, int64_t attempt, const j
     StatusOr<std::vector<MetricValue>> rows = RankMetricRows(m);
     if (!rows.ok()) return rows.status();
     for (const MetricValue& v : *rows) {
-      PERFLAW_RETURN_IF_ERROR(insert->BindAll(point, v.split, v.metric, v.k, Finite(v.value),
-                                              v.protocol, IntegerOr(m, "users"),
-                                              IntegerOr(m, "eval_seed")));
-      PERFLAW_RETURN_IF_ERROR(insert->Run());
-      PERFLAW_RETURN_IF_ERROR(insert->Reset());
+      PERFLAW_RETURN_IF_ERROR(RunRow(*insert, point, v.split, v.metric, v.k, Finite(v.value),
+                                     v.protocol, IntegerOr(m, "users"), IntegerOr(m, "eval_seed")));
     }
   }
   return Status::Ok();
@@ -541,10 +559,9 @@ Status ResultsDb::CompletePoint(const std::string& point, int64_t attempt, const
   }
   StatusOr<Transaction> txn = Transaction::Begin(db_);
   if (!txn.ok()) return txn.status();
-  StatusOr<PointRecord> p = LoadPoint(point);
-  if (!p.ok()) return p.status();
   bool open = false;
-  PERFLAW_RETURN_IF_ERROR(CheckAttemptOfPoint(point, attempt, &open));
+  StatusOr<PointRecord> p = LoadPointOfAttempt(point, attempt, &open);
+  if (!p.ok()) return p.status();
   PERFLAW_RETURN_IF_ERROR(CloseAttempt(attempt, std::nullopt, ""));
   if (p->state != PointState::kCompleted) {
     // A late result of an attempt that was already given up on is still a valid result.
@@ -564,10 +581,9 @@ StatusOr<PointState> ResultsDb::FailAttempt(const std::string& point, int64_t at
   }
   StatusOr<Transaction> txn = Transaction::Begin(db_);
   if (!txn.ok()) return txn.status();
-  StatusOr<PointRecord> p = LoadPoint(point);
-  if (!p.ok()) return p.status();
   bool open = false;
-  PERFLAW_RETURN_IF_ERROR(CheckAttemptOfPoint(point, attempt, &open));
+  StatusOr<PointRecord> p = LoadPointOfAttempt(point, attempt, &open);
+  if (!p.ok()) return p.status();
   if (!open) return p->state;  // already closed: reporting it twice changes nothing
   PERFLAW_RETURN_IF_ERROR(CloseAttempt(attempt, reason, error));
   PointState next = p->state;
@@ -617,12 +633,10 @@ StatusOr<int64_t> ResultsDb::ResetFailed(int64_t sweep) {
 // ---- queries ----
 
 StatusOr<StateCounts> ResultsDb::Counts(std::optional<int64_t> sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT state, count(*) FROM points p WHERE ?1 IS NULL OR EXISTS "
-      "(SELECT 1 FROM sweep_points s WHERE s.point = p.id AND s.sweep = ?1) GROUP BY state");
+  StatusOr<Statement> st = Query(
+      db_, "SELECT state, count(*) FROM points p WHERE " + InSweep("p.id") + " GROUP BY state",
+      sweep);
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
   StateCounts counts;
   PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
     std::optional<PointState> s = ParsePointState(r.Text(0));
@@ -637,41 +651,40 @@ StatusOr<StateCounts> ResultsDb::Counts(std::optional<int64_t> sweep) const {
 
 StatusOr<std::vector<RunningAttempt>> ResultsDb::RunningAttempts(
     std::optional<int64_t> sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT a.id, a.point, a.group_id, a.hosts, a.started_at, p.cost, "
-      "coalesce((SELECT max(epoch) FROM epoch_metrics e WHERE e.point = a.point AND "
-      "e.attempt = a.id), 0), "
-      "(SELECT count(DISTINCT epoch) FROM epoch_metrics e WHERE e.point = a.point AND "
-      "e.attempt = a.id), "
-      "coalesce(json_extract(p.config, '$.train.epochs'), 0) "
-      "FROM attempts a JOIN points p ON p.id = a.point "
-      "WHERE a.ended_at IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
-      "WHERE s.point = a.point AND s.sweep = ?1)) ORDER BY a.started_at, a.id");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  std::vector<RunningAttempt> out;
-  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
-    out.push_back({r.Int64(0), r.Text(1), r.Int64(2), r.Text(3), r.Double(4), r.Double(5),
-                   static_cast<uint32_t>(r.Int64(6)), static_cast<uint32_t>(r.Int64(7)),
-                   static_cast<uint32_t>(r.Int64(8))});
-  }));
-  return out;
+  return AllRows<RunningAttempt>(
+      Query(db_,
+            "SELECT a.id, a.point, a.group_id, a.hosts, a.started_at, p.cost, "
+            "coalesce((SELECT max(epoch) FROM epoch_metrics e WHERE e.point = a.point AND "
+            "e.attempt = a.id), 0), "
+            "(SELECT count(DISTINCT epoch) FROM epoch_metrics e WHERE e.point = a.point AND "
+            "e.attempt = a.id), "
+            "coalesce(json_extract(p.config, '$.train.epochs'), 0) "
+            "FROM attempts a JOIN points p ON p.id = a.point "
+            "WHERE a.ended_at IS NULL AND " +
+                InSweep("a.point") + " ORDER BY a.started_at, a.id",
+            sweep),
+      [](const Statement& r) {
+        return RunningAttempt{r.Int64(0),
+                              r.Text(1),
+                              r.Int64(2),
+                              r.Text(3),
+                              r.Double(4),
+                              r.Double(5),
+                              static_cast<uint32_t>(r.Int64(6)),
+                              static_cast<uint32_t>(r.Int64(7)),
+                              static_cast<uint32_t>(r.Int64(8))};
+      });
 }
 
 StatusOr<std::vector<std::pair<double, double>>> ResultsDb::CompletedDurations(
     std::optional<int64_t> sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT p.cost, a.ended_at - a.started_at FROM attempts a JOIN points p ON p.id = a.point "
-      "WHERE a.exit_reason = 'completed' AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
-      "WHERE s.point = a.point AND s.sweep = ?1)) ORDER BY a.id");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  std::vector<std::pair<double, double>> out;
-  PERFLAW_RETURN_IF_ERROR(
-      st->ForEachRow([&](Statement& r) { out.emplace_back(r.Double(0), r.Double(1)); }));
-  return out;
+  return AllRows<std::pair<double, double>>(
+      Query(db_,
+            "SELECT p.cost, a.ended_at - a.started_at FROM attempts a JOIN points p ON p.id = "
+            "a.point WHERE a.exit_reason = 'completed' AND " +
+                InSweep("a.point") + " ORDER BY a.id",
+            sweep),
+      [](const Statement& r) { return std::make_pair(r.Double(0), r.Double(1)); });
 }
 
 StatusOr<DurationModel> ResultsDb::FitDurations(std::optional<int64_t> sweep) const {
@@ -683,15 +696,10 @@ StatusOr<DurationModel> ResultsDb::FitDurations(std::optional<int64_t> sweep) co
 }
 
 StatusOr<std::vector<double>> ResultsDb::PendingCosts(std::optional<int64_t> sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT p.cost FROM points p WHERE p.state = 'PENDING' AND (?1 IS NULL OR EXISTS "
-      "(SELECT 1 FROM sweep_points s WHERE s.point = p.id AND s.sweep = ?1))");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  std::vector<double> out;
-  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) { out.push_back(r.Double(0)); }));
-  return out;
+  return AllRows<double>(
+      Query(db_, "SELECT p.cost FROM points p WHERE p.state = 'PENDING' AND " + InSweep("p.id"),
+            sweep),
+      [](const Statement& r) { return r.Double(0); });
 }
 
 StatusOr<SweepProgress> ResultsDb::GetProgress(std::optional<int64_t> sweep) const {
@@ -718,50 +726,41 @@ StatusOr<SweepProgress> ResultsDb::GetProgress(std::optional<int64_t> sweep) con
 }
 
 StatusOr<std::vector<FailedPoint>> ResultsDb::FailedPoints(std::optional<int64_t> sweep) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT p.id, p.attempts, coalesce(a.exit_reason, ''), coalesce(a.error, '') FROM points p "
-      "LEFT JOIN attempts a ON a.id = (SELECT max(id) FROM attempts WHERE point = p.id) "
-      "WHERE p.state = 'FAILED' AND (?1 IS NULL OR EXISTS (SELECT 1 FROM sweep_points s "
-      "WHERE s.point = p.id AND s.sweep = ?1)) ORDER BY p.id");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  std::vector<FailedPoint> out;
-  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& r) {
-    out.push_back({r.Text(0), r.Int64(1), r.Text(2), r.Text(3)});
-  }));
-  return out;
+  return AllRows<FailedPoint>(
+      Query(db_,
+            "SELECT p.id, p.attempts, coalesce(a.exit_reason, ''), coalesce(a.error, '') FROM "
+            "points p LEFT JOIN attempts a ON a.id = (SELECT max(id) FROM attempts WHERE point = "
+            "p.id) WHERE p.state = 'FAILED' AND " +
+                InSweep("p.id") + " ORDER BY p.id",
+            sweep),
+      [](const Statement& r) {
+        return FailedPoint{r.Text(0), r.Int64(1), r.Text(2), r.Text(3)};
+      });
 }
 
 namespace {
-StatusOr<std::vector<MetricValue>> ReadMetrics(Statement& st) {
-  std::vector<MetricValue> out;
-  PERFLAW_RETURN_IF_ERROR(st.ForEachRow([&](Statement& r) {
-    out.push_back({r.Text(0), r.Text(1), r.Int64(2), r.Double(3), r.Text(4)});
-  }));
-  return out;
+// A row of (split, metric, k, value, protocol).
+MetricValue ReadMetricRow(const Statement& r) {
+  return {r.Text(0), r.Text(1), r.Int64(2), r.Double(3), r.Text(4)};
 }
 }  // namespace
 
 StatusOr<std::vector<MetricValue>> ResultsDb::ResultMetrics(const std::string& point) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT split, metric, k, value, protocol FROM result_metrics WHERE point = ? "
-      "ORDER BY split, metric, k");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(point));
-  return ReadMetrics(*st);
+  return AllRows<MetricValue>(Query(db_,
+                                    "SELECT split, metric, k, value, protocol FROM result_metrics "
+                                    "WHERE point = ? ORDER BY split, metric, k",
+                                    point),
+                              ReadMetricRow);
 }
 
 StatusOr<std::vector<MetricValue>> ResultsDb::EpochMetrics(const std::string& point,
                                                            int64_t attempt) const {
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT split, metric, k, value, protocol FROM epoch_metrics WHERE point = ? AND attempt = ? "
-      "ORDER BY epoch, split, metric, k");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(point, attempt));
-  return ReadMetrics(*st);
+  return AllRows<MetricValue>(Query(db_,
+                                    "SELECT split, metric, k, value, protocol FROM epoch_metrics "
+                                    "WHERE point = ? AND attempt = ? "
+                                    "ORDER BY epoch, split, metric, k",
+                                    point, attempt),
+                              ReadMetricRow);
 }
 
 // ---- dataset statistics and fits ----
@@ -793,12 +792,12 @@ StatusOr<StoredFit> ResultsDb::StoreFit(const FitRecord& f) {
   if (!txn.ok()) return txn.status();
   const std::string keys = f.group_keys.dump(), selection = f.selection.dump(),
                     params = f.params.dump();
-  StatusOr<Statement> same = Statement::Prepare(
-      db_,
-      "SELECT id FROM fits WHERE form = ? AND metric = ? AND group_keys = ? AND selection = ? AND "
-      "params = ? AND n_points = ? ORDER BY id LIMIT 1");
+  StatusOr<Statement> same =
+      Query(db_,
+            "SELECT id FROM fits WHERE form = ? AND metric = ? AND group_keys = ? AND selection = "
+            "? AND params = ? AND n_points = ? ORDER BY id LIMIT 1",
+            f.form, f.metric, keys, selection, params, f.n_points);
   if (!same.ok()) return same.status();
-  PERFLAW_RETURN_IF_ERROR(same->BindAll(f.form, f.metric, keys, selection, params, f.n_points));
   StatusOr<bool> found = same->Step();
   if (!found.ok()) return found.status();
   if (*found) return StoredFit{same->Int64(0), /*existed=*/true};
@@ -837,35 +836,33 @@ Status ResultsDb::RecordRound(const RoundRecord& r, const std::vector<NewPoint>&
 }
 
 StatusOr<std::vector<RoundRecord>> ResultsDb::Rounds(int64_t sweep) const {
-  std::vector<RoundRecord> rounds;
-  if (schema_version_ < 2) return rounds;
-  StatusOr<Statement> st = Statement::Prepare(
-      db_,
-      "SELECT round, created_at, metric, form, verdicts, decision, final FROM rounds "
-      "WHERE sweep = ? ORDER BY round");
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(sweep));
-  PERFLAW_RETURN_IF_ERROR(st->ForEachRow([&](Statement& row) {
-    RoundRecord r;
-    r.sweep = sweep;
-    r.round = row.Int64(0);
-    r.created = row.Double(1);
-    r.metric = row.Text(2);
-    r.form = row.Text(3);
-    r.verdicts = json::parse(row.Text(4), nullptr, /*allow_exceptions=*/false);
-    r.decision = row.Text(5);
-    r.final = row.Int64(6) != 0;
-    rounds.push_back(std::move(r));
-  }));
-  StatusOr<Statement> pts = Statement::Prepare(
-      db_,
-      "SELECT round, point, grp, layers, d_model, rule, reason FROM round_points WHERE sweep = ? "
-      "ORDER BY round, rowid");
+  if (schema_version_ < 2) return std::vector<RoundRecord>();
+  StatusOr<std::vector<RoundRecord>> rounds = AllRows<RoundRecord>(
+      Query(db_,
+            "SELECT round, created_at, metric, form, verdicts, decision, final FROM rounds "
+            "WHERE sweep = ? ORDER BY round",
+            sweep),
+      [sweep](const Statement& row) {
+        RoundRecord r;
+        r.sweep = sweep;
+        r.round = row.Int64(0);
+        r.created = row.Double(1);
+        r.metric = row.Text(2);
+        r.form = row.Text(3);
+        r.verdicts = json::parse(row.Text(4), nullptr, /*allow_exceptions=*/false);
+        r.decision = row.Text(5);
+        r.final = row.Int64(6) != 0;
+        return r;
+      });
+  if (!rounds.ok()) return rounds.status();
+  StatusOr<Statement> pts = Query(db_,
+                                  "SELECT round, point, grp, layers, d_model, rule, reason FROM "
+                                  "round_points WHERE sweep = ? ORDER BY round, rowid",
+                                  sweep);
   if (!pts.ok()) return pts.status();
-  PERFLAW_RETURN_IF_ERROR(pts->BindAll(sweep));
   PERFLAW_RETURN_IF_ERROR(pts->ForEachRow([&](Statement& row) {
     const int64_t round = row.Int64(0);
-    for (RoundRecord& r : rounds)
+    for (RoundRecord& r : *rounds)
       if (r.round == round)
         r.points.push_back(
             {row.Text(1), row.Text(2), row.Double(3), row.Double(4), row.Text(5), row.Text(6)});

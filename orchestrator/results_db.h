@@ -293,6 +293,9 @@ class ResultsDb {
   Status CheckReadableVersion();
   StatusOr<PointRecord> LoadPoint(const std::string& point) const;
   Status CheckAttemptOfPoint(const std::string& point, int64_t attempt, bool* open) const;
+  // The point, once `attempt` is checked to be one of its attempts (`open`: not closed yet).
+  StatusOr<PointRecord> LoadPointOfAttempt(const std::string& point, int64_t attempt,
+                                           bool* open) const;
   Status CloseAttempt(int64_t attempt, AttemptEnd end, const std::string& error);
   Status StoreResult(const std::string& point, int64_t attempt, const nlohmann::json& result);
 

@@ -802,30 +802,33 @@ struct Scheduler::Impl {
   // busy with its next point, which has not started yet), though the attempt is not recorded.
   bool AliveWithWithdrawn(int g, const std::string& point, uint32_t attempt) {
     if (FindWithdrawn(g, point, attempt) == groups[g].withdrawing.end()) return false;
-    groups[g].last_heard = clock.Now();
-    Touch(g);
+    MarkHeard(g);
     return true;
   }
 
-  void On(int g, const Heartbeat& m) {
-    if (AliveWithWithdrawn(g, m.point, m.attempt)) return;
-    if (!IsCurrent(g, m.point, m.attempt)) {
-      summary.ignored_messages++;
-      return;
-    }
+  void MarkHeard(int g) {
     groups[g].last_heard = clock.Now();
     Touch(g);
   }
 
-  void On(int g, const EpochMetrics& m) {
-    if (AliveWithWithdrawn(g, m.point, m.attempt)) return;
-    if (!IsCurrent(g, m.point, m.attempt)) {
+  // A heartbeat or epoch from g: true when it is about g's current attempt (g is heard from). One
+  // of a point withdrawn from g only keeps g alive; any other is stale and ignored.
+  bool HeardAboutCurrent(int g, const std::string& point, uint32_t attempt) {
+    if (AliveWithWithdrawn(g, point, attempt)) return false;
+    if (!IsCurrent(g, point, attempt)) {
       summary.ignored_messages++;
-      return;
+      return false;
     }
-    groups[g].last_heard = clock.Now();
-    Touch(g);
-    listener.OnEpochMetrics(m.point, m.attempt, m.epoch, m.metrics);
+    MarkHeard(g);
+    return true;
+  }
+
+  void On(int g, const Heartbeat& m) { HeardAboutCurrent(g, m.point, m.attempt); }
+
+  void On(int g, const EpochMetrics& m) {
+    if (HeardAboutCurrent(g, m.point, m.attempt)) {
+      listener.OnEpochMetrics(m.point, m.attempt, m.epoch, m.metrics);
+    }
   }
 
   void On(int g, const PointDone& m) {

@@ -91,19 +91,42 @@ class SelfAttention : public torch::nn::Module {
   torch::nn::Linear in_{nullptr}, out_{nullptr};
 };
 
+// What sasrec and hstu share: the item table and learned positions, registered before anything
+// else, and their input: item embeddings scaled by sqrt(d) plus the positions, with dropout.
+class PositionalModel : public SequenceModel {
+ public:
+  torch::Tensor ItemTable() override { return item_emb_; }
+
+ protected:
+  PositionalModel(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
+      : d_(c.d_model), heads_(c.heads), dropout_(c.dropout) {
+    RegisterItemAndPositionTables(*this, num_items, max_len, d_, &item_emb_, &pos_emb_);
+  }
+
+  torch::Tensor EmbedInput(const ModelInput& in) {
+    torch::Tensor x = torch::embedding(item_emb_, in.items, /*padding_idx=*/0) *
+                          std::sqrt(static_cast<double>(d_)) +
+                      torch::embedding(pos_emb_, in.positions);
+    return Dropout(x, dropout_);
+  }
+
+  // The width, heads and dropout rate: the subclasses build their layers with them too.
+  int64_t d_, heads_;
+  double dropout_;
+
+ private:
+  torch::Tensor item_emb_, pos_emb_;
+};
+
 // SASRec (Kang & McAuley 2018) as in the public PyTorch implementation: item embeddings scaled by
 // sqrt(d) plus learned positions, dropout, blocks of [attention, point-wise FFN] with LayerNorm
 // (post-LN: x = LN(x + sublayer(x)); pre-LN: x = x + sublayer(LN(x))), a final LayerNorm, and the
 // item embeddings shared with the output scoring.
-class Sasrec : public SequenceModel {
+class Sasrec : public PositionalModel {
  public:
   Sasrec(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
-      : d_(c.d_model),
-        heads_(c.heads),
-        dropout_(c.dropout),
-        pre_ln_(c.norm == NormPlacement::kPre) {
+      : PositionalModel(c, num_items, max_len), pre_ln_(c.norm == NormPlacement::kPre) {
     const int64_t hidden = std::lround(c.ffn_multiplier * c.d_model);
-    RegisterItemAndPositionTables(*this, num_items, max_len, d_, &item_emb_, &pos_emb_);
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
       Block b;
@@ -126,10 +149,7 @@ class Sasrec : public SequenceModel {
   }
 
   torch::Tensor Encode(const ModelInput& in) override {
-    torch::Tensor x = torch::embedding(item_emb_, in.items, /*padding_idx=*/0) *
-                          std::sqrt(static_cast<double>(d_)) +
-                      torch::embedding(pos_emb_, in.positions);
-    x = Dropout(x, dropout_);
+    torch::Tensor x = EmbedInput(in);
     const torch::Tensor allowed = AllowedMask(in.segments);
     const torch::Tensor math_mask = MathMask(allowed, heads_);
     auto attend = [&](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
@@ -147,8 +167,6 @@ class Sasrec : public SequenceModel {
     return last_ln_->forward(x);
   }
 
-  torch::Tensor ItemTable() override { return item_emb_; }
-
  private:
   struct Block {
     std::shared_ptr<SelfAttention> attn;
@@ -162,10 +180,7 @@ class Sasrec : public SequenceModel {
     return Dropout(b.fc2->forward(torch::relu(Dropout(b.fc1->forward(x), dropout_))), dropout_);
   }
 
-  int64_t d_, heads_;
-  double dropout_;
   bool pre_ln_;
-  torch::Tensor item_emb_, pos_emb_;
   std::vector<Block> blocks_;
   torch::nn::LayerNorm last_ln_{nullptr};
 };
@@ -306,11 +321,10 @@ class Llama : public SequenceModel {
 // f2(dropout(LN(A V) * U)) is added to x. Relative position bias rab: one learned scalar per
 // distance, shared by the heads. No feed-forward network. Input: item embeddings scaled by sqrt(d)
 // plus learned positions (as sasrec); output: a final LayerNorm, scored against the item table.
-class Hstu : public SequenceModel {
+class Hstu : public PositionalModel {
  public:
   Hstu(const ModelConfig& c, uint32_t num_items, uint32_t max_len)
-      : d_(c.d_model), heads_(c.heads), max_len_(max_len), dropout_(c.dropout) {
-    RegisterItemAndPositionTables(*this, num_items, max_len, d_, &item_emb_, &pos_emb_);
+      : PositionalModel(c, num_items, max_len), max_len_(max_len) {
     for (uint32_t i = 0; i < c.layers; ++i) {
       const std::string n = std::to_string(i);
       Layer layer;
@@ -336,10 +350,7 @@ class Hstu : public SequenceModel {
   }
 
   torch::Tensor Encode(const ModelInput& in) override {
-    torch::Tensor x = torch::embedding(item_emb_, in.items, /*padding_idx=*/0) *
-                          std::sqrt(static_cast<double>(d_)) +
-                      torch::embedding(pos_emb_, in.positions);
-    x = Dropout(x, dropout_);
+    torch::Tensor x = EmbedInput(in);
     const int64_t r = in.items.size(0), l = in.items.size(1);
     // 0/1 mask (no softmax to absorb -inf) and relative distances j - i, shifted to index rab.
     torch::Tensor allowed = AllowedMask(in.segments).to(x.scalar_type());  // [R, L, L]
@@ -366,18 +377,13 @@ class Hstu : public SequenceModel {
     return final_norm_->forward(x);
   }
 
-  torch::Tensor ItemTable() override { return item_emb_; }
-
  private:
   struct Layer {
     torch::nn::LayerNorm norm_in{nullptr}, norm_attn{nullptr};
     torch::nn::Linear f1{nullptr}, f2{nullptr};
     torch::Tensor rab;
   };
-  int64_t d_, heads_;
   uint32_t max_len_;
-  double dropout_;
-  torch::Tensor item_emb_, pos_emb_;
   std::vector<Layer> layers_;
   torch::nn::LayerNorm final_norm_{nullptr};
 };
