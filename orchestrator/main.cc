@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "apen/did_you_mean.h"
-#include "orchestrator/cli.h"
+#include "orchestrator/cli/cli.h"
 
 namespace perflaw::cli {
 

@@ -1,18 +1,12 @@
 #!/usr/bin/env bash
 # The README's main job, from a fresh clone: installs the dependencies, builds perflaw and
-# perflaw-worker, and runs configs/quickstart.yaml — 32 small SASRec models on seeded synthetic data,
+# perflaw-worker, and runs configs/quickstart.yaml — 20 small SASRec models on seeded synthetic data,
 # trained by 2 worker ranks (mpirun on this machine), then the law fitted and printed.
 #
 # Results: out/quickstart/results.db (perflaw status / results / sql / fit / report read it).
 # Running it again reuses every completed point; `perflaw resume out/quickstart/results.db` continues
 # an interrupted run. Environment: BUILD_DIR (default ./build), JOBS (default: all cores).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-JOBS=${JOBS:-$(nproc)}
-
-bash scripts/install-deps.sh
+source "$(dirname "$0")/lib/setup.sh"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" --target perflaw perflaw-worker -j "$JOBS"
 

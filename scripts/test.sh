@@ -2,13 +2,7 @@
 # The README's test command: installs dependencies, configures, builds and runs every test.
 #   bash scripts/test.sh            # everything
 #   BUILD_DIR=build-x bash scripts/test.sh -L unit   # extra args go to ctest
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROOT=$(pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-JOBS=${JOBS:-$(nproc)}
-
-bash scripts/install-deps.sh
+source "$(dirname "$0")/lib/setup.sh"
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD_DIR" -j "$JOBS"

@@ -2,7 +2,7 @@
 // After the start-up handshake (worker/protocol/mpi_protocol.h) the ranks form worker groups; each
 // group trains one point at a time, data-parallel. The group's leader (its rank 0) owns the link to
 // the orchestrator: a control thread receives orders, sends Ready / Heartbeat / EpochMetrics /
-// PointDone / PointFailed (orchestrator/transport.h) and keeps heart-beating while the training
+// PointDone / PointFailed (orchestrator/schedule/transport.h) and keeps heart-beating while the training
 // thread trains or evaluates. Orders reach the rest of the group by broadcast. Protocol:
 // docs/scheduler.md.
 #pragma once

@@ -4,7 +4,7 @@
 #include <iosfwd>
 
 #include "apen/status.h"
-#include "orchestrator/results_db.h"
+#include "orchestrator/store/results_db.h"
 #include "orchestrator/sweep/schema.h"
 
 namespace perflaw::orchestrator {

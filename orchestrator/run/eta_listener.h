@@ -10,13 +10,13 @@
 #include <utility>
 #include <vector>
 
-#include "orchestrator/clock.h"
-#include "orchestrator/eta.h"
-#include "orchestrator/scheduler.h"
+#include "orchestrator/schedule/clock.h"
+#include "orchestrator/schedule/eta.h"
+#include "orchestrator/schedule/scheduler.h"
 
 namespace perflaw::orchestrator {
 
-// The progress line's ETA (orchestrator/eta.h, the estimate `perflaw status` and the run summary
+// The progress line's ETA (orchestrator/schedule/eta.h, the estimate `perflaw status` and the run summary
 // give too) kept up to date from the run's events: a DurationModel over this run's completed
 // attempts, the waiting points by cost and the running ones with their epochs. Forwards every
 // report to `inner` (the database listener), with Progress::eta_seconds and the running points'

@@ -6,11 +6,11 @@
 #include <optional>
 #include <string>
 
-#include "orchestrator/adaptive.h"
-#include "orchestrator/db_listener.h"
-#include "orchestrator/results_db.h"
+#include "orchestrator/run/adaptive.h"
+#include "orchestrator/store/db_listener.h"
+#include "orchestrator/store/results_db.h"
 #include "orchestrator/run/progress.h"
-#include "orchestrator/scheduler.h"
+#include "orchestrator/schedule/scheduler.h"
 
 namespace perflaw::orchestrator {
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-#include "orchestrator/results_db.h"
+#include "orchestrator/store/results_db.h"
 
 namespace perflaw::orchestrator {
 

@@ -6,8 +6,8 @@
 #include <ostream>
 #include <string>
 
-#include "orchestrator/clock.h"
-#include "orchestrator/scheduler.h"
+#include "orchestrator/schedule/clock.h"
+#include "orchestrator/schedule/scheduler.h"
 
 namespace perflaw::orchestrator {
 

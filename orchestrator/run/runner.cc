@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "orchestrator/db_listener.h"
+#include "orchestrator/store/db_listener.h"
 #include "orchestrator/run/dataset_stats.h"
 #include "orchestrator/run/summary.h"
 

@@ -14,14 +14,14 @@
 #include <string>
 
 #include "apen/status.h"
-#include "orchestrator/clock.h"
+#include "orchestrator/schedule/clock.h"
 #include "orchestrator/run/eta_listener.h"
 #include "orchestrator/run/outcome.h"
 #include "orchestrator/run/plan.h"
 #include "orchestrator/run/progress.h"
 #include "orchestrator/run/writer_lock.h"
-#include "orchestrator/scheduler.h"
-#include "orchestrator/transport.h"
+#include "orchestrator/schedule/scheduler.h"
+#include "orchestrator/schedule/transport.h"
 
 namespace perflaw::orchestrator {
 

@@ -7,7 +7,7 @@
 #include <ostream>
 #include <vector>
 
-#include "orchestrator/cli.h"
+#include "orchestrator/cli/cli.h"
 
 namespace perflaw::orchestrator {
 namespace {

@@ -245,7 +245,7 @@ Status SweepParser::ParseLaw(const YAML::Node& root) {
     if (!axis)
       return Error(node["group_by"][i],
                    "law.group_by: " + law.group_by[i] + " is not a grid axis (nor dataset)");
-    // The fit from a results database groups rows by these two only (orchestrator/law_db.h).
+    // The fit from a results database groups rows by these two only (orchestrator/store/law_db.h).
     if (law.group_by[i] != "dataset" && law.group_by[i] != "data.max_seq_len")
       return Error(node["group_by"][i], "law.group_by: " + law.group_by[i] +
                                             " cannot be fitted separately (the law groups by "

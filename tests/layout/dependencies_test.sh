@@ -39,7 +39,7 @@ self_test() {
   printf '#include "worker/protocol/messages.h"\n' > "$tmp/orchestrator/ok.cc"
   printf '#include "apen/status.h"\n' > "$tmp/law/ok.cc"
   check "$tmp" || { echo "self-test: a clean tree was rejected" >&2; return 1; }
-  local violations=('worker|#include "orchestrator/transport.h"' 'law|#include "worker/model.h"'
+  local violations=('worker|#include "orchestrator/schedule/transport.h"' 'law|#include "worker/model.h"'
                     'apen|#include "law/fit.h"' 'law|#include <sqlite3.h>' 'apen|#include <mpi.h>')
   for v in "${violations[@]}"; do
     printf '%s\n' "${v#*|}" > "$tmp/${v%%|*}/bad.cc"

@@ -1,6 +1,6 @@
 // The control messages between the orchestrator (rank 0) and the worker groups: plain structs with
 // a JSON wire form (EncodeMessage / Decode*), so that a transport only moves bytes. This is the
-// worker's side of the contract: the orchestrator includes it (orchestrator/transport.h), the
+// worker's side of the contract: the orchestrator includes it (orchestrator/schedule/transport.h), the
 // worker never includes anything from orchestrator/. Needs nothing but nlohmann::json and
 // apen/status.h. The protocol is described in docs/scheduler.md and docs/design.md.
 #pragma once

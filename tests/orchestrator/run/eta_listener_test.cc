@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "orchestrator/eta.h"
-#include "tests/orchestrator/fakes.h"
+#include "orchestrator/schedule/eta.h"
+#include "tests/orchestrator/schedule/fakes.h"
 
 namespace perflaw::orchestrator {
 namespace {

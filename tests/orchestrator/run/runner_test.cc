@@ -16,12 +16,12 @@
 #include <sstream>
 
 #include "law/forms.h"
-#include "orchestrator/cli.h"
-#include "orchestrator/eta.h"
-#include "orchestrator/sqlite_util.h"
+#include "orchestrator/cli/cli.h"
+#include "orchestrator/schedule/eta.h"
+#include "orchestrator/store/sqlite_util.h"
 #include "tests/law/known_law.h"
-#include "tests/orchestrator/fakes.h"
-#include "tests/orchestrator/law_world.h"
+#include "tests/orchestrator/schedule/fakes.h"
+#include "tests/orchestrator/cli/law_world.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
