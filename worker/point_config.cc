@@ -418,6 +418,10 @@ StatusOr<PointConfig> ParsePointConfig(const std::string& json_text, const std::
   if (!duplicates.first().empty())
     return Status::InvalidArgument(source + ": key " + duplicates.first() +
                                    " is given twice; keep one");
+  return PointConfigFromJson(root, source);
+}
+
+StatusOr<PointConfig> PointConfigFromJson(const json& root, const std::string& source) {
   PointConfig config;
   PERFLAW_RETURN_IF_ERROR(ParseTop(root, source, &config));
   return config;

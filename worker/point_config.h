@@ -99,6 +99,9 @@ struct PointConfig {
 // (did you mean model.layers?)"). Returns InvalidArgument for malformed JSON, unknown keys, wrong
 // types and invalid values.
 StatusOr<PointConfig> ParsePointConfig(const std::string& json_text, const std::string& source);
+// The same for a JSON value already in memory (the sweep's expansion builds each point as one):
+// no text to print and parse again, and no duplicate keys to find (a JSON object has none).
+StatusOr<PointConfig> PointConfigFromJson(const nlohmann::json& root, const std::string& source);
 StatusOr<PointConfig> LoadPointConfig(const std::string& path);
 
 // The full configuration with every default filled in, in canonical key order.

@@ -66,32 +66,34 @@ std::vector<Candidate> SweepParser::IncludeCandidates() const {
 StatusOr<SweepParser::Built> SweepParser::Build(const Candidate& c) const {
   const DatasetSpec& ds = sweep_.datasets[c.dataset];
   json point = fixed_;
-  std::map<std::string, YamlLocation> origin = fixed_origin_;
   for (const auto& item : dataset_data_[c.dataset].items())
     point["data"][item.key()] = item.value();
-  for (const auto& [key, where] : dataset_origin_[c.dataset]) origin[key] = where;
-  for (const auto& s : c.settings) {
-    point[KeyPointer(s.key)] = s.value;
-    origin[s.key] = s.where;
-  }
+  for (const auto& s : c.settings) point[KeyPointer(s.key)] = s.value;
   Built b;
   GridPoint& gp = b.point;
   gp.dataset = ds.name;
-  if (sweep_.datasets.size() > 1) gp.axes["dataset"] = ds.name;
-  StatusOr<worker::PointConfig> parsed = worker::ParsePointConfig(point.dump(), kPointSource);
-  if (!parsed.ok()) return MapPointError(parsed.status(), origin, c);
+  StatusOr<worker::PointConfig> parsed = worker::PointConfigFromJson(point, kPointSource);
+  if (!parsed.ok()) return MapPointError(parsed.status(), c);
   gp.config = std::move(parsed).value();
   b.canonical = CanonicalJson(gp.config);
-  for (const auto& s : c.settings) gp.axes[s.key] = ValueText(b.canonical[KeyPointer(s.key)]);
+  // Every point shows every axis (include points take the fixed value where they set none).
+  for (const std::string& key : sweep_.axis_names)
+    gp.axes[key] = key == "dataset" ? ds.name : ValueText(b.canonical[KeyPointer(key)]);
   gp.id = PointId(b.canonical, ds.identity);
   return b;
 }
 
 // A ParsePointConfig message names a key ("model.heads (3) must divide model.d_model (64)");
 // point at the first key of the message that the YAML set.
-Status SweepParser::MapPointError(const Status& st,
-                                  const std::map<std::string, YamlLocation>& origin,
-                                  const Candidate& c) const {
+std::map<std::string, YamlLocation> SweepParser::OriginOf(const Candidate& c) const {
+  std::map<std::string, YamlLocation> origin = fixed_origin_;
+  for (const auto& [key, where] : dataset_origin_[c.dataset]) origin[key] = where;
+  for (const auto& s : c.settings) origin[s.key] = s.where;
+  return origin;
+}
+
+Status SweepParser::MapPointError(const Status& st, const Candidate& c) const {
+  const std::map<std::string, YamlLocation> origin = OriginOf(c);
   std::string msg = st.message();
   const std::string prefix = std::string(kPointSource) + ": ";
   if (msg.compare(0, prefix.size(), prefix) == 0) msg = msg.substr(prefix.size());
@@ -172,9 +174,9 @@ Status SweepParser::Expand() {
   sweep_.grid_points = grid.size();
   sweep_.included_points = include.size();
   grid.insert(grid.end(), include.begin(), include.end());
+  SetAxisNames();
   std::vector<size_t> exclude_hits(excludes_.size(), 0);
   std::unordered_set<std::string> ids;
-  std::vector<json> canonical;  // of sweep_.points, for the axes' display
   for (const auto& c : grid) {
     StatusOr<Built> b = Build(c);
     if (!b.ok()) return b.status();
@@ -190,27 +192,26 @@ Status SweepParser::Expand() {
       continue;
     }
     sweep_.points.push_back(std::move(b->point));
-    canonical.push_back(std::move(b->canonical));
   }
   for (size_t e = 0; e < excludes_.size(); ++e)
     if (exclude_hits[e] == 0)
       return ErrorAt(excludes_[e].where,
                      "exclude[" + std::to_string(e) + "] matches no point of the grid or include");
   if (sweep_.points.empty()) return ErrorAt({1, 1}, "the sweep has no points left after exclude");
-  if (sweep_.datasets.size() > 1) sweep_.axis_names.push_back("dataset");
+  return Status::Ok();
+}
+
+void SweepParser::SetAxisNames() {
+  std::vector<std::string>& names = sweep_.axis_names;
+  names.clear();
+  if (sweep_.datasets.size() > 1) names.push_back("dataset");
   auto add = [&](const std::string& key) {
-    auto& names = sweep_.axis_names;
     if (key != "dataset" && std::find(names.begin(), names.end(), key) == names.end())
       names.push_back(key);
   };
   for (const auto& a : axes_) add(a.key);
   for (const auto& e : includes_)
     for (const auto& s : e.settings) add(s.key);
-  // Every point shows every axis (include points take the fixed value where they set none).
-  for (size_t i = 0; i < sweep_.points.size(); ++i)
-    for (const auto& key : sweep_.axis_names)
-      if (key != "dataset") sweep_.points[i].axes[key] = ValueText(canonical[i][KeyPointer(key)]);
-  return Status::Ok();
 }
 
 }  // namespace perflaw::orchestrator

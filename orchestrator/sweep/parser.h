@@ -110,13 +110,18 @@ class SweepParser : private YamlReader {
   StatusOr<Built> Build(const Candidate& c) const;
   // A ParsePointConfig message names a key ("model.heads (3) must divide model.d_model (64)");
   // point at the first key of the message that the YAML set.
-  Status MapPointError(const Status& st, const std::map<std::string, YamlLocation>& origin,
-                       const Candidate& c) const;
+  // Built only for an error: most sweeps have no invalid point, and large ones have 10^5 valid.
+  Status MapPointError(const Status& st, const Candidate& c) const;
+  // Where each key of the candidate's point was set in the YAML.
+  std::map<std::string, YamlLocation> OriginOf(const Candidate& c) const;
   bool Matches(const Entry& e, const Built& b) const;
   // The points the grid (x datasets) and include would make, counted without building any;
   // saturates instead of overflowing.
   uint64_t CountCandidates(std::string* shape) const;
   Status CheckSize() const;
+  // Sweep::axis_names, known before any point is built: dataset (if several), the grid axes as
+  // written, then keys only include entries set.
+  void SetAxisNames();
   Status Expand();
 
   SweepParseOptions options_;

@@ -43,6 +43,8 @@ python3 - "$BIN" "$ROOT/configs/points/sasrec-amazon-video.json" "$DATA" "$THREA
 import json, math, os, resource, subprocess, sys, time
 
 BIN, REFERENCE, DATA, THREADS, POINTS_MAX, SIM_POINTS_MAX, WORK = sys.argv[1:]
+sys.path.insert(0, "scripts/bench")  # the working directory is the repository's root
+import sweep_grid
 THREADS, POINTS_MAX, SIM_POINTS_MAX = int(THREADS), int(POINTS_MAX), int(SIM_POINTS_MAX)
 
 
@@ -137,25 +139,7 @@ print(f"  fitted exponent: seconds ~ (users x items)^"
 
 
 def grid_sweep(points):
-    layers = 10 if points < 100000 else 100  # points is a power of 10
-    d_values = points // layers
-    path = f"{WORK}/grid-{points}.yaml"
-    with open(path, "w") as f:
-        f.write(f"""name: growth-{points}
-data:
-  synthetic: {{users: 64, items: 50, mean_length: 8, predictability: 0.5, seed: 1}}
-model: {{type: sasrec, heads: 1}}
-train: {{epochs: 1}}
-eval: {{protocol: "sampled:10", ks: [10]}}
-grid:
-  model.layers: [{", ".join(str(i) for i in range(1, layers + 1))}]
-  model.d_model: [{", ".join(str(8 + i) for i in range(d_values))}]
-policy: {{max_points: {points}}}
-law: {{enabled: false}}
-db: growth.db
-work_dir: work-{points}
-""")
-    return path
+    return sweep_grid.write(f"{WORK}/grid-{points}.yaml", points)
 
 
 rows = []

@@ -76,6 +76,19 @@ TEST(PointConfigTest, CanonicalJsonRoundTrips) {
   EXPECT_EQ(PointConfigToJson(*again), j);
 }
 
+TEST(PointConfigTest, FromJsonInMemoryEqualsParsingItsText) {
+  const std::string text = R"({"data": {"path": "x"}, "model": {"d_model": 25, "heads": 5},
+                               "train": {"epochs": 3}})";
+  StatusOr<PointConfig> from_text = Parse(text);
+  StatusOr<PointConfig> from_json = PointConfigFromJson(nlohmann::json::parse(text), "p.json");
+  ASSERT_TRUE(from_text.ok() && from_json.ok());
+  EXPECT_EQ(PointConfigToJson(*from_json), PointConfigToJson(*from_text));
+  StatusOr<PointConfig> bad = PointConfigFromJson(
+      nlohmann::json::parse(R"({"data": {"path": "x"}, "model": {"layer": 2}})"), "p.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "p.json: unknown key model.layer (did you mean model.layers?)");
+}
+
 TEST(PointConfigTest, UnknownKeysAreErrorsWithSuggestions) {
   EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "model": {"layer": 2}})"),
             "p.json: unknown key model.layer (did you mean model.layers?)");
