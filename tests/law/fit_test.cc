@@ -10,6 +10,7 @@
 #include <random>
 
 #include "law/forms.h"
+#include "tests/law/known_law.h"
 
 namespace perflaw::law {
 namespace {
@@ -28,15 +29,9 @@ std::vector<Observation> Grid(const Form& form, const std::vector<double>& theta
   for (auto [tokens, apen] : data_levels) {
     for (double n : kLayers) {
       for (double d : kDims) {
-        Observation o;
-        o.dataset = "synthetic";
-        o.max_seq_len = 50;
-        o.metric = "HR@10";
-        o.layers = n;
-        o.d_model = d;
+        Observation o = SyntheticCell(n, d);
         o.tokens = tokens;
         o.apen = apen;
-        o.origin = "synthetic";
         o.value = form.Eval(theta.data(), o, nullptr) + noise * gauss(rng);
         rows.push_back(o);
       }
@@ -67,60 +62,62 @@ void ExpectRecovered(const FitResult& fit, const std::vector<double>& truth) {
   }
 }
 
+// Fits the form `name` to the noise-free grid it gives at `truth`.
+StatusOr<FitResult> FitNoiseFree(const std::string& name, const std::vector<double>& truth,
+                                 const FitOptions& options = Quick(),
+                                 std::vector<std::pair<double, double>> data_levels = {
+                                     {1e6, 1.0}}) {
+  auto form = MustForm(name);
+  return Fit(*form, Grid(*form, truth, 0, 1, std::move(data_levels)), options);
+}
+
 // w1, a, w2, b, p, c: optimum N* = 16, d* = 64 inside the grid.
 const std::vector<double> kPerformance = {0.05, -1.0, 0.08, -2.0 / 3.0, 16.0, 0.3};
 
 TEST(FitTest, RecoversPerformanceNoiseFree) {
-  auto form = MustForm("performance");
-  auto fit = Fit(*form, Grid(*form, kPerformance, 0, 1), Quick());
+  auto fit = FitNoiseFree("performance", kPerformance);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, kPerformance);
   EXPECT_GT(fit->in_sample.r2, 1 - 1e-12);
 }
 
 TEST(FitTest, RecoversPerformanceWithPositiveExponents) {
-  auto form = MustForm("performance");
   const std::vector<double> truth = {0.04, 0.8, 0.06, 0.5, 0.2, 0.5};
-  auto fit = Fit(*form, Grid(*form, truth, 0, 1), Quick());
+  auto fit = FitNoiseFree("performance", truth);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
 
 TEST(FitTest, RecoversPerformanceIntegerP) {
-  auto form = MustForm("performance");
   FitOptions o = Quick();
   o.p_mode = PMode::kIntegerGrid;
   o.p_max = 40;
   o.starts = 200;
-  auto fit = Fit(*form, Grid(*form, kPerformance, 0, 1), o);
+  auto fit = FitNoiseFree("performance", kPerformance, o);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, kPerformance);
 }
 
 TEST(FitTest, RecoversPerformanceDataNoiseFree) {
-  auto form = MustForm("performance-data");
   // w1, a, w2, b, w3, e, p, c
   const std::vector<double> truth = {0.05, -1.0, 0.08, -2.0 / 3.0, 0.03, -0.25, 16.0, 0.3};
-  auto rows = Grid(*form, truth, 0, 1, {{2e5, 1.5}, {1e6, 2.0}, {5e6, 1.2}, {2e7, 2.5}});
-  auto fit = Fit(*form, rows, Quick());
+  auto fit = FitNoiseFree("performance-data", truth, Quick(),
+                          {{2e5, 1.5}, {1e6, 2.0}, {5e6, 1.2}, {2e7, 2.5}});
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
 
 TEST(FitTest, RecoversChinchillaNoiseFree) {
-  auto form = MustForm("chinchilla");
   // E, A, alpha, B, beta
   const std::vector<double> truth = {1.7, 400.0, 0.34, 410.0, 0.28};
-  auto rows = Grid(*form, truth, 0, 1, {{1e6, 1}, {1e7, 1}, {1e8, 1}, {1e9, 1}});
-  auto fit = Fit(*form, rows, Quick());
+  auto fit = FitNoiseFree("chinchilla", truth, Quick(), {{1e6, 1}, {1e7, 1}, {1e8, 1}, {1e9, 1}});
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
 
 TEST(FitTest, RecoversScalingNoiseFree) {
-  auto form = MustForm("scaling");
   const std::vector<double> truth = {0.02, 0.05, 0.1};
-  auto fit = Fit(*form, Grid(*form, truth, 0, 1), Quick());
+  auto fit = FitNoiseFree("scaling", truth);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
