@@ -150,24 +150,45 @@ void LogDesign(const std::vector<Observation>& rows, Eigen::MatrixXd* x, Eigen::
   }
 }
 
-TEST(FitTest, LooMatchesHatMatrixForScaling) {
-  // For linear least squares the LOO residual is e_i / (1 - h_ii): an independent check of LOO.
-  auto form = MustForm("scaling");
-  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0.01, 3);
-  const int n = static_cast<int>(rows.size());
+// A noisy grid of the scaling form with its design: the fit checked against linear algebra.
+struct NoisyScalingGrid {
+  explicit NoisyScalingGrid(uint32_t seed)
+      : form(MustForm("scaling")), rows(Grid(*form, {0.02, 0.05, 0.1}, 0.01, seed)) {
+    LogDesign(rows, &x, &y);
+  }
+  int n() const { return static_cast<int>(rows.size()); }
+
+  std::unique_ptr<Form> form;
+  std::vector<Observation> rows;
   Eigen::MatrixXd x;
   Eigen::VectorXd y;
-  LogDesign(rows, &x, &y);
+};
+
+TEST(FitTest, LooMatchesHatMatrixForScaling) {
+  // For linear least squares the LOO residual is e_i / (1 - h_ii): an independent check of LOO.
+  const NoisyScalingGrid grid(3);
+  const int n = grid.n();
+  const Eigen::MatrixXd& x = grid.x;
+  const Eigen::VectorXd& y = grid.y;
   Eigen::MatrixXd h = x * (x.transpose() * x).inverse() * x.transpose();
   Eigen::VectorXd e = y - h * y;
   double press = 0;
   for (int i = 0; i < n; ++i) press += std::pow(e(i) / (1 - h(i, i)), 2);
   FitOptions o = Quick();
   o.loo = true;
-  auto fit = Fit(*form, rows, o);
+  auto fit = Fit(*grid.form, grid.rows, o);
   ASSERT_TRUE(fit.ok());
   EXPECT_NEAR(fit->loo.rmse, std::sqrt(press / n), 1e-12);
   EXPECT_GT(fit->loo.rmse, fit->in_sample.rmse);
+}
+
+// The rows fitted with a Huber loss of small delta (robust) and by least squares (plain).
+std::pair<StatusOr<FitResult>, StatusOr<FitResult>> FitRobustAndPlain(
+    const Form& form, const std::vector<Observation>& rows) {
+  FitOptions o = Quick();
+  o.loss = Loss::kHuber;
+  o.huber_delta = 1e-3;
+  return {Fit(form, rows, o), Fit(form, rows, Quick())};
 }
 
 TEST(FitTest, HuberIgnoresAnOutlier) {
@@ -175,11 +196,7 @@ TEST(FitTest, HuberIgnoresAnOutlier) {
   const std::vector<double> truth = {0.02, 0.05, 0.1};
   auto rows = Grid(*form, truth, 0, 1);
   rows[5].value += 0.5;
-  FitOptions o = Quick();
-  o.loss = Loss::kHuber;
-  o.huber_delta = 1e-3;
-  auto robust = Fit(*form, rows, o);
-  auto plain = Fit(*form, rows, Quick());
+  auto [robust, plain] = FitRobustAndPlain(*form, rows);
   ASSERT_TRUE(robust.ok() && plain.ok());
   EXPECT_LT(std::fabs(robust->params[2] - truth[2]), 0.2 * std::fabs(plain->params[2] - truth[2]));
 }
@@ -188,11 +205,7 @@ TEST(FitTest, HuberPerformanceFitConvergesAndResistsAnOutlier) {
   auto form = MustForm("performance");
   auto rows = Grid(*form, kPerformance, 0, 1);
   rows[9].value += 0.05;
-  FitOptions o = Quick();
-  o.loss = Loss::kHuber;
-  o.huber_delta = 1e-3;
-  auto robust = Fit(*form, rows, o);
-  auto plain = Fit(*form, rows, Quick());
+  auto [robust, plain] = FitRobustAndPlain(*form, rows);
   ASSERT_TRUE(robust.ok() && plain.ok());
   EXPECT_TRUE(robust->converged) << robust->summary;
   const size_t c = 5;
@@ -224,12 +237,10 @@ TEST(FitTest, ResidualBootstrapSpreadMatchesTheLinearStandardErrors) {
   // For linear least squares the residual bootstrap with leverage-adjusted residuals reproduces
   // the textbook standard errors s * sqrt((X'X)^-1_jj), s^2 = RSS / (n - k); the fitted residuals
   // alone would give about sqrt((n - k) / n) of them (0.94 on 24 points).
-  auto form = MustForm("scaling");
-  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0.01, 11);
-  const int n = static_cast<int>(rows.size());
-  Eigen::MatrixXd x;
-  Eigen::VectorXd y;
-  LogDesign(rows, &x, &y);
+  const NoisyScalingGrid grid(11);
+  const int n = grid.n();
+  const Eigen::MatrixXd& x = grid.x;
+  const Eigen::VectorXd& y = grid.y;
   const Eigen::MatrixXd xtx_inv = (x.transpose() * x).inverse();
   const Eigen::VectorXd e = y - x * (xtx_inv * x.transpose() * y);
   const double s2 = e.squaredNorm() / (n - 3);
@@ -237,7 +248,7 @@ TEST(FitTest, ResidualBootstrapSpreadMatchesTheLinearStandardErrors) {
   o.bootstrap = 4000;
   for (Resampling r : {Resampling::kResiduals, Resampling::kCases}) {
     o.resampling = r;
-    auto fit = Fit(*form, rows, o);
+    auto fit = Fit(*grid.form, grid.rows, o);
     ASSERT_TRUE(fit.ok());
     EXPECT_EQ(fit->resampling, r);
     ASSERT_EQ(fit->bootstrap_params.size(), 4000u);

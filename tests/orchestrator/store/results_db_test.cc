@@ -35,11 +35,17 @@ std::string Text(const ResultsDb& db, const std::string& sql) {
 }
 
 // Runs `sql` on the file without the API: how these tests make a database of another schema.
-void ExecBehindTheApi(const std::string& path, const char* sql) {
+void ExecBehindTheApi(const std::string& path, const std::string& sql) {
   StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
   ASSERT_TRUE(raw.ok());
-  ASSERT_TRUE(raw->Exec(sql).ok());
+  ASSERT_TRUE(raw->Exec(sql.c_str()).ok());
 }
+
+// Takes away what schema version 3 added to dataset_stats.
+constexpr char kDropTransitionColumns[] =
+    "ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
+    "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
+    "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; ";
 
 // ApEn of a dataset "a.txt", stored without the transition measure.
 DatasetStatsRecord StatsOfA() {
@@ -159,12 +165,8 @@ TEST(ResultsDbTest, AVersion1DatabaseIsReadAsIsAndUpgradedByAWriter) {
   }
   // What schema version 1 was: no rounds tables, no transition columns
   ASSERT_NO_FATAL_FAILURE(
-      ExecBehindTheApi(path,
-                       "DROP TABLE round_points; DROP TABLE rounds; "
-                       "ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
-                       "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
-                       "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; "
-                       "PRAGMA user_version = 1"));
+      ExecBehindTheApi(path, std::string("DROP TABLE round_points; DROP TABLE rounds; ") +
+                                 kDropTransitionColumns + "PRAGMA user_version = 1"));
   {
     StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -189,11 +191,7 @@ TEST(ResultsDbTest, AVersion2DatabaseGainsTheTransitionColumns) {
   }
   // What schema version 2 was: dataset_stats without the transition columns
   ASSERT_NO_FATAL_FAILURE(
-      ExecBehindTheApi(path,
-                       "ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
-                       "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
-                       "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; "
-                       "PRAGMA user_version = 2"));
+      ExecBehindTheApi(path, std::string(kDropTransitionColumns) + "PRAGMA user_version = 2"));
   {
     StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
