@@ -85,4 +85,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// Runs perflaw with `args` in `dir` with no input, as a user would from that folder.
+inline CommandResult PerflawIn(const TempDir& dir, const std::string& args) {
+  return RunCommand("cd " + dir.path().string() + " && " + Bin("perflaw") + " " + args +
+                    " </dev/null");
+}
+
 }  // namespace perflaw::testing

@@ -22,20 +22,30 @@ using perflaw::testing::SharedData;
   GTEST_SKIP() << "shared data folder " PERFLAW_SHARED_DATA_DIR \
                   " is absent; real-data loader tests skipped"
 
+// The default options for a file of the shared data folder.
+DataOptions SharedDataOptions(const std::string& name) {
+  DataOptions o;
+  o.path = SharedData(name);
+  return o;
+}
+
 Dataset LoadOrDie(DataOptions o) {
   StatusOr<Dataset> d = LoadDataset(o, CacheOptions{false, ""});
   EXPECT_TRUE(d.ok()) << d.status().ToString();
   return d.ok() ? std::move(d).value() : Dataset{};
 }
 
+// The sizes of a dataset that is known exactly.
+void ExpectCounts(const Dataset& d, uint64_t users, uint64_t items, uint64_t interactions) {
+  EXPECT_EQ(d.num_users(), users);
+  EXPECT_EQ(d.num_items, items);
+  EXPECT_EQ(d.num_interactions(), interactions);
+}
+
 TEST(RealDataTest, Ml100kExactCounts) {
   SKIP_WITHOUT_SHARED_DATA();
-  DataOptions o;
-  o.path = SharedData("ml-100k.inter");
-  Dataset d = LoadOrDie(o);
-  EXPECT_EQ(d.num_users(), 943u);
-  EXPECT_EQ(d.num_items, 1682u);
-  EXPECT_EQ(d.num_interactions(), 100000u);
+  Dataset d = LoadOrDie(SharedDataOptions("ml-100k.inter"));
+  ExpectCounts(d, 943, 1682, 100000);
   // Numeric ids 1..943 / 1..1682 keep their values after dense re-indexing.
   ASSERT_EQ(d.user_ids.size(), 943u);
   ASSERT_EQ(d.item_ids.size(), 1682u);
@@ -48,8 +58,7 @@ TEST(RealDataTest, Ml100kExactCounts) {
 // Every user's sequence equals a direct parse stably sorted by timestamp (ties in file order).
 TEST(RealDataTest, Ml100kChronologicalWithTiesInFileOrder) {
   SKIP_WITHOUT_SHARED_DATA();
-  DataOptions o;
-  o.path = SharedData("ml-100k.inter");
+  const DataOptions o = SharedDataOptions("ml-100k.inter");
   Dataset d = LoadOrDie(o);
   std::ifstream in(o.path);
   std::string line;
@@ -87,12 +96,8 @@ TEST(RealDataTest, Ml100kChronologicalWithTiesInFileOrder) {
 
 TEST(RealDataTest, AmazonVideoExactCountsAndIdsKept) {
   SKIP_WITHOUT_SHARED_DATA();
-  DataOptions o;
-  o.path = SharedData("amazon-video.txt");
-  Dataset d = LoadOrDie(o);
-  EXPECT_EQ(d.num_users(), 31013u);
-  EXPECT_EQ(d.num_items, 23715u);
-  EXPECT_EQ(d.num_interactions(), 287107u);
+  Dataset d = LoadOrDie(SharedDataOptions("amazon-video.txt"));
+  ExpectCounts(d, 31013, 23715, 287107);
   // Already dense 1-based ids keep their values; file order is kept.
   for (uint32_t i = 1; i <= d.num_items; i += 997) EXPECT_EQ(d.item_ids[i - 1], std::to_string(i));
   ItemSpan first = d.sequences.user(0);

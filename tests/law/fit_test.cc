@@ -10,6 +10,7 @@
 #include <random>
 
 #include "law/forms.h"
+#include "tests/law/known_law.h"
 
 namespace perflaw::law {
 namespace {
@@ -28,15 +29,9 @@ std::vector<Observation> Grid(const Form& form, const std::vector<double>& theta
   for (auto [tokens, apen] : data_levels) {
     for (double n : kLayers) {
       for (double d : kDims) {
-        Observation o;
-        o.dataset = "synthetic";
-        o.max_seq_len = 50;
-        o.metric = "HR@10";
-        o.layers = n;
-        o.d_model = d;
+        Observation o = SyntheticCell(n, d);
         o.tokens = tokens;
         o.apen = apen;
-        o.origin = "synthetic";
         o.value = form.Eval(theta.data(), o, nullptr) + noise * gauss(rng);
         rows.push_back(o);
       }
@@ -67,60 +62,62 @@ void ExpectRecovered(const FitResult& fit, const std::vector<double>& truth) {
   }
 }
 
+// Fits the form `name` to the noise-free grid it gives at `truth`.
+StatusOr<FitResult> FitNoiseFree(const std::string& name, const std::vector<double>& truth,
+                                 const FitOptions& options = Quick(),
+                                 std::vector<std::pair<double, double>> data_levels = {
+                                     {1e6, 1.0}}) {
+  auto form = MustForm(name);
+  return Fit(*form, Grid(*form, truth, 0, 1, std::move(data_levels)), options);
+}
+
 // w1, a, w2, b, p, c: optimum N* = 16, d* = 64 inside the grid.
 const std::vector<double> kPerformance = {0.05, -1.0, 0.08, -2.0 / 3.0, 16.0, 0.3};
 
 TEST(FitTest, RecoversPerformanceNoiseFree) {
-  auto form = MustForm("performance");
-  auto fit = Fit(*form, Grid(*form, kPerformance, 0, 1), Quick());
+  auto fit = FitNoiseFree("performance", kPerformance);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, kPerformance);
   EXPECT_GT(fit->in_sample.r2, 1 - 1e-12);
 }
 
 TEST(FitTest, RecoversPerformanceWithPositiveExponents) {
-  auto form = MustForm("performance");
   const std::vector<double> truth = {0.04, 0.8, 0.06, 0.5, 0.2, 0.5};
-  auto fit = Fit(*form, Grid(*form, truth, 0, 1), Quick());
+  auto fit = FitNoiseFree("performance", truth);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
 
 TEST(FitTest, RecoversPerformanceIntegerP) {
-  auto form = MustForm("performance");
   FitOptions o = Quick();
   o.p_mode = PMode::kIntegerGrid;
   o.p_max = 40;
   o.starts = 200;
-  auto fit = Fit(*form, Grid(*form, kPerformance, 0, 1), o);
+  auto fit = FitNoiseFree("performance", kPerformance, o);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, kPerformance);
 }
 
 TEST(FitTest, RecoversPerformanceDataNoiseFree) {
-  auto form = MustForm("performance-data");
   // w1, a, w2, b, w3, e, p, c
   const std::vector<double> truth = {0.05, -1.0, 0.08, -2.0 / 3.0, 0.03, -0.25, 16.0, 0.3};
-  auto rows = Grid(*form, truth, 0, 1, {{2e5, 1.5}, {1e6, 2.0}, {5e6, 1.2}, {2e7, 2.5}});
-  auto fit = Fit(*form, rows, Quick());
+  auto fit = FitNoiseFree("performance-data", truth, Quick(),
+                          {{2e5, 1.5}, {1e6, 2.0}, {5e6, 1.2}, {2e7, 2.5}});
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
 
 TEST(FitTest, RecoversChinchillaNoiseFree) {
-  auto form = MustForm("chinchilla");
   // E, A, alpha, B, beta
   const std::vector<double> truth = {1.7, 400.0, 0.34, 410.0, 0.28};
-  auto rows = Grid(*form, truth, 0, 1, {{1e6, 1}, {1e7, 1}, {1e8, 1}, {1e9, 1}});
-  auto fit = Fit(*form, rows, Quick());
+  auto fit = FitNoiseFree("chinchilla", truth, Quick(), {{1e6, 1}, {1e7, 1}, {1e8, 1}, {1e9, 1}});
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
 
 TEST(FitTest, RecoversScalingNoiseFree) {
-  auto form = MustForm("scaling");
   const std::vector<double> truth = {0.02, 0.05, 0.1};
-  auto fit = Fit(*form, Grid(*form, truth, 0, 1), Quick());
+  auto fit = FitNoiseFree("scaling", truth);
   ASSERT_TRUE(fit.ok()) << fit.status().message();
   ExpectRecovered(*fit, truth);
 }
@@ -153,24 +150,45 @@ void LogDesign(const std::vector<Observation>& rows, Eigen::MatrixXd* x, Eigen::
   }
 }
 
-TEST(FitTest, LooMatchesHatMatrixForScaling) {
-  // For linear least squares the LOO residual is e_i / (1 - h_ii): an independent check of LOO.
-  auto form = MustForm("scaling");
-  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0.01, 3);
-  const int n = static_cast<int>(rows.size());
+// A noisy grid of the scaling form with its design: the fit checked against linear algebra.
+struct NoisyScalingGrid {
+  explicit NoisyScalingGrid(uint32_t seed)
+      : form(MustForm("scaling")), rows(Grid(*form, {0.02, 0.05, 0.1}, 0.01, seed)) {
+    LogDesign(rows, &x, &y);
+  }
+  int n() const { return static_cast<int>(rows.size()); }
+
+  std::unique_ptr<Form> form;
+  std::vector<Observation> rows;
   Eigen::MatrixXd x;
   Eigen::VectorXd y;
-  LogDesign(rows, &x, &y);
+};
+
+TEST(FitTest, LooMatchesHatMatrixForScaling) {
+  // For linear least squares the LOO residual is e_i / (1 - h_ii): an independent check of LOO.
+  const NoisyScalingGrid grid(3);
+  const int n = grid.n();
+  const Eigen::MatrixXd& x = grid.x;
+  const Eigen::VectorXd& y = grid.y;
   Eigen::MatrixXd h = x * (x.transpose() * x).inverse() * x.transpose();
   Eigen::VectorXd e = y - h * y;
   double press = 0;
   for (int i = 0; i < n; ++i) press += std::pow(e(i) / (1 - h(i, i)), 2);
   FitOptions o = Quick();
   o.loo = true;
-  auto fit = Fit(*form, rows, o);
+  auto fit = Fit(*grid.form, grid.rows, o);
   ASSERT_TRUE(fit.ok());
   EXPECT_NEAR(fit->loo.rmse, std::sqrt(press / n), 1e-12);
   EXPECT_GT(fit->loo.rmse, fit->in_sample.rmse);
+}
+
+// The rows fitted with a Huber loss of small delta (robust) and by least squares (plain).
+std::pair<StatusOr<FitResult>, StatusOr<FitResult>> FitRobustAndPlain(
+    const Form& form, const std::vector<Observation>& rows) {
+  FitOptions o = Quick();
+  o.loss = Loss::kHuber;
+  o.huber_delta = 1e-3;
+  return {Fit(form, rows, o), Fit(form, rows, Quick())};
 }
 
 TEST(FitTest, HuberIgnoresAnOutlier) {
@@ -178,11 +196,7 @@ TEST(FitTest, HuberIgnoresAnOutlier) {
   const std::vector<double> truth = {0.02, 0.05, 0.1};
   auto rows = Grid(*form, truth, 0, 1);
   rows[5].value += 0.5;
-  FitOptions o = Quick();
-  o.loss = Loss::kHuber;
-  o.huber_delta = 1e-3;
-  auto robust = Fit(*form, rows, o);
-  auto plain = Fit(*form, rows, Quick());
+  auto [robust, plain] = FitRobustAndPlain(*form, rows);
   ASSERT_TRUE(robust.ok() && plain.ok());
   EXPECT_LT(std::fabs(robust->params[2] - truth[2]), 0.2 * std::fabs(plain->params[2] - truth[2]));
 }
@@ -191,11 +205,7 @@ TEST(FitTest, HuberPerformanceFitConvergesAndResistsAnOutlier) {
   auto form = MustForm("performance");
   auto rows = Grid(*form, kPerformance, 0, 1);
   rows[9].value += 0.05;
-  FitOptions o = Quick();
-  o.loss = Loss::kHuber;
-  o.huber_delta = 1e-3;
-  auto robust = Fit(*form, rows, o);
-  auto plain = Fit(*form, rows, Quick());
+  auto [robust, plain] = FitRobustAndPlain(*form, rows);
   ASSERT_TRUE(robust.ok() && plain.ok());
   EXPECT_TRUE(robust->converged) << robust->summary;
   const size_t c = 5;
@@ -227,12 +237,10 @@ TEST(FitTest, ResidualBootstrapSpreadMatchesTheLinearStandardErrors) {
   // For linear least squares the residual bootstrap with leverage-adjusted residuals reproduces
   // the textbook standard errors s * sqrt((X'X)^-1_jj), s^2 = RSS / (n - k); the fitted residuals
   // alone would give about sqrt((n - k) / n) of them (0.94 on 24 points).
-  auto form = MustForm("scaling");
-  auto rows = Grid(*form, {0.02, 0.05, 0.1}, 0.01, 11);
-  const int n = static_cast<int>(rows.size());
-  Eigen::MatrixXd x;
-  Eigen::VectorXd y;
-  LogDesign(rows, &x, &y);
+  const NoisyScalingGrid grid(11);
+  const int n = grid.n();
+  const Eigen::MatrixXd& x = grid.x;
+  const Eigen::VectorXd& y = grid.y;
   const Eigen::MatrixXd xtx_inv = (x.transpose() * x).inverse();
   const Eigen::VectorXd e = y - x * (xtx_inv * x.transpose() * y);
   const double s2 = e.squaredNorm() / (n - 3);
@@ -240,7 +248,7 @@ TEST(FitTest, ResidualBootstrapSpreadMatchesTheLinearStandardErrors) {
   o.bootstrap = 4000;
   for (Resampling r : {Resampling::kResiduals, Resampling::kCases}) {
     o.resampling = r;
-    auto fit = Fit(*form, rows, o);
+    auto fit = Fit(*grid.form, grid.rows, o);
     ASSERT_TRUE(fit.ok());
     EXPECT_EQ(fit->resampling, r);
     ASSERT_EQ(fit->bootstrap_params.size(), 4000u);

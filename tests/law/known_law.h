@@ -17,6 +17,18 @@ inline std::vector<double> Law(double n_star, double d_star) {
   return {0.05, a, 0.08, b, p, 0.3};
 }
 
+// One cell of a synthetic grid: HR@10 of (layers, d_model) at L 50, its value left to the caller.
+inline Observation SyntheticCell(double layers, double d_model) {
+  Observation o;
+  o.dataset = "synthetic";
+  o.max_seq_len = 50;
+  o.metric = "HR@10";
+  o.layers = layers;
+  o.d_model = d_model;
+  o.origin = "synthetic";
+  return o;
+}
+
 // The law on layers x d_model plus Gaussian noise of sd `noise`, `seeds` runs per cell.
 inline std::vector<Observation> Grid(const std::vector<double>& theta,
                                      const std::vector<double>& layers,
@@ -29,13 +41,7 @@ inline std::vector<Observation> Grid(const std::vector<double>& theta,
   for (double n : layers)
     for (double d : dims)
       for (int s = 0; s < seeds; ++s) {
-        Observation o;
-        o.dataset = "synthetic";
-        o.max_seq_len = 50;
-        o.metric = "HR@10";
-        o.layers = n;
-        o.d_model = d;
-        o.origin = "synthetic";
+        Observation o = SyntheticCell(n, d);
         o.users = 10000;
         o.value = form->Eval(theta.data(), o, nullptr) + noise * gauss(rng);
         rows.push_back(o);

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "law/pipeline.h"
+#include "tests/law/known_law.h"
 
 namespace perflaw::law {
 namespace {
@@ -164,12 +165,8 @@ std::vector<Observation> Grid(const std::vector<double>& theta, double noise, ui
   std::vector<Observation> rows;
   for (double n : {4, 8, 12, 16, 24, 32}) {
     for (double d : {25, 50, 75, 100}) {
-      Observation o;
+      Observation o = SyntheticCell(n, d);
       o.dataset = "s";
-      o.max_seq_len = 50;
-      o.metric = "HR@10";
-      o.layers = n;
-      o.d_model = d;
       o.value = form->Eval(theta.data(), o, nullptr) + g(rng);
       rows.push_back(o);
     }

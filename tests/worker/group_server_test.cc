@@ -99,6 +99,21 @@ class GroupServerTest : public ::testing::Test {
     EXPECT_EQ(Trace(link_.sent()), expected);
     return done;
   }
+  // Starts serving with `order` running, held in the runner until fake_.Release: later orders
+  // queue behind it. Returns whether the runner started it.
+  bool StartBlockedOn(const msg::RunPoint& order) {
+    fake_.Block(order.point);
+    Start();
+    link_.Deliver(order);
+    return fake_.WaitStarted(order.point);
+  }
+  // Checks the index-th PointFailed sent so far.
+  void ExpectFailed(size_t index, bool retryable, const std::string& message) {
+    const auto failed = All<msg::PointFailed>(link_.sent());
+    ASSERT_GT(failed.size(), index);
+    EXPECT_EQ(failed[index].retryable, retryable) << message;
+    EXPECT_EQ(failed[index].message, message);
+  }
   // Lets the control thread run a few turns (its naps are real time, at most 2 ms).
   static void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(30)); }
 
@@ -218,9 +233,7 @@ TEST_F(GroupServerTest, AFailedAttemptIsAnsweredWithItsReason) {
   Start();
   link_.Deliver(Order("p1"));
   ASSERT_TRUE(WaitTrace({"ready", "failed p1#1 diverged", "ready"}));
-  const auto failed = All<msg::PointFailed>(link_.sent());
-  EXPECT_FALSE(failed[0].retryable);
-  EXPECT_EQ(failed[0].message, "diverged at step 5");
+  ExpectFailed(0, /*retryable=*/false, "diverged at step 5");
   Shutdown();
 }
 
@@ -243,17 +256,12 @@ TEST_F(GroupServerTest, AnExceptionFromTheRunnerIsARetryableFailure) {
   Start();
   link_.Deliver(Order("p1"));
   ASSERT_TRUE(WaitTrace({"ready", "failed p1#1 failed", "ready"}));
-  const auto failed = All<msg::PointFailed>(link_.sent());
-  EXPECT_TRUE(failed[0].retryable);
-  EXPECT_EQ(failed[0].message, "boom");
+  ExpectFailed(0, /*retryable=*/true, "boom");
   Shutdown();
 }
 
 TEST_F(GroupServerTest, OrdersSentAheadWaitAndNoReadyIsSentWhileOneWaits) {
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1"));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1")));
   link_.Deliver(Order("p2"));
   link_.Deliver(Order("p3"));
   ASSERT_TRUE(link_.WaitAllTaken());
@@ -268,10 +276,7 @@ TEST_F(GroupServerTest, OrdersSentAheadWaitAndNoReadyIsSentWhileOneWaits) {
 }
 
 TEST_F(GroupServerTest, ShutdownComesAfterTheOrdersBeforeIt) {
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1"));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1")));
   link_.Deliver(Order("p2"));
   link_.Deliver(msg::Shutdown{});
   ASSERT_TRUE(link_.WaitAllTaken());
@@ -284,32 +289,22 @@ TEST_F(GroupServerTest, ShutdownComesAfterTheOrdersBeforeIt) {
 }
 
 TEST_F(GroupServerTest, StopPointForTheRunningAttemptStopsItAsPreempted) {
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1", 2));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1", 2)));
   link_.Deliver(msg::StopPoint{"p1", 2});
   ASSERT_TRUE(WaitTrace({"ready", "failed p1#2 preempted", "ready"}));
-  const auto failed = All<msg::PointFailed>(link_.sent());
-  EXPECT_TRUE(failed[0].retryable);
-  EXPECT_EQ(failed[0].message, "interrupted at step 0");
+  ExpectFailed(0, /*retryable=*/true, "interrupted at step 0");
   Shutdown();
 }
 
 TEST_F(GroupServerTest, StopPointForAQueuedOrderDropsItAndAnswersAtOnce) {
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1"));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1")));
   link_.Deliver(Order("p2"));
   link_.Deliver(Order("p3"));
   ASSERT_TRUE(link_.WaitAllTaken());
   link_.Deliver(msg::StopPoint{"p2", 1});
   // Protocol version 2: the drop is answered; no Ready while p1 runs.
   ASSERT_TRUE(WaitTrace({"ready", "failed p2#1 preempted"}));
-  const auto failed = All<msg::PointFailed>(link_.sent());
-  EXPECT_EQ(failed[0].message, "taken back before it started");
-  EXPECT_TRUE(failed[0].retryable);
+  ExpectFailed(0, /*retryable=*/true, "taken back before it started");
   fake_.Release("p1");
   ASSERT_TRUE(WaitTrace({"ready", "failed p2#1 preempted", "done p1#1", "done p3#1", "ready"}));
   const GroupServerSummary summary = Shutdown();
@@ -319,10 +314,7 @@ TEST_F(GroupServerTest, StopPointForAQueuedOrderDropsItAndAnswersAtOnce) {
 }
 
 TEST_F(GroupServerTest, StopPointForAnotherOrAnOldAttemptIsIgnored) {
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1", 2));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1", 2)));
   link_.Deliver(msg::StopPoint{"p1", 1});  // an earlier attempt of the running point
   link_.Deliver(msg::StopPoint{"p9", 2});  // a point this group does not have
   ASSERT_TRUE(link_.WaitAllTaken());
@@ -379,10 +371,7 @@ TEST_F(GroupServerTest, HeartbeatsAtTheIntervalWhileBusyAndNoneWhenIdle) {
 
 TEST_F(GroupServerTest, WithoutAnIntervalInTheOrderTheDefaultApplies) {
   options_.default_heartbeat_interval = 2;
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1", 1, /*heartbeat_interval=*/0));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1", 1, /*heartbeat_interval=*/0)));
   clock_.Advance(2);
   ASSERT_TRUE(link_.WaitForCount<msg::Heartbeat>(1));
   fake_.Release("p1");
@@ -399,10 +388,7 @@ TEST_F(GroupServerTest, ALinkFailureEndsServingWithTheError) {
 }
 
 TEST_F(GroupServerTest, AFailedSendEndsServingAfterTheRunningAttempt) {
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1"));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1")));
   link_.FailSends("send to the orchestrator: refused");
   fake_.Release("p1");  // its reply cannot go out
   const GroupServerSummary summary = Finish();
@@ -423,18 +409,13 @@ TEST_F(GroupServerTest, AnUndecodableMessageEndsServing) {
 TEST_F(GroupServerTest, TerminateStopsTheRunningAttemptAndRefusesLaterOrders) {
   std::atomic<bool> terminate{false};
   options_.terminate = &terminate;
-  fake_.Block("p1");
-  Start();
-  link_.Deliver(Order("p1"));
-  ASSERT_TRUE(fake_.WaitStarted("p1"));
+  ASSERT_TRUE(StartBlockedOn(Order("p1")));
   terminate.store(true);  // SIGTERM
   ASSERT_TRUE(WaitTrace({"ready", "failed p1#1 preempted", "ready"}));
   link_.Deliver(Order("p2"));
   ASSERT_TRUE(
       WaitTrace({"ready", "failed p1#1 preempted", "ready", "failed p2#1 preempted", "ready"}));
-  const auto failed = All<msg::PointFailed>(link_.sent());
-  EXPECT_EQ(failed[1].message, "the worker is stopping (SIGTERM)");
-  EXPECT_TRUE(failed[1].retryable);
+  ExpectFailed(1, /*retryable=*/true, "the worker is stopping (SIGTERM)");
   const GroupServerSummary summary = Shutdown();
   EXPECT_EQ(summary.end, ServeEnd::kShutdown);
   EXPECT_EQ(summary.attempts, 1);

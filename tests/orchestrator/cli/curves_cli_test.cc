@@ -78,7 +78,8 @@ void Populate(const std::string& path) {
         int64_t failed = *w.StartAttempt(p.id, 0, {"localhost"}, {1});
         for (int e = 1; e <= 3; ++e)
           ASSERT_TRUE(w.RecordEpochMetrics(p.id, failed, Epoch(e, e == 3 ? 0.9 : 0.1 * e)).ok());
-        ASSERT_TRUE(w.FailAttempt(p.id, failed, orchestrator::FailureReason::kFailed, "boom", 3).ok());
+        ASSERT_TRUE(
+            w.FailAttempt(p.id, failed, orchestrator::FailureReason::kFailed, "boom", 3).ok());
       }
       StatusOr<int64_t> a = w.StartAttempt(p.id, 0, {"localhost"}, {1});
       ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -92,15 +93,10 @@ void Populate(const std::string& path) {
   }
 }
 
-class CurvesCliTest : public ::testing::Test {
+class CurvesCliTest : public PopulatedDbTest {
  protected:
-  void SetUp() override {
-    db_ = dir_.File("results.db");
-    Populate(db_);
-  }
+  CurvesCliTest() : PopulatedDbTest("results.db", Populate) {}
   std::string Out(const std::string& name = "curves") const { return dir_.File(name); }
-  TempDir dir_;
-  std::string db_;
 };
 
 TEST_F(CurvesCliTest, WritesPngAndSvgPerGroupAndMarksPointsStillImproving) {

@@ -10,14 +10,10 @@
 
 #include "tests/test_util.h"
 
-namespace perflaw::cli {
+namespace perflaw::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using perflaw::testing::Bin;
-using perflaw::testing::CommandResult;
-using perflaw::testing::RunCommand;
-using perflaw::testing::TempDir;
 
 std::string Perflaw() { return Bin("perflaw"); }
 
@@ -303,4 +299,4 @@ TEST(DataCliTest, HelpOnEachCommand) {
 }
 
 }  // namespace
-}  // namespace perflaw::cli
+}  // namespace perflaw::testing

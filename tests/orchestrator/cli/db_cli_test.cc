@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "orchestrator/cli/point_select.h"
-#include "orchestrator/store/results_db.h"
 #include "orchestrator/run/runner.h"
+#include "orchestrator/store/results_db.h"
 #include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
@@ -59,14 +59,9 @@ void Populate(const std::string& path) {
   }
 }
 
-class DbCliTest : public ::testing::Test {
+class DbCliTest : public PopulatedDbTest {
  protected:
-  void SetUp() override {
-    db_ = dir_.File("results.db");
-    Populate(db_);
-  }
-  TempDir dir_;
-  std::string db_;
+  DbCliTest() : PopulatedDbTest("results.db", Populate) {}
 };
 
 TEST_F(DbCliTest, StatusCountsRunningAndEta) {
@@ -383,14 +378,9 @@ TEST(UniquePrefixLengthsTest, NeighboursDecideAndShortIdsStayWhole) {
   EXPECT_TRUE(orchestrator::UniquePrefixLengths({}, 7).empty());
 }
 
-class ResultsViewTest : public ::testing::Test {
+class ResultsViewTest : public PopulatedDbTest {
  protected:
-  void SetUp() override {
-    db_ = dir_.File("hex.db");
-    PopulateHex(db_);
-  }
-  TempDir dir_;
-  std::string db_;
+  ResultsViewTest() : PopulatedDbTest("hex.db", PopulateHex) {}
 };
 
 TEST_F(ResultsViewTest, DefaultTableFitsOneHundredColumnsAndSaysWhatEachNumberIs) {

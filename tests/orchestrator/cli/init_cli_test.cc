@@ -12,14 +12,10 @@
 
 #include "tests/test_util.h"
 
-namespace perflaw::cli {
+namespace perflaw::testing {
 namespace {
 
 namespace fs = std::filesystem;
-using perflaw::testing::Bin;
-using perflaw::testing::CommandResult;
-using perflaw::testing::RunCommand;
-using perflaw::testing::TempDir;
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
@@ -124,10 +120,10 @@ TEST(InitCliTest, WithDataSizesTheGridAndMaxSeqLenFromTheData) {
 }
 
 TEST(InitCliTest, RealDatasetGetsAnAtomicSweep) {
-  if (!perflaw::testing::HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
+  if (!HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
   TempDir dir, cache;
   CommandResult r = Perflaw(dir.path().string(), cache.path().string(),
-                            "init --data " + Quote(perflaw::testing::SharedData("ml-100k.inter")));
+                            "init --data " + Quote(SharedData("ml-100k.inter")));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("wrote ml-100k.yaml: 16 points"), std::string::npos) << r.out;
   const std::string yaml = ReadFile(dir.File("ml-100k.yaml"));
@@ -198,4 +194,4 @@ TEST(InitCliTest, BadInputExitsTwoWithOneLineAndWritesNothing) {
 }
 
 }  // namespace
-}  // namespace perflaw::cli
+}  // namespace perflaw::testing

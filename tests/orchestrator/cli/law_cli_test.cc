@@ -36,6 +36,21 @@ std::string GridCsv(int levels = 1, double wiggle = 0.002) {
 
 CommandResult Perflaw(const std::string& args) { return RunCommand(Bin("perflaw") + " " + args); }
 
+// Observations in a CSV file of their own, and perflaw run on them.
+class CsvInput {
+ public:
+  explicit CsvInput(const std::string& csv) { dir_.Write("g.csv", csv); }
+  // `perflaw <command> --csv <the file> <flags>`.
+  CommandResult Run(const std::string& command, const std::string& flags) const {
+    return Perflaw(command + " --csv " + path() + " " + flags);
+  }
+  std::string path() const { return dir_.File("g.csv"); }
+  const TempDir& dir() const { return dir_; }
+
+ private:
+  TempDir dir_;
+};
+
 int Lines(const std::string& s) {
   int n = 0;
   for (char c : s) n += c == '\n';
@@ -43,10 +58,8 @@ int Lines(const std::string& s) {
 }
 
 TEST(LawCliTest, FitJsonHasTheDocumentedKeys) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv());
-  auto r = Perflaw("fit --csv " + dir.File("g.csv") +
-                   " --form performance --starts 300 --bootstrap 100 --format json");
+  const CsvInput csv(GridCsv());
+  auto r = csv.Run("fit", "--form performance --starts 300 --bootstrap 100 --format json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j.is_array());
@@ -74,10 +87,9 @@ TEST(LawCliTest, FitJsonHasTheDocumentedKeys) {
 }
 
 TEST(LawCliTest, FitTableLabelsEveryNumber) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv());
-  auto r = Perflaw("fit --csv " + dir.File("g.csv") +
-                   " --starts 200 --bootstrap 50 --train-where \"layers<=16\" --budget 100000");
+  const CsvInput csv(GridCsv());
+  auto r =
+      csv.Run("fit", "--starts 200 --bootstrap 50 --train-where \"layers<=16\" --budget 100000");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* label : {"metric=HR@10 dataset=syn max_seq_len=50", "form performance",
                             "in-sample HR@10 (24 points): R2", "leave-one-out HR@10", "RMSE",
@@ -140,12 +152,10 @@ TEST(LawCliTest, TrainWhereChecksTheGroupsItSplitsAndSaysWhichItDoesNot) {
 }
 
 TEST(LawCliTest, OptimumOutsideTheSearchedRangeIsCalledAnExtrapolation) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv());  // N* = 16
+  const CsvInput csv(GridCsv());  // N* = 16
   // Shown only for an identified optimum (inside the observed grid; here the search box is
   // narrower than the grid).
-  auto r =
-      Perflaw("fit --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 100 --layers-max 12");
+  auto r = csv.Run("fit", "--starts 200 --bootstrap 100 --layers-max 12");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("verdict: HR@10, syn, L 50: law identified; optimum "), std::string::npos)
       << r.out;
@@ -157,14 +167,11 @@ TEST(LawCliTest, OptimumOutsideTheSearchedRangeIsCalledAnExtrapolation) {
 }
 
 TEST(LawCliTest, ScalingAndJointForms) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv(4));
-  auto s =
-      Perflaw("fit --csv " + dir.File("g.csv") + " --form scaling --bootstrap 50 --format json");
+  const CsvInput csv(GridCsv(4));
+  auto s = csv.Run("fit", "--form scaling --bootstrap 50 --format json");
   ASSERT_EQ(s.exit_code, 0) << s.err;
   EXPECT_EQ(nlohmann::json::parse(s.out).size(), 4u);  // one group per max_seq_len
-  auto d = Perflaw("fit --csv " + dir.File("g.csv") +
-                   " --form performance-data --starts 300 --bootstrap 20 --format json");
+  auto d = csv.Run("fit", "--form performance-data --starts 300 --bootstrap 20 --format json");
   ASSERT_EQ(d.exit_code, 0) << d.err;
   auto j = nlohmann::json::parse(d.out);
   ASSERT_EQ(j.size(), 1u);  // one joint fit
@@ -175,10 +182,9 @@ TEST(LawCliTest, ScalingAndJointForms) {
 // --quality picks the data-aware form's measure: the output and the formula say which, and a
 // CSV without that column is refused by name.
 TEST(LawCliTest, QualityOptionPicksTheDataMeasure) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv(4));
-  const std::string fit = "fit --csv " + dir.File("g.csv") +
-                          " --form performance-data --starts 100 --bootstrap 0 --quality ";
+  const CsvInput csv(GridCsv(4));
+  const std::string fit =
+      "fit --csv " + csv.path() + " --form performance-data --starts 100 --bootstrap 0 --quality ";
   auto j = Perflaw(fit + "transition --format json");
   ASSERT_EQ(j.exit_code, 0) << j.err;
   auto g = nlohmann::json::parse(j.out)[0];
@@ -189,8 +195,7 @@ TEST(LawCliTest, QualityOptionPicksTheDataMeasure) {
   EXPECT_NE(t.out.find("data quality: transition = H(next item | previous item)"),
             std::string::npos)
       << t.out;
-  auto a = Perflaw("fit --csv " + dir.File("g.csv") +
-                   " --form performance-data --starts 100 --bootstrap 0 --format json");
+  auto a = csv.Run("fit", "--form performance-data --starts 100 --bootstrap 0 --format json");
   ASSERT_EQ(a.exit_code, 0) << a.err;
   EXPECT_EQ(nlohmann::json::parse(a.out)[0]["quality"], "apen");  // the default
   auto bad = Perflaw(fit + "zlib");
@@ -199,36 +204,32 @@ TEST(LawCliTest, QualityOptionPicksTheDataMeasure) {
   std::string old;
   for (std::string line; std::getline(grid, line);)
     old += line.substr(0, line.rfind(',')) + "\n";  // drop the transition column
-  dir.Write("old.csv", old);
-  auto missing = Perflaw("fit --csv " + dir.File("old.csv") +
+  csv.dir().Write("old.csv", old);
+  auto missing = Perflaw("fit --csv " + csv.dir().File("old.csv") +
                          " --form performance-data --quality transition --bootstrap 0");
   EXPECT_EQ(missing.exit_code, 2) << missing.out;
   EXPECT_NE(missing.err.find("needs column 'transition'"), std::string::npos) << missing.err;
 }
 
 TEST(LawCliTest, PredictPrintsAnInterval) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv());
-  auto r = Perflaw("predict --csv " + dir.File("g.csv") +
-                   " --layers 20 --d-model 60 --starts 200 --bootstrap 100");
+  const CsvInput csv(GridCsv());
+  auto r = csv.Run("predict", "--layers 20 --d-model 60 --starts 200 --bootstrap 100");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("predicted HR@10 at layers 20, d_model 60 = "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("95% bootstrap interval ["), std::string::npos) << r.out;
-  auto j = Perflaw("predict --csv " + dir.File("g.csv") +
-                   " --layers 20 --d-model 60 --starts 200 --bootstrap 100 --format json");
+  auto j =
+      csv.Run("predict", "--layers 20 --d-model 60 --starts 200 --bootstrap 100 --format json");
   ASSERT_EQ(j.exit_code, 0);
   auto p = nlohmann::json::parse(j.out)[0]["predicted"];
   EXPECT_LE(p["interval"][0].get<double>(), p["value"].get<double>());
   EXPECT_GE(p["interval"][1].get<double>(), p["value"].get<double>());
-  auto bad =
-      Perflaw("predict --csv " + dir.File("g.csv") + " --layers 0 --d-model 60 --bootstrap 0");
+  auto bad = csv.Run("predict", "--layers 0 --d-model 60 --bootstrap 0");
   EXPECT_EQ(bad.exit_code, 2);
 }
 
 TEST(LawCliTest, PredictionBeyondTheMetricsRangeIsSaidNotClipped) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv());
-  const std::string predict = "predict --csv " + dir.File("g.csv") + " --starts 200 --bootstrap 0";
+  const CsvInput csv(GridCsv());
+  const std::string predict = "predict --csv " + csv.path() + " --starts 200 --bootstrap 0";
   auto far = Perflaw(predict + " --layers 16 --d-model 1000000");
   ASSERT_EQ(far.exit_code, 0) << far.err;
   EXPECT_NE(
@@ -244,14 +245,12 @@ TEST(LawCliTest, PredictionBeyondTheMetricsRangeIsSaidNotClipped) {
 }
 
 TEST(LawCliTest, ReportWritesFiles) {
-  TempDir dir;
-  dir.Write("g.csv", GridCsv());
-  auto r = Perflaw("report --csv " + dir.File("g.csv") + " --out " + dir.File("rep") +
-                   " --starts 200 --bootstrap 50");
+  const CsvInput csv(GridCsv());
+  auto r = csv.Run("report", "--out " + csv.dir().File("rep") + " --starts 200 --bootstrap 50");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const char* f : {"report.md", "pred_vs_obs.png", "pred_vs_obs.svg", "g01_p01_surface.png",
                         "g01_p01_curves.svg"}) {
-    EXPECT_TRUE(std::filesystem::exists(dir.path() / "rep" / f)) << f;
+    EXPECT_TRUE(std::filesystem::exists(csv.dir().path() / "rep" / f)) << f;
   }
 }
 
@@ -274,10 +273,9 @@ std::string EdgeCsv() {
 }
 
 TEST(LawCliTest, SuggestExtendsTheEdgeAndItsYamlIsASweepFragment) {
-  TempDir dir;
-  dir.Write("g.csv", EdgeCsv());
-  auto r = Perflaw("suggest --csv " + dir.File("g.csv") +
-                   " --group-by max_seq_len --new-points 3 --bootstrap 100 --format json");
+  const CsvInput csv(EdgeCsv());
+  auto r =
+      csv.Run("suggest", "--group-by max_seq_len --new-points 3 --bootstrap 100 --format json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), 1u);
@@ -290,23 +288,22 @@ TEST(LawCliTest, SuggestExtendsTheEdgeAndItsYamlIsASweepFragment) {
   EXPECT_EQ(j[0]["keys"]["max_seq_len"], 20);
 
   // The YAML fragment completes a sweep over the same grid: 9 points plus the 3 proposed.
-  r = Perflaw("suggest --csv " + dir.File("g.csv") +
-              " --group-by max_seq_len --new-points 3 --bootstrap 100 --format yaml");
+  r = csv.Run("suggest", "--group-by max_seq_len --new-points 3 --bootstrap 100 --format yaml");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  dir.Write("s.yaml",
-            "name: t\ndata:\n  synthetic: {users: 50, items: 30, mean_length: 8, seed: 3}\n"
-            "train: {epochs: 2}\neval: {protocol: \"sampled:20\", ks: [10]}\n"
-            "grid:\n  model.layers: [1, 2, 3]\n  model.d_model: [8, 16, 32]\n"
-            "  data.max_seq_len: [20]\n" +
-                r.out);
-  auto check = Perflaw("sweep check " + dir.File("s.yaml"));
+  csv.dir().Write("s.yaml",
+                  "name: t\ndata:\n  synthetic: {users: 50, items: 30, mean_length: 8, seed: 3}\n"
+                  "train: {epochs: 2}\neval: {protocol: \"sampled:20\", ks: [10]}\n"
+                  "grid:\n  model.layers: [1, 2, 3]\n  model.d_model: [8, 16, 32]\n"
+                  "  data.max_seq_len: [20]\n" +
+                      r.out);
+  auto check = Perflaw("sweep check " + csv.dir().File("s.yaml"));
   EXPECT_EQ(check.exit_code, 0) << check.err << r.out;
   EXPECT_NE(check.out.find("12 points"), std::string::npos) << check.out;
 
-  r = Perflaw("suggest --csv " + dir.File("g.csv") + " --new-points 0");
+  r = csv.Run("suggest", "--new-points 0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("--new-points must be >= 1"), std::string::npos) << r.err;
-  r = Perflaw("suggest --csv " + dir.File("g.csv") + " --budget 0");  // the old name, hidden
+  r = csv.Run("suggest", "--budget 0");  // the old name, hidden
   EXPECT_NE(r.err.find("--new-points must be >= 1"), std::string::npos) << r.err;
 }
 

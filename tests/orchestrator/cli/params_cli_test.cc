@@ -10,6 +10,7 @@
 #include "orchestrator/store/law_db.h"
 #include "orchestrator/store/results_db.h"
 #include "orchestrator/sweep/sweep.h"
+#include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -22,18 +23,9 @@ CommandResult Perflaw(const std::string& args) { return RunCommand(Bin("perflaw"
 
 // What the worker sent for a finished sasrec point, with its measured non-embedding count.
 json Result(uint64_t non_embedding) {
-  worker::PointResult r;
-  r.status = worker::RunStatus::kOk;
-  r.message = "ok";
-  r.params = {1000, non_embedding};
-  r.best_epoch = 1;
-  worker::RankMetrics test;
-  test.split = "test";
-  test.protocol = "full";
-  test.users = 50;
-  test.hr = {{10, 0.2}};
-  test.ndcg = {{10, 0.1}};
-  r.test = test;
+  worker::PointResult r =
+      CompletedResult({1000, non_embedding}, /*tokens_seen=*/0, /*best_epoch=*/1);
+  r.test = TestMetrics("full", /*users=*/50, /*mrr=*/0, {{10, 0.2}}, {{10, 0.1}});
   return worker::PointResultToJson(r);
 }
 

@@ -8,15 +8,15 @@
 #include <utility>
 #include <vector>
 
-#include "orchestrator/store/results_db.h"
 #include "orchestrator/run/runner.h"
+#include "orchestrator/store/results_db.h"
 #include "tests/test_util.h"
 
 namespace perflaw::orchestrator {
 namespace {
 
-using perflaw::testing::Bin;
 using perflaw::testing::CommandResult;
+using perflaw::testing::PerflawIn;
 using perflaw::testing::RunCommand;
 using perflaw::testing::TempDir;
 namespace fs = std::filesystem;
@@ -34,14 +34,27 @@ db: out/r.db
 work_dir: out/work
 )";
 
+// kSweep with its text `from` replaced by `to`.
+std::string SweepWith(const std::string& from, const std::string& to) {
+  std::string sweep = kSweep;
+  sweep.replace(sweep.find(from), from.size(), to);
+  return sweep;
+}
+
+// A results database at `db` that has recorded kSweep and nothing else.
+void CreateDbWithTheSweep(const std::string& db) {
+  StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(db);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_TRUE((*w)->RecordSweep(std::string(kSweep), "cli").ok());
+}
+
 class RunCliTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_.Write("sweep.yaml", kSweep); }
 
   // Runs perflaw in the temp dir; expects exit code 2, one error line and nothing written.
   void ExpectRejected(const std::string& args, const std::string& message) {
-    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") + " " +
-                                 args + " </dev/null");
+    CommandResult r = PerflawIn(dir_, args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
     EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
     EXPECT_EQ(r.err.find("perflaw: error: "), 0u) << r.err;
@@ -56,9 +69,7 @@ TEST_F(RunCliTest, BadSweepIsRejectedBeforeAnythingStarts) {
   dir_.Write("bad.yaml", std::string(kSweep) + "modle: {}\n");
   ExpectRejected("run bad.yaml", "bad.yaml:12:1: unknown key modle (did you mean model?)");
   ExpectRejected("run missing.yaml", "missing.yaml");
-  std::string heads = kSweep;
-  heads.replace(heads.find("heads: 1"), 8, "heads: 3");
-  dir_.Write("heads.yaml", heads);
+  dir_.Write("heads.yaml", SweepWith("heads: 1", "heads: 3"));
   ExpectRejected("run heads.yaml", "must divide");
 }
 
@@ -67,9 +78,7 @@ TEST_F(RunCliTest, WorkerRankCountsAreChecked) {
   ExpectRejected("run sweep.yaml --np 3", "--np must be a positive multiple of");
   ExpectRejected("run sweep.yaml --np 0", "got 0");
   ExpectRejected("run sweep.yaml --np -2", "got -2");
-  std::string odd = kSweep;
-  odd.replace(odd.find("workers: 2"), 10, "workers: 3");
-  dir_.Write("odd.yaml", odd);
+  dir_.Write("odd.yaml", SweepWith("workers: 2", "workers: 3"));
   ExpectRejected("run odd.yaml", "resources.workers (3) must be a multiple");
   ExpectRejected("run sweep.yaml --progress loud", "--progress");
 }
@@ -93,8 +102,7 @@ TEST_F(RunCliTest, ADatabaseBeingWrittenIsRefused) {
   const std::string db = dir_.File("locked/r.db");
   StatusOr<std::unique_ptr<WriterLock>> lock = WriterLock::Acquire(db);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
-  CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") +
-                               " run sweep.yaml --db " + db + " </dev/null");
+  CommandResult r = PerflawIn(dir_, "run sweep.yaml --db " + db);
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("is being written by another perflaw run (pid "), std::string::npos)
       << r.err;
@@ -114,8 +122,7 @@ TEST_F(RunCliTest, OneWriterWhateverThePathToTheDatabase) {
   const std::string before = RunCommand("md5sum < " + db).out;
   for (const std::string& path : {dir_.File("link.db"), dir_.File("alias/r.db"),
                                   dir_.File("real/../real/r.db"), dir_.File("hard.db")}) {
-    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") +
-                                 " run sweep.yaml --db " + path + " </dev/null");
+    CommandResult r = PerflawIn(dir_, "run sweep.yaml --db " + path);
     EXPECT_EQ(r.exit_code, 2) << path << " " << r.err;
     EXPECT_NE(r.err.find("is being written by another perflaw run"), std::string::npos)
         << path << " " << r.err;
@@ -132,9 +139,7 @@ TEST_F(RunCliTest, OneWriterWhateverThePathToTheDatabase) {
 TEST_F(RunCliTest, LateBadInputIsFoundBeforeMpiStarts) {
   // db: naming a directory, given in the sweep or as --db.
   fs::create_directories(dir_.File("dbdir"));
-  std::string dir_db = kSweep;
-  dir_db.replace(dir_db.find("db: out/r.db"), 12, "db: dbdir");
-  dir_.Write("dirdb.yaml", dir_db);
+  dir_.Write("dirdb.yaml", SweepWith("db: out/r.db", "db: dbdir"));
   ExpectRejected("run dirdb.yaml", "dirdb.yaml:10:5: db: " + dir_.File("dbdir") +
                                        " is a directory; name the database file");
   ExpectRejected("run sweep.yaml --db dbdir", dir_.File("dbdir") + " is a directory");
@@ -146,11 +151,7 @@ TEST_F(RunCliTest, LateBadInputIsFoundBeforeMpiStarts) {
 
 TEST_F(RunCliTest, ADatabaseThatFailsItsIntegrityCheckIsNotWrittenInto) {
   const std::string db = dir_.File("bad.db");
-  {
-    StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(db);
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    ASSERT_TRUE((*w)->RecordSweep(std::string(kSweep), "cli").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateDbWithTheSweep(db));
   // An index whose definition no longer matches its b-tree: every query still runs, PRAGMA
   // integrity_check reports the rows missing from it.
   CommandResult corrupt = RunCommand(
@@ -161,8 +162,7 @@ TEST_F(RunCliTest, ADatabaseThatFailsItsIntegrityCheckIsNotWrittenInto) {
   ASSERT_EQ(corrupt.exit_code, 0) << corrupt.err;
   const std::string before = RunCommand("md5sum < " + db).out;
   for (const std::string& args : {"resume " + db, "run sweep.yaml --db " + db}) {
-    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") + " " +
-                                 args + " </dev/null");
+    CommandResult r = PerflawIn(dir_, args);
     EXPECT_EQ(r.exit_code, 2) << args << " " << r.err;
     EXPECT_NE(r.err.find("integrity_check"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("perflaw will not write into it"), std::string::npos) << r.err;
@@ -176,11 +176,7 @@ TEST_F(RunCliTest, ADatabaseThatFailsItsIntegrityCheckIsNotWrittenInto) {
 TEST_F(RunCliTest, EveryBadInputLeavesAnExistingDatabaseAsItWas) {
   fs::create_directories(dir_.File("keep"));
   const std::string db = dir_.File("keep/r.db");
-  {
-    StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(db);
-    ASSERT_TRUE(w.ok()) << w.status().ToString();
-    ASSERT_TRUE((*w)->RecordSweep(std::string(kSweep), "cli").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(CreateDbWithTheSweep(db));
   auto snapshot = [&] {
     std::string listing;
     for (const auto& entry : fs::directory_iterator(dir_.File("keep")))
@@ -188,12 +184,8 @@ TEST_F(RunCliTest, EveryBadInputLeavesAnExistingDatabaseAsItWas) {
     return listing + RunCommand("md5sum < " + db).out;
   };
   const std::string before = snapshot();
-  std::string heads = kSweep;
-  heads.replace(heads.find("heads: 1"), 8, "heads: 3");
-  dir_.Write("heads.yaml", heads);
-  std::string odd = kSweep;
-  odd.replace(odd.find("workers: 2"), 10, "workers: 3");
-  dir_.Write("odd.yaml", odd);
+  dir_.Write("heads.yaml", SweepWith("heads: 1", "heads: 3"));
+  dir_.Write("odd.yaml", SweepWith("workers: 2", "workers: 3"));
   dir_.Write("typo.yaml", std::string(kSweep) + "modle: {}\n");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"run typo.yaml --db " + db, "unknown key modle"},
@@ -207,8 +199,7 @@ TEST_F(RunCliTest, EveryBadInputLeavesAnExistingDatabaseAsItWas) {
       {"resume " + db + " --progress loud", "--progress"},
   };
   for (const auto& [args, message] : cases) {
-    CommandResult r = RunCommand("cd " + dir_.path().string() + " && " + Bin("perflaw") + " " +
-                                 args + " </dev/null");
+    CommandResult r = PerflawIn(dir_, args);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
     EXPECT_NE(r.err.find(message), std::string::npos) << args << "\n" << r.err;
     EXPECT_EQ(snapshot(), before) << args << " changed the database's folder";

@@ -12,14 +12,14 @@
 
 #include "orchestrator/store/results_db.h"
 #include "orchestrator/store/sqlite_util.h"
+#include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 
 namespace perflaw::orchestrator {
 namespace {
 
-using perflaw::testing::Bin;
 using perflaw::testing::CommandResult;
-using perflaw::testing::RunCommand;
+using perflaw::testing::PerflawIn;
 using perflaw::testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -57,14 +57,7 @@ work_dir: out/slow-work
 )";
 
 int64_t Count(const std::string& db_path, const std::string& sql) {
-  StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(db_path);
-  EXPECT_TRUE(db.ok()) << db.status().ToString();
-  if (!db.ok()) return -1;
-  StatusOr<Statement> st = Statement::Prepare((*db)->connection(), sql);
-  EXPECT_TRUE(st.ok()) << st.status().ToString();
-  StatusOr<bool> row = st->Step();
-  EXPECT_TRUE(row.ok() && *row) << sql;
-  return st->Int64(0);
+  return perflaw::testing::QueryInt(db_path, sql);
 }
 
 void ExpectIntact(const std::string& db_path) {
@@ -74,15 +67,10 @@ void ExpectIntact(const std::string& db_path) {
   EXPECT_TRUE(st.ok()) << st.ToString();
 }
 
-CommandResult Perflaw(const TempDir& dir, const std::string& args) {
-  return RunCommand("cd " + dir.path().string() + " && " + Bin("perflaw") + " " + args +
-                    " </dev/null");
-}
-
 TEST(RunMpiTest, RunsATinySweepThenReusesIt) {
   TempDir dir;
   dir.Write("tiny.yaml", kTiny);
-  CommandResult r = Perflaw(dir, "run tiny.yaml");
+  CommandResult r = PerflawIn(dir, "run tiny.yaml");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string db = dir.File("out/r.db");
   EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 4);
@@ -100,7 +88,7 @@ TEST(RunMpiTest, RunsATinySweepThenReusesIt) {
   EXPECT_NE(r.err.find("points 4/4 done"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(db + ".lock"));
 
-  CommandResult again = Perflaw(dir, "run tiny.yaml --np 1");
+  CommandResult again = PerflawIn(dir, "run tiny.yaml --np 1");
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_NE(again.out.find("4 completed (4 from earlier runs, not rerun)"), std::string::npos)
       << again.out;
@@ -129,7 +117,7 @@ TEST(RunMpiTest, ACopiedOrMovedStudyReusesEveryCompletedPoint) {
   fs::create_directories(first.path() / "data");
   first.Write("data/seq.txt", data);
   first.Write("s.yaml", sweep("data", "out"));
-  CommandResult r = Perflaw(first, "run s.yaml --np 2");
+  CommandResult r = PerflawIn(first, "run s.yaml --np 2");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
 
   TempDir copy;
@@ -137,10 +125,10 @@ TEST(RunMpiTest, ACopiedOrMovedStudyReusesEveryCompletedPoint) {
   // The original is gone: resuming the copy reads the copy's dataset and work_dir.
   fs::remove_all(first.path() / "data");
   fs::remove_all(first.path() / "out");
-  CommandResult resumed = Perflaw(copy, "resume out/r.db --np 2");
+  CommandResult resumed = PerflawIn(copy, "resume out/r.db --np 2");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   EXPECT_FALSE(fs::exists(first.path() / "out"));
-  CommandResult again = Perflaw(copy, "run s.yaml --np 2");
+  CommandResult again = PerflawIn(copy, "run s.yaml --np 2");
   ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
   EXPECT_NE(again.out.find("2 completed (2 from earlier runs, not rerun)"), std::string::npos)
       << again.out;
@@ -150,7 +138,7 @@ TEST(RunMpiTest, ACopiedOrMovedStudyReusesEveryCompletedPoint) {
   fs::rename(copy.path() / "data", copy.path() / "moved-data");
   fs::rename(copy.path() / "out", copy.path() / "moved-out");
   copy.Write("s.yaml", sweep("moved-data", "moved-out"));
-  CommandResult moved = Perflaw(copy, "run s.yaml --np 2");
+  CommandResult moved = PerflawIn(copy, "run s.yaml --np 2");
   ASSERT_EQ(moved.exit_code, 0) << moved.out << moved.err;
   EXPECT_NE(moved.out.find("2 completed (2 from earlier runs, not rerun)"), std::string::npos)
       << moved.out;
@@ -182,7 +170,7 @@ TEST(RunMpiTest, QuickstartWithAdaptiveRoundsRecordsTheRounds) {
                               {"heartbeat_timeout: 60}",
                                "heartbeat_timeout: 60,\n         adaptive: {rounds: 1, "
                                "points_per_round: 2}}"}}));
-  CommandResult r = Perflaw(dir, "run configs/q.yaml");
+  CommandResult r = PerflawIn(dir, "run configs/q.yaml");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string db = dir.File("out/quickstart/results.db");
   EXPECT_EQ(Count(db, "SELECT count(*) FROM rounds WHERE round = 1 AND final = 0"), 1) << r.err;
@@ -196,7 +184,7 @@ TEST(RunMpiTest, QuickstartWithAdaptiveRoundsRecordsTheRounds) {
   // The law at the end sees the added points.
   EXPECT_NE(r.out.find("| 11 points"), std::string::npos) << r.out;
 
-  CommandResult status = Perflaw(dir, "status out/quickstart/results.db");
+  CommandResult status = PerflawIn(dir, "status out/quickstart/results.db");
   ASSERT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("adaptive rounds (policy.adaptive; HR@10, performance form):\n"
                             "  round 1: added 2 point(s)"),
@@ -210,7 +198,7 @@ TEST(RunMpiTest, SigtermStopsWithCheckpointsAndResumeFinishes) {
   TempDir dir;
   dir.Write("slow.yaml", kSlow);
   // SIGTERM to perflaw run, which forwards it to mpirun and so to every rank.
-  CommandResult r = Perflaw(dir, "run slow.yaml & P=$!; sleep 8; kill -TERM $P; wait $P");
+  CommandResult r = PerflawIn(dir, "run slow.yaml & P=$!; sleep 8; kill -TERM $P; wait $P");
   const std::string db = dir.File("out/slow.db");
   ASSERT_EQ(r.exit_code, 3) << r.out << r.err;
   // A stop is an outcome, not a crash: mpirun must not report the job as failed.
@@ -228,11 +216,11 @@ TEST(RunMpiTest, SigtermStopsWithCheckpointsAndResumeFinishes) {
   ExpectIntact(db);
   // The summary says what is left; status of the stopped sweep shows no ETA.
   EXPECT_NE(r.out.find("pending; to finish them: "), std::string::npos) << r.out;
-  CommandResult status = Perflaw(dir, "status out/slow.db");
+  CommandResult status = PerflawIn(dir, "status out/slow.db");
   EXPECT_NE(status.out.find("ETA: none (sweep INTERRUPTED: nothing runs)"), std::string::npos)
       << status.out;
 
-  CommandResult resumed = Perflaw(dir, "resume out/slow.db");
+  CommandResult resumed = PerflawIn(dir, "resume out/slow.db");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.out << resumed.err;
   EXPECT_EQ(Count(db, "SELECT count(*) FROM points WHERE state = 'COMPLETED'"), 4);
   EXPECT_EQ(Count(db, "SELECT count(*) FROM results"), 4);

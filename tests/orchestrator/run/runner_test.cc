@@ -20,8 +20,9 @@
 #include "orchestrator/schedule/eta.h"
 #include "orchestrator/store/sqlite_util.h"
 #include "tests/law/known_law.h"
-#include "tests/orchestrator/schedule/fakes.h"
 #include "tests/orchestrator/cli/law_world.h"
+#include "tests/orchestrator/schedule/fakes.h"
+#include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -84,26 +85,8 @@ class RunnerTest : public ::testing::Test {
     return ExecuteRun(plan, worlds_.back().get(), *clock, options_, out_, err_);
   }
 
-  int64_t Count(const std::string& sql) {
-    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(DbPath());
-    EXPECT_TRUE(db.ok()) << db.status().ToString();
-    if (!db.ok()) return -1;
-    StatusOr<Statement> st = Statement::Prepare((*db)->connection(), sql);
-    EXPECT_TRUE(st.ok()) << st.status().ToString();
-    StatusOr<bool> row = st->Step();
-    EXPECT_TRUE(row.ok() && *row) << sql;
-    return st->Int64(0);
-  }
-  std::string Text(const std::string& sql) {
-    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenReadOnly(DbPath());
-    EXPECT_TRUE(db.ok()) << db.status().ToString();
-    if (!db.ok()) return "";
-    StatusOr<Statement> st = Statement::Prepare((*db)->connection(), sql);
-    EXPECT_TRUE(st.ok()) << st.status().ToString();
-    StatusOr<bool> row = st->Step();
-    EXPECT_TRUE(row.ok() && *row) << sql;
-    return st->IsNull(0) ? "NULL" : st->Text(0);
-  }
+  int64_t Count(const std::string& sql) { return perflaw::testing::QueryInt(DbPath(), sql); }
+  std::string Text(const std::string& sql) { return perflaw::testing::QueryText(DbPath(), sql); }
 
   TempDir dir_;
   RunOptions options_;

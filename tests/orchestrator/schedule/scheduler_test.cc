@@ -1,4 +1,5 @@
-// The scheduler against simulated worker groups (tests/orchestrator/schedule/fakes.h) on a fake clock.
+// The scheduler against simulated worker groups (tests/orchestrator/schedule/fakes.h) on a fake
+// clock.
 #include "orchestrator/schedule/scheduler.h"
 
 #include <gtest/gtest.h>
@@ -84,6 +85,13 @@ PendingPoint Point(const std::string& id, double cost, double seconds) {
   p.cost = cost;
   p.config = {{"seconds", seconds}};
   return p;
+}
+
+// `count` points of cost 1 and the same duration, named prefix0, prefix1, ...
+std::vector<PendingPoint> Points(const std::string& prefix, int count, double seconds) {
+  std::vector<PendingPoint> points;
+  for (int i = 0; i < count; ++i) points.push_back(Point(prefix + std::to_string(i), 1, seconds));
+  return points;
 }
 
 SchedulerOptions FastOptions() {
@@ -267,8 +275,7 @@ TEST(SchedulerTest, OnlyGroupSurvivesATimeoutAndRunsTheRest) {
 
 TEST(SchedulerTest, PointFailingEverywhereIsFailedAfterMaxAttemptsAndOthersComplete) {
   Sim sim(3);
-  std::vector<PendingPoint> points;
-  for (int i = 0; i < 6; ++i) points.push_back(Point("ok" + std::to_string(i), 1, 3));
+  std::vector<PendingPoint> points = Points("ok", 6, /*seconds=*/3);
   PendingPoint bad = Point("bad", 10, 2);
   bad.config["fail"] = "diverged";
   points.push_back(bad);
@@ -347,8 +354,7 @@ TEST(SchedulerTest, AllGroupsLostEndsTheRunWithPointsPending) {
   Sim sim(2);
   sim.world.group(0).lost_at = 5;
   sim.world.group(1).lost_at = 7;
-  std::vector<PendingPoint> points;
-  for (int i = 0; i < 10; ++i) points.push_back(Point("p" + std::to_string(i), 1, 4));
+  const std::vector<PendingPoint> points = Points("p", 10, /*seconds=*/4);
   const auto summary = sim.Run(points);
   EXPECT_EQ(summary.end, RunEnd::kAllGroupsLost);
   // t=0..4 both groups finish one point each; the second ones die at 5 and 7.
@@ -366,8 +372,7 @@ TEST(SchedulerTest, AllGroupsLostEndsTheRunWithPointsPending) {
 TEST(SchedulerTest, StopRequestCheckpointsBusyGroupsAndReturnsPointsToPending) {
   Sim sim(2);
   sim.world.At(3, [&] { sim.scheduler.RequestStop(); });
-  std::vector<PendingPoint> points;
-  for (int i = 0; i < 5; ++i) points.push_back(Point("p" + std::to_string(i), 1, 10));
+  const std::vector<PendingPoint> points = Points("p", 5, /*seconds=*/10);
   const auto summary = sim.Run(points);
   EXPECT_EQ(summary.end, RunEnd::kInterrupted);
   EXPECT_EQ(summary.pending, 5);

@@ -8,6 +8,7 @@
 
 #include "orchestrator/store/sqlite_util.h"
 #include "tests/orchestrator/schedule/fakes.h"
+#include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -18,25 +19,14 @@ using nlohmann::json;
 using perflaw::testing::TempDir;
 
 std::string Text(const ResultsDb& db, const std::string& sql) {
-  StatusOr<Statement> st = Statement::Prepare(db.connection(), sql);
-  EXPECT_TRUE(st.ok()) << st.status().ToString();
-  StatusOr<bool> row = st->Step();
-  EXPECT_TRUE(row.ok() && *row) << sql;
-  return st->IsNull(0) ? "NULL" : st->Text(0);
+  return perflaw::testing::QueryText(db, sql);
 }
 
 json ValidResult() {
-  worker::PointResult r;
-  r.status = worker::RunStatus::kOk;
-  r.message = "ok";
-  r.params = {100, 200};
-  worker::RankMetrics test;
-  test.split = "test";
-  test.protocol = "sampled:100";
-  test.users = 10;
-  test.hr = {{10, 0.5}};
-  test.ndcg = {{10, 0.25}};
-  r.test = test;
+  worker::PointResult r =
+      perflaw::testing::CompletedResult({100, 200}, /*tokens_seen=*/0, /*best_epoch=*/0);
+  r.test = perflaw::testing::TestMetrics("sampled:100", /*users=*/10, /*mrr=*/0, {{10, 0.5}},
+                                         {{10, 0.25}});
   return worker::PointResultToJson(r);
 }
 

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "orchestrator/store/results_db.h"
+#include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -24,31 +25,21 @@ using orchestrator::ResultsDb;
 constexpr double kA = 0.02, kB = 0.05, kC = 0.1;
 double Hr10(double n, double d) { return kA * std::log(n) + kB * std::log(d) + kC; }
 
+constexpr int kMaxSeqLen = 50;  // of every point
+
 json Config(double layers, double d_model) {
-  return {{"data", {{"path", "/data/ml-1m.inter"}, {"max_seq_len", 50}}},
+  return {{"data", {{"path", "/data/ml-1m.inter"}, {"max_seq_len", kMaxSeqLen}}},
           {"model", {{"layers", layers}, {"d_model", d_model}}},
           {"seed", 0}};
 }
 
 // What a worker sends for a finished point (the real serializer).
 json Result(double hr10, const std::string& protocol) {
-  worker::PointResult r;
-  r.status = worker::RunStatus::kOk;
-  r.message = "ok";
-  r.params = {1000, 5000};
-  r.tokens_seen = 1000;
+  worker::PointResult r = CompletedResult({1000, 5000}, /*tokens_seen=*/1000, /*best_epoch=*/1);
   r.steps = 10;
-  r.best_epoch = 1;
   r.device = "cpu";
-  worker::RankMetrics test;
-  test.split = "test";
-  test.protocol = protocol;
-  test.users = 100;
-  test.mrr = hr10 / 3;
-  test.hr = {{10, hr10}};
-  test.ndcg = {{10, hr10 / 2}};
-  r.test = test;
-  worker::RankMetrics valid = test;
+  r.test = TestMetrics(protocol, /*users=*/100, /*mrr=*/hr10 / 3, {{10, hr10}}, {{10, hr10 / 2}});
+  worker::RankMetrics valid = *r.test;
   valid.split = "valid";
   valid.hr = {{10, hr10 + 0.01}};
   r.best_valid = valid;
@@ -78,6 +69,32 @@ void BuildDb(const std::string& path, bool complete = true, int other = 0) {
     ASSERT_TRUE(
         (*db)->CompletePoint(p.id, *attempt, Result(v, i++ < other ? "sampled:100" : "full")).ok());
   }
+}
+
+// ml-1m's statistics at max_seq_len 50 with ApEn (m 2, r 0.2), as `perflaw data stats` stores them.
+orchestrator::DatasetStatsRecord Ml1mStats() {
+  orchestrator::DatasetStatsRecord s;
+  s.dataset = "/data/ml-1m.inter";  // the grid's data.path
+  s.options = "x";
+  s.max_seq_len = kMaxSeqLen;
+  s.tokens = 90;
+  s.apen = 1.5;
+  s.m = 2;
+  s.r = 0.2;
+  return s;
+}
+
+void StoreStats(const std::string& path, const std::vector<orchestrator::DatasetStatsRecord>& all) {
+  auto db = ResultsDb::OpenForWriting(path);
+  ASSERT_TRUE(db.ok());
+  for (const orchestrator::DatasetStatsRecord& s : all)
+    ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
+}
+
+StatusOr<orchestrator::LawDbInput> ReadNdcg10(const std::string& path) {
+  orchestrator::LawDbOptions o;
+  o.metric = "NDCG@10";
+  return orchestrator::ReadObservations(path, o);
 }
 
 CommandResult Perflaw(const std::string& args) { return RunCommand(Bin("perflaw") + " " + args); }
@@ -174,24 +191,11 @@ TEST(LawDbTest, SweepSelectsItsPoints) {
 TEST(LawDbTest, TokensAndApenComeFromDatasetStats) {
   TempDir dir;
   BuildDb(dir.File("r.db"));
-  {
-    auto db = ResultsDb::OpenForWriting(dir.File("r.db"));
-    ASSERT_TRUE(db.ok());
-    orchestrator::DatasetStatsRecord s;
-    s.dataset = "/data/ml-1m.inter";
-    s.options = "x";
-    s.max_seq_len = 50;
-    s.users = 10;
-    s.interactions = 100;
-    s.tokens = 90;
-    s.apen = 1.5;
-    s.m = 2;
-    s.r = 0.2;
-    ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
-  }
-  orchestrator::LawDbOptions o;
-  o.metric = "NDCG@10";
-  auto in = orchestrator::ReadObservations(dir.File("r.db"), o);
+  orchestrator::DatasetStatsRecord s = Ml1mStats();
+  s.users = 10;
+  s.interactions = 100;
+  ASSERT_NO_FATAL_FAILURE(StoreStats(dir.File("r.db"), {s}));
+  auto in = ReadNdcg10(dir.File("r.db"));
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   ASSERT_FALSE(in->rows.empty());
   EXPECT_EQ(in->rows[0].tokens, 90);
@@ -202,28 +206,15 @@ TEST(LawDbTest, TokensAndApenComeFromDatasetStats) {
 TEST(LawDbTest, TransitionEntropyComesFromDatasetStats) {
   TempDir dir;
   BuildDb(dir.File("r.db"));
-  orchestrator::DatasetStatsRecord s;
-  s.dataset = "/data/ml-1m.inter";
-  s.options = "x";
-  s.max_seq_len = 50;
-  s.tokens = 90;
-  s.apen = 1.5;
+  orchestrator::DatasetStatsRecord s = Ml1mStats();
   s.transition_bits = 6.25;
   s.transition_plugin_bits = 5.5;
   s.transition_pairs = 80;
-  s.m = 2;
-  s.r = 0.2;
-  {
-    auto db = ResultsDb::OpenForWriting(dir.File("r.db"));
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
-    s.m = 1;  // another ApEn m: two ApEn rows, one transition value
-    s.apen = 0.7;
-    ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
-  }
-  orchestrator::LawDbOptions o;
-  o.metric = "NDCG@10";
-  auto in = orchestrator::ReadObservations(dir.File("r.db"), o);
+  orchestrator::DatasetStatsRecord other_m = s;  // another ApEn m: two ApEn rows, one transition
+  other_m.m = 1;
+  other_m.apen = 0.7;
+  ASSERT_NO_FATAL_FAILURE(StoreStats(dir.File("r.db"), {s, other_m}));
+  auto in = ReadNdcg10(dir.File("r.db"));
   ASSERT_TRUE(in.ok()) << in.status().ToString();
   ASSERT_FALSE(in->rows.empty());
   EXPECT_EQ(in->rows[0].transition, 6.25);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "orchestrator/store/sqlite_util.h"
+#include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
 #include "worker/result.h"
 
@@ -26,19 +27,34 @@ std::unique_ptr<ResultsDb> OpenWriter(const std::string& path, ResultsDbOptions 
 }
 
 int64_t Count(const ResultsDb& db, const std::string& sql) {
-  StatusOr<Statement> st = Statement::Prepare(db.connection(), sql);
-  EXPECT_TRUE(st.ok()) << st.status().ToString();
-  StatusOr<bool> row = st->Step();
-  EXPECT_TRUE(row.ok() && *row) << sql;
-  return st->Int64(0);
+  return perflaw::testing::QueryInt(db, sql);
 }
 
 std::string Text(const ResultsDb& db, const std::string& sql) {
-  StatusOr<Statement> st = Statement::Prepare(db.connection(), sql);
-  EXPECT_TRUE(st.ok()) << st.status().ToString();
-  StatusOr<bool> row = st->Step();
-  EXPECT_TRUE(row.ok() && *row) << sql;
-  return st->IsNull(0) ? "NULL" : st->Text(0);
+  return perflaw::testing::QueryText(db, sql);
+}
+
+// Runs `sql` on the file without the API: how these tests make a database of another schema.
+void ExecBehindTheApi(const std::string& path, const std::string& sql) {
+  StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
+  ASSERT_TRUE(raw.ok());
+  ASSERT_TRUE(raw->Exec(sql.c_str()).ok());
+}
+
+// Takes away what schema version 3 added to dataset_stats.
+constexpr char kDropTransitionColumns[] =
+    "ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
+    "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
+    "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; ";
+
+// ApEn of a dataset "a.txt", stored without the transition measure.
+DatasetStatsRecord StatsOfA() {
+  DatasetStatsRecord s;
+  s.dataset = "a.txt";
+  s.options = "o";
+  s.tokens = 10;
+  s.apen = 0.5;
+  return s;
 }
 
 NewPoint Point(const std::string& id, int layers, double cost) {
@@ -48,27 +64,17 @@ NewPoint Point(const std::string& id, int layers, double cost) {
 
 // What a worker sends for a finished point (the real serializer, so a change of shape shows here).
 json OkResult(double ndcg10) {
-  worker::PointResult r;
-  r.status = worker::RunStatus::kOk;
-  r.message = "ok";
-  r.params = {1000, 5000};
-  r.tokens_seen = 123456;
+  worker::PointResult r =
+      perflaw::testing::CompletedResult({1000, 5000}, /*tokens_seen=*/123456, /*best_epoch=*/3);
   r.steps = 40;
   r.wall_seconds = 12.5;
   r.train_seconds = 10.0;
   r.tokens_per_second = 12345.6;
-  r.best_epoch = 3;
   r.device = "cpu";
-  worker::RankMetrics test;
-  test.split = "test";
-  test.protocol = "sampled:100";
-  test.users = 500;
-  test.eval_seed = 7;
-  test.mrr = 0.2;
-  test.hr = {{10, 0.5}, {50, 0.8}};
-  test.ndcg = {{10, ndcg10}, {50, 0.4}};
-  r.test = test;
-  worker::RankMetrics valid = test;
+  r.test = perflaw::testing::TestMetrics("sampled:100", /*users=*/500, /*mrr=*/0.2,
+                                         {{10, 0.5}, {50, 0.8}}, {{10, ndcg10}, {50, 0.4}});
+  r.test->eval_seed = 7;
+  worker::RankMetrics valid = *r.test;
   valid.split = "valid";
   valid.protocol = "full";
   r.best_valid = valid;
@@ -157,16 +163,10 @@ TEST(ResultsDbTest, AVersion1DatabaseIsReadAsIsAndUpgradedByAWriter) {
     ASSERT_TRUE(db);
     ASSERT_TRUE(db->RecordSweep("name: s\n", "s").ok());
   }
-  {  // what schema version 1 was: no rounds tables, no transition columns
-    StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
-    ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE(raw->Exec("DROP TABLE round_points; DROP TABLE rounds; "
-                          "ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
-                          "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
-                          "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; "
-                          "PRAGMA user_version = 1")
-                    .ok());
-  }
+  // What schema version 1 was: no rounds tables, no transition columns
+  ASSERT_NO_FATAL_FAILURE(
+      ExecBehindTheApi(path, std::string("DROP TABLE round_points; DROP TABLE rounds; ") +
+                                 kDropTransitionColumns + "PRAGMA user_version = 1"));
   {
     StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -187,22 +187,11 @@ TEST(ResultsDbTest, AVersion2DatabaseGainsTheTransitionColumns) {
   {
     auto db = OpenWriter(path);
     ASSERT_TRUE(db);
-    DatasetStatsRecord s;
-    s.dataset = "a.txt";
-    s.options = "o";
-    s.tokens = 10;
-    s.apen = 0.5;
-    ASSERT_TRUE(db->StoreDatasetStats(s).ok());
+    ASSERT_TRUE(db->StoreDatasetStats(StatsOfA()).ok());
   }
-  {  // what schema version 2 was: dataset_stats without the transition columns
-    StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
-    ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE(raw->Exec("ALTER TABLE dataset_stats DROP COLUMN transition_bits; "
-                          "ALTER TABLE dataset_stats DROP COLUMN transition_plugin_bits; "
-                          "ALTER TABLE dataset_stats DROP COLUMN transition_pairs; "
-                          "PRAGMA user_version = 2")
-                    .ok());
-  }
+  // What schema version 2 was: dataset_stats without the transition columns
+  ASSERT_NO_FATAL_FAILURE(
+      ExecBehindTheApi(path, std::string(kDropTransitionColumns) + "PRAGMA user_version = 2"));
   {
     StatusOr<std::unique_ptr<ResultsDb>> r = ResultsDb::OpenReadOnly(path);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -213,11 +202,7 @@ TEST(ResultsDbTest, AVersion2DatabaseGainsTheTransitionColumns) {
   EXPECT_EQ(Count(*db, "PRAGMA user_version"), 3);
   EXPECT_EQ(Text(*db, "SELECT apen FROM dataset_stats"), "0.5");  // kept
   EXPECT_EQ(Text(*db, "SELECT transition_bits FROM dataset_stats"), "NULL");
-  DatasetStatsRecord s;
-  s.dataset = "a.txt";
-  s.options = "o";
-  s.tokens = 10;
-  s.apen = 0.5;
+  DatasetStatsRecord s = StatsOfA();
   s.transition_bits = 3.25;
   s.transition_pairs = 9;
   ASSERT_TRUE(db->StoreDatasetStats(s).ok());
@@ -234,11 +219,7 @@ TEST(ResultsDbTest, RefusesADatabaseFromANewerVersion) {
     auto db = OpenWriter(path);
     ASSERT_TRUE(db);
   }
-  {
-    StatusOr<SqliteDb> raw = SqliteDb::Open(path, SqliteDb::Mode::kReadWriteCreate, 1000);
-    ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE(raw->Exec("PRAGMA user_version = 99").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ExecBehindTheApi(path, "PRAGMA user_version = 99"));
   StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(path);
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.status().code(), Status::Code::kFailedPrecondition);
@@ -251,12 +232,7 @@ TEST(ResultsDbTest, RefusesADatabaseFromANewerVersion) {
 
 TEST(ResultsDbTest, RefusesAForeignSqliteFileAndANonDatabase) {
   TempDir dir;
-  {
-    StatusOr<SqliteDb> raw =
-        SqliteDb::Open(dir.File("other.db"), SqliteDb::Mode::kReadWriteCreate, 1000);
-    ASSERT_TRUE(raw.ok());
-    ASSERT_TRUE(raw->Exec("CREATE TABLE t (x)").ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(ExecBehindTheApi(dir.File("other.db"), "CREATE TABLE t (x)"));
   StatusOr<std::unique_ptr<ResultsDb>> w = ResultsDb::OpenForWriting(dir.File("other.db"));
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("not a perflaw results database"), std::string::npos);
