@@ -164,7 +164,8 @@ class Trainer {
   std::string CheckpointPath() const {
     return (std::filesystem::path(opt_.checkpoint_dir) / "checkpoint.pt").string();
   }
-  Status SaveCheckpoint();
+  Status SaveCheckpoint();   // every rank
+  Status WriteCheckpoint();  // rank 0's part
   Status LoadCheckpoint();
   // The checkpoint this attempt last loaded or wrote (none before either): another file there was
   // written by a later attempt of the point, which this one must not undo.
@@ -544,10 +545,23 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes,
   return Status::Ok();
 }
 
-// Rank 0 writes DIR/checkpoint.pt via a temporary file and a rename, so a crash mid-write leaves
-// the previous checkpoint intact.
+// Rank 0 writes the checkpoint; every rank of the group then learns whether that worked (an
+// all-reduce of a failure flag, which also holds the others until the file is in place), so that a
+// failed write ends the attempt on every rank instead of leaving them at a barrier rank 0 skipped.
 Status Trainer::SaveCheckpoint() {
-  if (coll_->rank() != 0) return coll_->Barrier();
+  const Status written = coll_->rank() == 0 ? WriteCheckpoint() : Status::Ok();
+  if (coll_->size() == 1) return written;
+  double failed = written.ok() ? 0.0 : 1.0;
+  PERFLAW_RETURN_IF_ERROR(coll_->AllReduceSum(&failed, 1));
+  if (!written.ok()) return written;
+  if (failed > 0)
+    return Status::IoError("rank 0 of the group could not write checkpoint " + CheckpointPath());
+  return Status::Ok();
+}
+
+// DIR/checkpoint.pt via a temporary file and a rename, so a crash mid-write leaves the previous
+// checkpoint intact. Rank 0 only.
+Status Trainer::WriteCheckpoint() {
   try {
     std::filesystem::create_directories(opt_.checkpoint_dir);
     torch::serialize::OutputArchive archive;
@@ -574,7 +588,6 @@ Status Trainer::SaveCheckpoint() {
     return Status::Internal("serializing checkpoint " + CheckpointPath() + ": " +
                             what.substr(0, what.find('\n')));
   }
-  if (coll_->size() > 1) return coll_->Barrier();
   return Status::Ok();
 }
 

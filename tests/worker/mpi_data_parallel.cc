@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "apen/synth.h"
 #include "tests/test_util.h"
@@ -108,6 +109,26 @@ TEST(DataParallelTest, TwoRanksWithHalfBatchesEqualOneRankWithTheWholeBatch) {
     std::filesystem::remove_all(dir);
   }
   ASSERT_TRUE(world.Barrier().ok());
+}
+
+// Rank 0 writes the checkpoints; when it cannot, every rank of the group must end the attempt
+// with an error (before, the other ranks waited forever at a barrier rank 0 never reached).
+TEST(DataParallelTest, ACheckpointRankZeroCannotWriteEndsTheAttemptOnEveryRank) {
+  MpiCollective world(MPI_COMM_WORLD);
+  ASSERT_EQ(world.size(), 2) << "run with mpirun -np 2";
+  const std::string dir = SharedTempDir(world);
+  if (world.rank() == 0) std::ofstream(dir + "/file") << "a file where a directory must go";
+  ASSERT_TRUE(world.Barrier().ok());
+
+  TrainOptions two;
+  two.collective = &world;
+  two.checkpoint_dir = dir + "/file/ckpt";
+  PointResult r = TrainPointOnDataset(Point(), Synthetic(), two);
+  EXPECT_NE(r.status, RunStatus::kOk);
+  EXPECT_NE(r.message.find("checkpoint"), std::string::npos) << r.message;
+
+  ASSERT_TRUE(world.Barrier().ok());
+  if (world.rank() == 0) std::filesystem::remove_all(dir);
 }
 
 }  // namespace
