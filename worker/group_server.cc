@@ -405,7 +405,7 @@ void GroupServer::Attempt(const msg::RunPoint& run, Control* control, GroupServe
 
 PointResult GroupServer::RunOne(const AttemptContext& context) {
   const msg::RunPoint& run = *context.order;
-  StatusOr<PointConfig> config = ParsePointConfig(run.config.dump(), "point " + run.point);
+  StatusOr<PointConfig> config = PointConfigFromJson(run.config, "point " + run.point);
   if (!config.ok()) return Failed(config.status().message(), config.status().IsUserError());
   AttemptContext with_config = context;
   with_config.config = &*config;

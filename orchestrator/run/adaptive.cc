@@ -49,10 +49,10 @@ StatusOr<std::string> DatasetName(const Sweep& sweep, const std::string& label) 
                           "\" is none of the sweep's datasets (the database holds other data)");
 }
 
-// Whether `p` is a point the include entry `e` makes (its dataset, and its settings' values).
-bool Made(const GridPoint& p, const ExtraPoint& e) {
+// Whether `p` (whose canonical configuration is `config`) is a point the include entry `e` makes:
+// its dataset, and its settings' values.
+bool Made(const GridPoint& p, const json& config, const ExtraPoint& e) {
   if (!e.dataset.empty() && p.dataset != e.dataset) return false;
-  const json config = CanonicalJson(p.config);
   for (const auto& [key, value] : e.settings) {
     std::string pointer = "/" + key;
     std::replace(pointer.begin(), pointer.end(), '.', '/');
@@ -202,15 +202,18 @@ StatusOr<std::vector<PendingPoint>> AdaptiveRounds::Next(std::string* event) {
   std::vector<NewPoint> points;
   std::vector<PendingPoint> pending;
   std::string added_words;
+  std::vector<json> canonical;  // of *made, once: every candidate looks at every made point
+  for (const GridPoint& p : *made) canonical.push_back(CanonicalJson(p.config));
   for (const Candidate& c : candidates) {
-    for (const GridPoint& p : *made) {
+    for (size_t i = 0; i < made->size(); ++i) {
+      const GridPoint& p = (*made)[i];
       if (points.size() >= want) break;
-      if (!Made(p, c.extra) || !known->insert(p.id).second) continue;
+      if (!Made(p, canonical[i], c.extra) || !known->insert(p.id).second) continue;
       const law::Suggestion& s = *c.suggestion;
       round.points.push_back({p.id, c.group->key.Label(), s.layers, s.d_model, s.rule, s.reason});
       PendingPoint run;
       run.id = p.id;
-      run.config = CanonicalJson(p.config);
+      run.config = canonical[i];
       points.push_back({p.id, run.config.dump(), p.cost});
       run.cost = p.cost;
       run.checkpoint_dir = (fs::path(sweep_.work_dir) / "checkpoints" / p.id).string();

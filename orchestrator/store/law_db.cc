@@ -7,8 +7,8 @@
 #include <map>
 #include <set>
 
-#include "orchestrator/store/sqlite_util.h"
 #include "orchestrator/cli/sweep_select.h"
+#include "orchestrator/store/sqlite_util.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -48,13 +48,9 @@ constexpr char kInSweep[] =
     "?1))";
 
 StatusOr<int64_t> CountCompleted(const SqliteDb& db, int64_t sweep) {
-  StatusOr<Statement> st = Statement::Prepare(
-      db, std::string("SELECT count(*) FROM points p WHERE p.state = 'COMPLETED'") + kInSweep);
-  if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindInt64(1, sweep));
-  StatusOr<bool> row = st->Step();
-  if (!row.ok()) return row.status();
-  return *row ? st->Int64(0) : 0;
+  return QueryInt(
+      db, std::string("SELECT count(*) FROM points p WHERE p.state = 'COMPLETED'") + kInSweep,
+      sweep);
 }
 
 StatusOr<std::vector<MetricRow>> LoadMetricRows(const SqliteDb& db, const std::string& split,

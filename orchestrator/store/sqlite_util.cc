@@ -311,4 +311,12 @@ void Transaction::Rollback() {
   db_ = nullptr;
 }
 
+StatusOr<Statement> FirstRow(StatusOr<Statement> query, Status missing) {
+  if (!query.ok()) return query.status();
+  StatusOr<bool> row = query->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return missing;
+  return query;
+}
+
 }  // namespace perflaw::orchestrator

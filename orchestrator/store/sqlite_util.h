@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "apen/status.h"
 
@@ -174,5 +175,35 @@ class Transaction {
   const SqliteDb* db_ = nullptr;  // null once committed or rolled back
   bool nested_ = false;           // a savepoint inside an outer transaction
 };
+
+// `sql` prepared, with `args` bound to its parameters 1..n.
+template <typename... Args>
+StatusOr<Statement> Query(const SqliteDb& db, std::string_view sql, const Args&... args) {
+  StatusOr<Statement> st = Statement::Prepare(db, sql);
+  if (!st.ok()) return st.status();
+  PERFLAW_RETURN_IF_ERROR(st->BindAll(args...));
+  return st;
+}
+
+// The query stepped to its first row, whose columns can then be read; `missing` when it has none.
+StatusOr<Statement> FirstRow(StatusOr<Statement> query, Status missing);
+
+// Every row of the query, each made a T by read(row).
+template <typename T, typename Read>
+StatusOr<std::vector<T>> AllRows(StatusOr<Statement> query, Read read) {
+  if (!query.ok()) return query.status();
+  std::vector<T> rows;
+  PERFLAW_RETURN_IF_ERROR(query->ForEachRow([&](Statement& r) { rows.push_back(read(r)); }));
+  return rows;
+}
+
+// Runs a statement that must produce exactly one row and returns its first column as an integer.
+template <typename... Args>
+StatusOr<int64_t> QueryInt(const SqliteDb& db, std::string_view sql, const Args&... args) {
+  StatusOr<Statement> st = FirstRow(Query(db, sql, args...),
+                                    Status::Internal("query returned no row: " + std::string(sql)));
+  if (!st.ok()) return st.status();
+  return st->Int64(0);
+}
 
 }  // namespace perflaw::orchestrator

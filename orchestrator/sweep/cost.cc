@@ -83,6 +83,9 @@ law::ModelShape ModelShapeOf(const worker::PointConfig& config) {
 
 Status EstimateCosts(Sweep* sweep, const apen::CacheOptions& cache) {
   std::map<std::string, Profile> profiles;
+  // Points that differ only in the model share their data, and a pass over a real dataset's users
+  // per point would dominate a large sweep's planning.
+  std::map<std::string, double> epoch_tokens;
   for (GridPoint& p : sweep->points) {
     const std::string key = ProfileKey(p);
     auto it = profiles.find(key);
@@ -91,8 +94,12 @@ Status EstimateCosts(Sweep* sweep, const apen::CacheOptions& cache) {
       if (!profile.ok()) return profile.status();
       it = profiles.emplace(key, std::move(profile).value()).first;
     }
+    const std::string data_key = p.dataset + "\n" + p.config.data.CanonicalString();
+    auto tokens = epoch_tokens.find(data_key);
+    if (tokens == epoch_tokens.end())
+      tokens = epoch_tokens.emplace(data_key, EpochTokens(it->second, p.config.data)).first;
     p.non_embedding_params = law::NonEmbeddingParams(ModelShapeOf(p.config));
-    p.tokens = EpochTokens(it->second, p.config.data) * p.config.train.epochs;
+    p.tokens = tokens->second * p.config.train.epochs;
     p.cost = p.non_embedding_params * p.tokens;
   }
   return Status::Ok();
