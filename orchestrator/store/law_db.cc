@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "orchestrator/cli/sweep_select.h"
 #include "orchestrator/store/sqlite_util.h"
+#include "worker/point_config.h"
 
 namespace perflaw::orchestrator {
 namespace {
@@ -152,26 +154,88 @@ Status ReadModelShape(const MetricRow& r, law::Observation* o) {
   return Status::Ok();
 }
 
+// A point's data, as dataset_stats keys it: the canonical data options without max_seq_len
+// (RecordDatasetStats stores one row per these options and each L).
+struct DataKey {
+  std::string path;
+  std::string options;  // apen::DataOptions::CanonicalString() with max_seq_len 0
+  json variant;         // the config's data keys other than path and max_seq_len
+  bool whole = true;    // every user kept (user_fraction 1)
+  bool operator<(const DataKey& o) const {
+    return std::make_tuple(path, options, variant.dump()) <
+           std::make_tuple(o.path, o.options, o.variant.dump());
+  }
+};
+
+// A config this perflaw cannot read as a point (e.g. written by another version) keeps the file's
+// key only: its stats are then looked up by path, as for a point that keeps every user.
+DataKey DataKeyOf(const MetricRow& r) {
+  DataKey key;
+  key.path = r.config["data"]["path"].get<std::string>();
+  key.variant = r.config["data"];
+  key.variant.erase("path");
+  key.variant.erase("max_seq_len");
+  StatusOr<worker::PointConfig> config = worker::PointConfigFromJson(r.config, "point " + r.point);
+  if (!config.ok()) return key;
+  apen::DataOptions data = config->data;
+  data.max_seq_len = 0;
+  key.options = data.CanonicalString();
+  key.whole = data.user_fraction >= 1;
+  return key;
+}
+
 // The sweep's default dataset name is the file's stem; two paths with one stem keep their paths.
-std::map<std::string, std::string> DatasetNames(const std::set<std::string>& paths) {
-  std::map<std::string, int> stems;
-  for (const std::string& p : paths) ++stems[std::filesystem::path(p).stem().string()];
-  std::map<std::string, std::string> names;
-  for (const std::string& p : paths) {
-    std::string stem = std::filesystem::path(p).stem().string();
-    names[p] = stems[stem] == 1 && !stem.empty() ? stem : p;
+// A path read with several data options (e.g. a data.user_fraction axis) names each variant by the
+// keys in which it differs from the others: "ml-100k{user_fraction=0.25}".
+std::map<DataKey, std::string> DatasetNames(const std::set<DataKey>& keys) {
+  std::map<std::string, std::set<std::string>> stems;
+  std::map<std::string, std::vector<const DataKey*>> variants;
+  for (const DataKey& k : keys) {
+    stems[std::filesystem::path(k.path).stem().string()].insert(k.path);
+    variants[k.path].push_back(&k);
+  }
+  std::map<DataKey, std::string> names;
+  for (const DataKey& k : keys) {
+    const std::string stem = std::filesystem::path(k.path).stem().string();
+    std::string name = stems[stem].size() == 1 && !stem.empty() ? stem : k.path;
+    const std::vector<const DataKey*>& same_path = variants[k.path];
+    if (same_path.size() > 1) {
+      std::string differing;
+      for (const auto& [field, value] : k.variant.items()) {
+        bool differs = false;
+        for (const DataKey* other : same_path)
+          differs = differs || !other->variant.contains(field) || other->variant[field] != value;
+        if (differs) differing += (differing.empty() ? "" : ",") + field + "=" + value.dump();
+      }
+      name += "{" + (differing.empty() ? k.options : differing) + "}";
+    }
+    names[k] = name;
   }
   return names;
 }
 
-// tokens and apen of (dataset path, max_seq_len) when dataset_stats holds exactly one value for
+// The dataset_stats rows of a point's data at one L: those stored for the same data options; when
+// there are none and the point keeps every user, those of the same file (stored by `perflaw data
+// stats` with other spellings of the options, e.g. format auto).
+// ?1 dataset path, ?2 options, ?3 max_seq_len, ?4 whole.
+constexpr char kStatsOfData[] =
+    " FROM dataset_stats WHERE dataset = ?1 AND max_seq_len = ?3 AND (options = ?2 OR (?4 AND NOT "
+    "EXISTS (SELECT 1 FROM dataset_stats s WHERE s.dataset = ?1 AND s.max_seq_len = ?3 AND "
+    "s.options = ?2)))";
+
+Status BindStatsOfData(const DataKey& key, double max_seq_len, Statement* st) {
+  return st->BindAll(key.path, key.options, static_cast<int64_t>(max_seq_len),
+                     static_cast<int64_t>(key.whole));
+}
+
+// tokens and apen of (data options, max_seq_len) when dataset_stats holds exactly one value for
 // them (several rows with different values, e.g. other ApEn m/r, leave them missing).
-Status LookUpStats(const SqliteDb& db, const std::string& path, double max_seq_len,
+Status LookUpStats(const SqliteDb& db, const DataKey& key, double max_seq_len,
                    law::Observation* o) {
-  StatusOr<Statement> st = Statement::Prepare(
-      db, "SELECT DISTINCT tokens, apen FROM dataset_stats WHERE dataset = ? AND max_seq_len = ?");
+  StatusOr<Statement> st =
+      Statement::Prepare(db, std::string("SELECT DISTINCT tokens, apen") + kStatsOfData);
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(path, static_cast<int64_t>(max_seq_len)));
+  PERFLAW_RETURN_IF_ERROR(BindStatsOfData(key, max_seq_len, &*st));
   int n = 0;
   double tokens = law::kMissing, apen = law::kMissing;
   while (true) {
@@ -189,17 +253,16 @@ Status LookUpStats(const SqliteDb& db, const std::string& path, double max_seq_l
   return Status::Ok();
 }
 
-// The transition entropy of (dataset path, max_seq_len) when dataset_stats holds one value for
+// The transition entropy of (data options, max_seq_len) when dataset_stats holds one value for
 // them (ApEn's m and r do not change it); a file older than schema version 3 has none.
-Status LookUpTransition(const ResultsDb& db, const std::string& path, double max_seq_len,
+Status LookUpTransition(const ResultsDb& db, const DataKey& key, double max_seq_len,
                         law::Observation* o) {
   if (db.schema_version() < 3) return Status::Ok();
-  StatusOr<Statement> st = Statement::Prepare(
-      db.connection(),
-      "SELECT DISTINCT transition_bits FROM dataset_stats WHERE dataset = ? AND max_seq_len = ? "
-      "AND transition_bits IS NOT NULL");
+  StatusOr<Statement> st =
+      Statement::Prepare(db.connection(), std::string("SELECT DISTINCT transition_bits") +
+                                              kStatsOfData + " AND transition_bits IS NOT NULL");
   if (!st.ok()) return st.status();
-  PERFLAW_RETURN_IF_ERROR(st->BindAll(path, static_cast<int64_t>(max_seq_len)));
+  PERFLAW_RETURN_IF_ERROR(BindStatsOfData(key, max_seq_len, &*st));
   int n = 0;
   double bits = law::kMissing;
   while (true) {
@@ -252,28 +315,30 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
                                    " ranking metrics");
   PERFLAW_RETURN_IF_ERROR(SelectRows(options, db_path, &*rows, &in.protocol));
 
-  std::set<std::string> paths;
+  std::vector<DataKey> row_keys;
   for (const MetricRow& r : *rows) {
     if (!r.config.contains(json::json_pointer("/data/path")) ||
         !r.config["data"]["path"].is_string())
       return Status::InvalidArgument("point " + r.point + ": config has no data.path");
-    paths.insert(r.config["data"]["path"].get<std::string>());
+    row_keys.push_back(DataKeyOf(r));
   }
-  const std::map<std::string, std::string> names = DatasetNames(paths);
+  const std::map<DataKey, std::string> names =
+      DatasetNames(std::set<DataKey>(row_keys.begin(), row_keys.end()));
   std::set<int64_t> seeds;
-  for (const MetricRow& r : *rows) {
+  for (size_t i = 0; i < rows->size(); ++i) {
+    const MetricRow& r = (*rows)[i];
+    const DataKey& key = row_keys[i];
     law::Observation o;
     o.origin = db_path + ": point " + r.point;
     if (!r.value)
       return Status::InvalidArgument(o.origin + ": " + options.split + " " + r.metric +
                                      " is not a finite number");
-    const std::string path = r.config["data"]["path"].get<std::string>();
     StatusOr<double> l = ConfigNumber(r, "/data/max_seq_len");
     StatusOr<double> n = ConfigNumber(r, "/model/layers");
     StatusOr<double> d = ConfigNumber(r, "/model/d_model");
     for (const auto* s : {&l, &n, &d})
       if (!s->ok()) return s->status();
-    o.dataset = names.at(path);
+    o.dataset = names.at(key);
     o.max_seq_len = *l;
     o.layers = *n;
     o.d_model = *d;
@@ -286,9 +351,9 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
       o.epochs = *r.epochs;
     }
     if (r.eval_seed) seeds.insert(static_cast<int64_t>(*r.eval_seed));
-    PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, path, o.max_seq_len, &o));
-    PERFLAW_RETURN_IF_ERROR(LookUpTransition(**db, path, o.max_seq_len, &o));
-    in.dataset_paths[o.dataset] = path;
+    PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, key, o.max_seq_len, &o));
+    PERFLAW_RETURN_IF_ERROR(LookUpTransition(**db, key, o.max_seq_len, &o));
+    in.dataset_paths[o.dataset] = key.path;
     in.rows.push_back(std::move(o));
   }
   for (int64_t seed : seeds)

@@ -37,11 +37,13 @@ struct LawDbInput {
 // Reads every COMPLETED point of the database, or of options.sweep (opened read-only; a missing
 // file is NotFound):
 // dataset = the stem of the config's data.path (the sweep's default dataset name; the full path
-// where two paths share a stem), max_seq_len, layers, d_model from the config JSON, one row per
-// hr@K / ndcg@K / mrr of `options.split` (metric names HR@K, NDCG@K, MRR) with its evaluated users,
-// the result's best epoch and epochs run (for the verdict), tokens and apen from
-// dataset_stats (dataset = data.path, same max_seq_len) when one value is stored, and likewise
-// the transition entropy (schema version 3 on). Errors (exit 2):
+// where two paths share a stem; "stem{key=value}" per variant when one path is read with several
+// data options, e.g. a data.user_fraction axis), max_seq_len, layers, d_model from the config JSON,
+// one row per hr@K / ndcg@K / mrr of `options.split` (metric names HR@K, NDCG@K, MRR) with its
+// evaluated users, the result's best epoch and epochs run (for the verdict), tokens and apen from
+// the dataset_stats rows of the point's data options and max_seq_len when one value is stored
+// (a point keeping every user falls back to the file's rows), and likewise the transition entropy
+// (schema version 3 on). Errors (exit 2):
 // no completed points, several protocols without options.protocol, no rows for the selection.
 StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOptions& options);
 

@@ -6,12 +6,14 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
 #include "orchestrator/store/results_db.h"
 #include "tests/orchestrator/store/db_fixture.h"
 #include "tests/test_util.h"
+#include "worker/point_config.h"
 #include "worker/result.h"
 
 namespace perflaw::testing {
@@ -220,6 +222,47 @@ TEST(LawDbTest, TransitionEntropyComesFromDatasetStats) {
   EXPECT_EQ(in->rows[0].transition, 6.25);
   EXPECT_TRUE(std::isnan(in->rows[0].apen));  // ambiguous: left missing
   EXPECT_EQ(in->dataset_paths.at("ml-1m"), "/data/ml-1m.inter");
+}
+
+// A data axis (data.user_fraction) makes one file several datasets: each is named by the key in
+// which it differs and reads the statistics stored for its own options, not the file's others.
+TEST(LawDbTest, UserFractionsAreDatasetsOfTheirOwnWithTheirOwnStats) {
+  TempDir dir;
+  const std::string path = dir.File("r.db");
+  {
+    StatusOr<std::unique_ptr<ResultsDb>> db = ResultsDb::OpenForWriting(path);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    StatusOr<int64_t> sweep = (*db)->RecordSweep("name: fractions\n", "fractions");
+    ASSERT_TRUE(sweep.ok());
+    std::vector<orchestrator::DatasetStatsRecord> stats;
+    for (double fraction : {0.5, 1.0}) {
+      json config = Config(2, 16);
+      config["model"] = {{"layers", 2}, {"d_model", 16}};  // integers, as a sweep stores them
+      config["data"]["user_fraction"] = fraction;
+      const std::string id = fraction < 1 ? "half" : "all";
+      ASSERT_TRUE((*db)->AddPoints(*sweep, {{id, config.dump(), 1}}).ok());
+      StatusOr<int64_t> attempt = (*db)->StartAttempt(id, 0, {"host"}, {1});
+      ASSERT_TRUE(attempt.ok());
+      ASSERT_TRUE((*db)->CompletePoint(id, *attempt, Result(0.5 * fraction, "full")).ok());
+      StatusOr<worker::PointConfig> point = worker::PointConfigFromJson(config, "test");
+      ASSERT_TRUE(point.ok()) << point.status().ToString();
+      orchestrator::DatasetStatsRecord s = Ml1mStats();
+      point->data.max_seq_len = 0;
+      s.options = point->data.CanonicalString();
+      s.tokens = 1000 * fraction;
+      stats.push_back(s);
+    }
+    for (const orchestrator::DatasetStatsRecord& s : stats)
+      ASSERT_TRUE((*db)->StoreDatasetStats(s).ok());
+  }
+  auto in = ReadNdcg10(path);
+  ASSERT_TRUE(in.ok()) << in.status().ToString();
+  ASSERT_EQ(in->rows.size(), 2u);
+  std::map<std::string, double> tokens;
+  for (const law::Observation& o : in->rows) tokens[o.dataset] = o.tokens;
+  EXPECT_EQ(tokens, (std::map<std::string, double>{{"ml-1m{user_fraction=0.5}", 500},
+                                                   {"ml-1m{user_fraction=1.0}", 1000}}));
+  EXPECT_EQ(in->dataset_paths.at("ml-1m{user_fraction=0.5}"), "/data/ml-1m.inter");
 }
 
 // The data-aware form on a database without the measure says how to store it.
