@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 
 #include "tests/orchestrator/sweep/sweep_test_util.h"
@@ -28,6 +31,28 @@ TEST(SweepConfigs, StudyCpuLoadsTheSharedDatasets) {
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->datasets.size(), 2u);
   EXPECT_GT(s->points.size(), 12u);
+}
+
+// docs/results.md's study: three datasets, the user-fraction axis on ml-100k only, two seeds
+// there and on wikipedia, amazon-video's smaller grid with one seed.
+TEST(SweepConfigs, StudyConvergenceHasItsDataAxisOnMl100kOnly) {
+  if (!perflaw::testing::HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
+  StatusOr<Sweep> s =
+      LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/study-convergence.yaml", NoCache());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  ASSERT_EQ(s->datasets.size(), 3u);
+  std::map<std::string, std::set<double>> fractions;
+  std::map<std::string, int> points;
+  for (const GridPoint& p : s->points) {
+    const std::string name = std::filesystem::path(p.config.data.path).stem().string();
+    fractions[name].insert(p.config.data.user_fraction);
+    ++points[name];
+  }
+  EXPECT_EQ(fractions["ml-100k"], (std::set<double>{0.25, 0.5, 1.0}));
+  EXPECT_EQ(fractions["wikipedia"], (std::set<double>{1.0}));
+  EXPECT_EQ(fractions["amazon-video"], (std::set<double>{1.0}));
+  EXPECT_EQ(points,
+            (std::map<std::string, int>{{"ml-100k", 96}, {"wikipedia", 32}, {"amazon-video", 9}}));
 }
 
 TEST(SweepCheckCommand, ListsPointsAndFailsWithExitTwo) {
