@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PERFLAW = os.environ.get("PERFLAW", os.path.join(ROOT, "build/bin/perflaw"))
 
 POINT_COLUMNS = [
-    "point", "dataset", "user_fraction", "max_seq_len", "layers", "d_model", "seed",
+    "point", "dataset", "user_fraction", "max_seq_len", "layers", "d_model", "seed", "norm", "warmup",
     "epoch_limit", "patience", "epochs_run", "best_epoch", "stopped_by", "protocol", "eval_users",
     "valid_hr10", "valid_ndcg10", "test_hr10", "test_ndcg10", "users", "tokens", "apen",
     "transition_bits", "wall_seconds"]
@@ -65,6 +65,7 @@ def export(db, csv_path):
         json_extract(p.config, '$.data.max_seq_len') AS max_seq_len,
         json_extract(p.config, '$.model.layers') AS layers,
         json_extract(p.config, '$.model.d_model') AS d_model, json_extract(p.config, '$.seed') AS seed,
+        json_extract(p.config, '$.model.norm') AS norm, json_extract(p.config, '$.train.warmup') AS warmup,
         json_extract(p.config, '$.train.epochs') AS epoch_limit,
         json_extract(p.config, '$.train.patience') AS patience,
         json_array_length(r.result, '$.epochs') AS epochs_run, r.best_epoch AS best_epoch,
@@ -108,10 +109,17 @@ def export(db, csv_path):
     print("exported %d points from %s to %s" % (len(rows), db, csv_path))
 
 
+def base_recipe(row):
+    """The main study's training recipe (post-LN, no warm-up); the follow-up's is pre-LN + warm-up."""
+    return row.get("norm", "post") == "post" and int(row.get("warmup", 0)) == 0
+
+
 def name_of(row):
-    """ml-100k at a quarter of its users is the dataset ml-100k@0.25 (the full one keeps its name)."""
+    """ml-100k at a quarter of its users is the dataset ml-100k@0.25 (the full one keeps its name);
+    the follow-up's pre-LN runs are ml-100k+preln."""
     f = float(row["user_fraction"])
-    return row["dataset"] if f >= 1 else "%s@%g" % (row["dataset"], f)
+    name = row["dataset"] if f >= 1 else "%s@%g" % (row["dataset"], f)
+    return name if base_recipe(row) else name + "+preln"
 
 
 def write_law_csv(rows, path, rename=None):
@@ -129,6 +137,8 @@ def write_law_csv(rows, path, rename=None):
 class Study:
     def __init__(self, rows, out, fit_opts):
         self.rows, self.out, self.fit_opts = rows, out, fit_opts
+        self.all_rows = rows
+        self.main = [r for r in rows if base_recipe(r)]  # (b), (c): the main study's recipe
         self.lines = []
         self.fits = {}  # tag -> (fit, error): the baselines of (b) and (c) serve both measures
 
@@ -231,14 +241,19 @@ class Study:
 
     def collapses(self):
         """Runs that ended near the popularity level: test HR@10 below 0.5 on ml-100k."""
-        self.say("## Collapsed runs (ml-100k, all fractions: test HR@10 < 0.5)")
+        self.say("## Collapsed runs (ml-100k: test HR@10 < 0.5)")
         body = []
-        for n in sorted({int(r["layers"]) for r in self.rows if r["dataset"] == "ml-100k"}):
-            rs = [r for r in self.rows if r["dataset"] == "ml-100k" and int(r["layers"]) == n]
-            bad = [r for r in rs if float(r["test_hr10"]) < 0.5]
-            body.append([n, "%d of %d" % (len(bad), len(rs)),
-                         ", ".join(sorted({r["best_epoch"] for r in bad}, key=int)) or "-"])
-        self.table(["layers", "collapsed runs", "their best epochs"], body)
+        ml = [r for r in self.all_rows if r["dataset"] == "ml-100k"]
+        for n in sorted({int(r["layers"]) for r in ml}):
+            row = [n]
+            for recipe in (True, False):
+                rs = [r for r in ml if int(r["layers"]) == n and base_recipe(r) == recipe]
+                bad = [r for r in rs if float(r["test_hr10"]) < 0.5]
+                row += ["%d of %d" % (len(bad), len(rs)),
+                        ", ".join(sorted({r["best_epoch"] for r in bad}, key=int)) or "-"]
+            body.append(row)
+        self.table(["layers", "post-LN (all fractions): collapsed", "their best epochs",
+                    "pre-LN + warm-up (all users): collapsed", "their best epochs"], body)
 
     def verdicts(self):
         self.say("## Verdicts: the Performance Law per dataset (all seeds, in-grid search box)")
@@ -298,7 +313,7 @@ class Study:
     def data_fraction(self):
         """(b) predict one user fraction of ml-100k from the others."""
         self.say("## (b) A held-out data size: one user fraction of ml-100k predicted from the others")
-        fractions = sorted({float(r["user_fraction"]) for r in self.rows if r["dataset"] == "ml-100k"})
+        fractions = sorted({float(r["user_fraction"]) for r in self.main if r["dataset"] == "ml-100k"})
         header = ["held out", "metric", "law RMSE", "law rel. error", "law, no D' RMSE",
                   "law, no D' rel. error", "log-linear RMSE", "log-linear rel. error",
                   "noise floor (sigma / rel.)"]
@@ -315,10 +330,10 @@ class Study:
                 held_name = name_of({"dataset": "ml-100k", "user_fraction": held})
                 for metric in METRICS:
                     where = "dataset!=%s" % held_name
-                    law = self.fit(self.rows, "performance-data", metric,
+                    law = self.fit(self.main, "performance-data", metric,
                                    ["--group-by", "none", "--quality", quality, "--train-where",
                                     where, "--bootstrap", "0"], "b-%s-%s-%g" % (quality, metric, held))
-                    ml = [r for r in self.rows if r["dataset"] == "ml-100k"]
+                    ml = [r for r in self.main if r["dataset"] == "ml-100k"]
                     tokens = next(r["tokens"] for r in ml if float(r["user_fraction"]) == held)
                     pooled = ["--group-by", "dataset", "--train-where", "tokens!=%s" % tokens,
                               "--bootstrap", "0"]
@@ -334,7 +349,7 @@ class Study:
         header = ["held out", "metric", "law RMSE", "law rel. error", "law, no D' RMSE",
                   "law, no D' rel. error", "log-linear RMSE", "log-linear rel. error",
                   "noise floor (sigma / rel.)"]
-        names = self.datasets()
+        names = [n for n in self.datasets() if "+" not in n]
         for quality in ("apen", "transition"):
             self.say("law: performance-data with D' = tokens x %s fitted on every other dataset's "
                      "rows (ml-100k's fractions included). Baselines without a data term: "
@@ -343,8 +358,8 @@ class Study:
             body = []
             for held in (n for n in names if "@" not in n):
                 # ml-100k held out means all of its fractions held out.
-                train = [r for r in self.rows if r["dataset"] != held.split("@")[0]]
-                test = [r for r in self.rows if name_of(r) == held]
+                train = [r for r in self.main if r["dataset"] != held.split("@")[0]]
+                test = [r for r in self.main if name_of(r) == held]
                 rows = train + test
                 for metric in METRICS:
                     where = "dataset!=%s" % held

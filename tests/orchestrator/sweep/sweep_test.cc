@@ -55,6 +55,23 @@ TEST(SweepConfigs, StudyConvergenceHasItsDataAxisOnMl100kOnly) {
             (std::map<std::string, int>{{"ml-100k", 96}, {"wikipedia", 32}, {"amazon-video", 9}}));
 }
 
+// Its follow-up: ml-100k's full grid with pre-LN and warm-up, into the same database.
+TEST(SweepConfigs, StudyConvergencePrelnIsTheMl100kGridWithPreLnAndWarmup) {
+  if (!perflaw::testing::HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
+  const std::string dir = std::string(PERFLAW_SOURCE_DIR) + "/configs/";
+  StatusOr<Sweep> s = LoadSweep(dir + "study-convergence-preln.yaml", NoCache());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  StatusOr<Sweep> parent = LoadSweep(dir + "study-convergence.yaml", NoCache());
+  ASSERT_TRUE(parent.ok()) << parent.status().ToString();
+  EXPECT_EQ(s->points.size(), 32u);
+  EXPECT_EQ(s->db_path, parent->db_path);
+  for (const GridPoint& p : s->points) {
+    EXPECT_EQ(p.config.model.norm, worker::NormPlacement::kPre);
+    EXPECT_EQ(p.config.train.warmup, 48u);
+    EXPECT_EQ(p.config.data.user_fraction, 1.0);
+  }
+}
+
 TEST(SweepCheckCommand, ListsPointsAndFailsWithExitTwo) {
   TempDir dir;
   dir.Write("ok.yaml", SynthSweep("grid:\n  model.layers: [1, 2]\n  seed: [0, 1]\n"));
