@@ -176,7 +176,7 @@ Status WriteCsv(const std::string& path, const std::vector<Observation>& rows) {
   return out ? Status::Ok() : Status::IoError("write to '" + path + "' failed");
 }
 
-StatusOr<RowFilter> RowFilter::Parse(const std::string& expression) {
+StatusOr<RowFilter> RowFilter::Parse(const std::string& expression, const std::string& option) {
   RowFilter f;
   f.expression_ = expression;
   std::string rest = expression;
@@ -185,7 +185,7 @@ StatusOr<RowFilter> RowFilter::Parse(const std::string& expression) {
     std::string clause = Trim(rest.substr(0, amp));
     size_t pos = clause.find_first_of("<>=!");
     if (clause.empty() || pos == std::string::npos || pos == 0) {
-      return Status::InvalidArgument("--train-where: cannot parse clause '" + clause +
+      return Status::InvalidArgument(option + ": cannot parse clause '" + clause +
                                      "' (expected key op value, op in <= < >= > == !=)");
     }
     Clause c;
@@ -194,22 +194,21 @@ StatusOr<RowFilter> RowFilter::Parse(const std::string& expression) {
     c.op = clause.substr(pos, op_len);
     c.text = Trim(clause.substr(pos + op_len));
     if (c.op == "=" || c.op == "!") {
-      return Status::InvalidArgument("--train-where: unknown operator in '" + clause +
+      return Status::InvalidArgument(option + ": unknown operator in '" + clause +
                                      "' (use <= < >= > == !=)");
     }
     if (!IsKnownKey(c.key)) {
-      return Status::InvalidArgument("--train-where: unknown column '" + c.key + "' in '" + clause +
+      return Status::InvalidArgument(option + ": unknown column '" + c.key + "' in '" + clause +
                                      "'");
     }
-    if (c.text.empty())
-      return Status::InvalidArgument("--train-where: no value in '" + clause + "'");
+    if (c.text.empty()) return Status::InvalidArgument(option + ": no value in '" + clause + "'");
     if (IsStringKey(c.key) && c.op != "==" && c.op != "!=") {
-      return Status::InvalidArgument("--train-where: column '" + c.key +
+      return Status::InvalidArgument(option + ": column '" + c.key +
                                      "' is text; only == and != apply");
     }
     if (!IsStringKey(c.key) && !ParseNumber(c.text, &c.number)) {
-      return Status::InvalidArgument("--train-where: '" + c.text + "' is not a number in '" +
-                                     clause + "'");
+      return Status::InvalidArgument(option + ": '" + c.text + "' is not a number in '" + clause +
+                                     "'");
     }
     f.clauses_.push_back(c);
     if (amp == std::string::npos) break;

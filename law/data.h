@@ -52,7 +52,9 @@ Status WriteCsv(const std::string& path, const std::vector<Observation>& rows);
 // (dataset, metric) allow only == and !=. Example: "layers<=16 && d_model>25".
 class RowFilter {
  public:
-  static StatusOr<RowFilter> Parse(const std::string& expression);
+  // Errors name `option`, the flag the expression came from.
+  static StatusOr<RowFilter> Parse(const std::string& expression,
+                                   const std::string& option = "--train-where");
   bool Matches(const Observation& row) const;
   const std::string& expression() const { return expression_; }
 

@@ -223,6 +223,25 @@ double MedianDprime(const std::vector<Observation>& rows, bool times_quality,
   return v.empty() ? NAN : Percentile(v, 0.5);
 }
 
+namespace {
+
+// Drops the rows that do not match `where` (empty: keeps all); keeping none is an error.
+Status KeepMatching(const std::string& where, std::vector<Observation>* rows) {
+  if (where.empty()) return Status::Ok();
+  StatusOr<RowFilter> filter = RowFilter::Parse(where, "--where");
+  if (!filter.ok()) return filter.status();
+  const size_t before = rows->size();
+  rows->erase(std::remove_if(rows->begin(), rows->end(),
+                             [&](const Observation& r) { return !filter->Matches(r); }),
+              rows->end());
+  if (rows->empty())
+    return Status::InvalidArgument("--where '" + where + "' keeps none of the " +
+                                   std::to_string(before) + " rows");
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOptions& options) {
   std::string why;
   if (!options.IsValid(&why)) return Status::InvalidArgument(why);
@@ -238,6 +257,7 @@ StatusOr<Study> RunStudy(const std::vector<Observation>& rows, const StudyOption
     return Status::InvalidArgument("no rows with metric '" + options.metric +
                                    "'; metrics present: " + MetricList(rows));
   }
+  PERFLAW_RETURN_IF_ERROR(KeepMatching(options.where, &selected));
   Study study;
   study.form = (*form)->name();
   study.formula = (*form)->formula();

@@ -21,6 +21,8 @@ struct StudyOptions {
   std::string group_by;  // empty = the form's default (see Form::default_group_by)
   FormOptions form_options;
   FitOptions fit;
+  // Only the rows matching this RowFilter expression (law/data.h) are fitted; empty = every row.
+  std::string where;
   std::string train_where;  // extrapolation check; empty = none
   double budget = 0;        // best configuration under this many non-embedding parameters; 0 = none
   // Search box for the numerical optimum and the budget; 0 = the group's observed range.

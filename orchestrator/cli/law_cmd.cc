@@ -16,8 +16,8 @@
 #include "law/report.h"
 #include "law/suggest.h"
 #include "orchestrator/cli/cli.h"
-#include "orchestrator/store/law_db.h"
 #include "orchestrator/cli/table.h"
+#include "orchestrator/store/law_db.h"
 
 namespace perflaw::cli {
 namespace {
@@ -61,6 +61,9 @@ void AddStudyOptions(CLI::App* sub, LawArgs* a) {
       ->check(CLI::IsMember(law::FormNames()))
       ->capture_default_str();
   sub->add_option("--metric", s.metric, "fit only this metric (default: each metric separately)");
+  sub->add_option("--where", s.where,
+                  "fit only the rows matching e.g. \"dataset==ml-100k && layers<=4\" (keys and "
+                  "operators as --train-where)");
   sub->add_option("--group-by", s.group_by,
                   "dataset,max_seq_len | dataset | max_seq_len | none (default: per form)");
   sub->add_option("--starts", s.fit.starts, "multi-start points")->capture_default_str();
@@ -489,6 +492,7 @@ json Selection(const LawArgs& a, const law::Study& s) {
           {"sweep", a.sweep_used ? json(a.sweep_used) : json(nullptr)},
           {"metric", a.study.metric.empty() ? json(nullptr) : json(a.study.metric)},
           {"group_by", s.group_by},
+          {"where", a.study.where.empty() ? json(nullptr) : json(a.study.where)},
           {"points", "state = COMPLETED"},
           {"options", FitOptionsJson(a)}};
 }

@@ -212,7 +212,26 @@ TEST(UsesTest, StudyGroupsAndLabelsErrors) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("metrics present: HR@10"), std::string::npos);
 
+  // --where keeps the L=100 group only; a filter that keeps nothing, or does not parse, is refused.
   so.metric = "";
+  so.where = "max_seq_len==100";
+  auto where = RunStudy(rows, so);
+  ASSERT_TRUE(where.ok()) << where.status().message();
+  ASSERT_EQ(where->groups.size(), 1u);
+  EXPECT_EQ(where->groups[0].key.Label(), "metric=HR@10 dataset=s max_seq_len=100");
+  EXPECT_EQ(where->groups[0].rows.size(), other.size());
+  so.where = "layers>1000";
+  auto nothing = RunStudy(rows, so);
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_TRUE(nothing.status().IsUserError());
+  EXPECT_EQ(nothing.status().message(),
+            "--where 'layers>1000' keeps none of the " + std::to_string(rows.size()) + " rows");
+  so.where = "depth<3";
+  auto unknown = RunStudy(rows, so);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(), "--where: unknown column 'depth' in 'depth<3'");
+  so.where.clear();
+
   so.train_where.clear();
   rows.resize(30);  // the L=100 group keeps 6 points: fewer than 7
   auto few = RunStudy(rows, so);

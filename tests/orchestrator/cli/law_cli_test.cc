@@ -151,6 +151,19 @@ TEST(LawCliTest, TrainWhereChecksTheGroupsItSplitsAndSaysWhichItDoesNot) {
       << none.err;
 }
 
+// --where fits only the matching rows: of two L groups it keeps one, and within it a subset.
+TEST(LawCliTest, WhereFitsOnlyTheMatchingRows) {
+  CsvInput csv(GridCsv(2));
+  auto j = csv.Run("fit",
+                   "--starts 50 --bootstrap 0 --format json --where \"max_seq_len==100 && "
+                   "d_model>=50\"");
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  auto groups = nlohmann::json::parse(j.out);
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0]["keys"]["max_seq_len"], 100);
+  EXPECT_EQ(groups[0]["n_points"], 18);  // 6 layers x d 50, 75, 100
+}
+
 TEST(LawCliTest, OptimumOutsideTheSearchedRangeIsCalledAnExtrapolation) {
   const CsvInput csv(GridCsv());  // N* = 16
   // Shown only for an identified optimum (inside the observed grid; here the search box is
@@ -328,6 +341,8 @@ TEST(LawCliTest, BadInputExitsTwoWithOneLine) {
       {constant, "--form scaling", "constant"},
       {GridCsv(), "--starts 0", "option: starts must be >= 1"},
       {GridCsv(), "--train-where \"depth<4\"", "unknown column 'depth'"},
+      {GridCsv(), "--where \"depth<4\"", "--where: unknown column 'depth'"},
+      {GridCsv(), "--where \"layers>100\"", "--where 'layers>100' keeps none of the 24 rows"},
       {GridCsv(), "--metric NDCG@10", "metrics present: HR@10"},
       {GridCsv(), "--form nonsense", "--form"},
       {GridCsv(1), "--form performance-data", "needs at least 3 distinct values of D'"},
