@@ -158,12 +158,12 @@ Status ReadModelShape(const MetricRow& r, law::Observation* o) {
 // (RecordDatasetStats stores one row per these options and each L).
 struct DataKey {
   std::string path;
-  std::string options;  // apen::DataOptions::CanonicalString() with max_seq_len 0
-  json variant;         // the config's data keys other than path and max_seq_len
-  bool whole = true;    // every user kept (user_fraction 1)
+  std::string options;       // apen::DataOptions::CanonicalString() with max_seq_len 0
+  json variant;              // the config's data keys other than path and max_seq_len
+  std::string variant_text;  // variant.dump(), for ordering
+  bool whole = true;         // every user kept (user_fraction 1)
   bool operator<(const DataKey& o) const {
-    return std::make_tuple(path, options, variant.dump()) <
-           std::make_tuple(o.path, o.options, o.variant.dump());
+    return std::tie(path, options, variant_text) < std::tie(o.path, o.options, o.variant_text);
   }
 };
 
@@ -175,6 +175,7 @@ DataKey DataKeyOf(const MetricRow& r) {
   key.variant = r.config["data"];
   key.variant.erase("path");
   key.variant.erase("max_seq_len");
+  key.variant_text = key.variant.dump();
   StatusOr<worker::PointConfig> config = worker::PointConfigFromJson(r.config, "point " + r.point);
   if (!config.ok()) return key;
   apen::DataOptions data = config->data;
@@ -228,10 +229,14 @@ Status BindStatsOfData(const DataKey& key, double max_seq_len, Statement* st) {
                      static_cast<int64_t>(key.whole));
 }
 
+// What dataset_stats says of one (data, max_seq_len); kMissing where it holds no single value.
+struct DataStats {
+  double tokens = law::kMissing, apen = law::kMissing, transition = law::kMissing;
+};
+
 // tokens and apen of (data options, max_seq_len) when dataset_stats holds exactly one value for
 // them (several rows with different values, e.g. other ApEn m/r, leave them missing).
-Status LookUpStats(const SqliteDb& db, const DataKey& key, double max_seq_len,
-                   law::Observation* o) {
+Status LookUpStats(const SqliteDb& db, const DataKey& key, double max_seq_len, DataStats* o) {
   StatusOr<Statement> st =
       Statement::Prepare(db, std::string("SELECT DISTINCT tokens, apen") + kStatsOfData);
   if (!st.ok()) return st.status();
@@ -255,8 +260,7 @@ Status LookUpStats(const SqliteDb& db, const DataKey& key, double max_seq_len,
 
 // The transition entropy of (data options, max_seq_len) when dataset_stats holds one value for
 // them (ApEn's m and r do not change it); a file older than schema version 3 has none.
-Status LookUpTransition(const ResultsDb& db, const DataKey& key, double max_seq_len,
-                        law::Observation* o) {
+Status LookUpTransition(const ResultsDb& db, const DataKey& key, double max_seq_len, DataStats* o) {
   if (db.schema_version() < 3) return Status::Ok();
   StatusOr<Statement> st =
       Statement::Prepare(db.connection(), std::string("SELECT DISTINCT transition_bits") +
@@ -315,19 +319,21 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
                                    " ranking metrics");
   PERFLAW_RETURN_IF_ERROR(SelectRows(options, db_path, &*rows, &in.protocol));
 
-  std::vector<DataKey> row_keys;
+  // Rows come one per (point, metric): each point's data is read once, each (data, L)'s
+  // statistics looked up once.
+  std::map<std::string, DataKey> point_keys;
+  std::set<DataKey> keys;
   for (const MetricRow& r : *rows) {
     if (!r.config.contains(json::json_pointer("/data/path")) ||
         !r.config["data"]["path"].is_string())
       return Status::InvalidArgument("point " + r.point + ": config has no data.path");
-    row_keys.push_back(DataKeyOf(r));
+    if (!point_keys.count(r.point)) keys.insert(point_keys[r.point] = DataKeyOf(r));
   }
-  const std::map<DataKey, std::string> names =
-      DatasetNames(std::set<DataKey>(row_keys.begin(), row_keys.end()));
+  const std::map<DataKey, std::string> names = DatasetNames(keys);
+  std::map<std::pair<DataKey, double>, DataStats> stats;
   std::set<int64_t> seeds;
-  for (size_t i = 0; i < rows->size(); ++i) {
-    const MetricRow& r = (*rows)[i];
-    const DataKey& key = row_keys[i];
+  for (const MetricRow& r : *rows) {
+    const DataKey& key = point_keys.at(r.point);
     law::Observation o;
     o.origin = db_path + ": point " + r.point;
     if (!r.value)
@@ -351,8 +357,14 @@ StatusOr<LawDbInput> ReadObservations(const std::string& db_path, const LawDbOpt
       o.epochs = *r.epochs;
     }
     if (r.eval_seed) seeds.insert(static_cast<int64_t>(*r.eval_seed));
-    PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, key, o.max_seq_len, &o));
-    PERFLAW_RETURN_IF_ERROR(LookUpTransition(**db, key, o.max_seq_len, &o));
+    auto [it, fresh] = stats.try_emplace({key, o.max_seq_len});
+    if (fresh) {
+      PERFLAW_RETURN_IF_ERROR(LookUpStats(conn, key, o.max_seq_len, &it->second));
+      PERFLAW_RETURN_IF_ERROR(LookUpTransition(**db, key, o.max_seq_len, &it->second));
+    }
+    o.tokens = it->second.tokens;
+    o.apen = it->second.apen;
+    o.transition = it->second.transition;
     in.dataset_paths[o.dataset] = key.path;
     in.rows.push_back(std::move(o));
   }

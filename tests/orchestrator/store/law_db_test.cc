@@ -236,8 +236,7 @@ TEST(LawDbTest, UserFractionsAreDatasetsOfTheirOwnWithTheirOwnStats) {
     ASSERT_TRUE(sweep.ok());
     std::vector<orchestrator::DatasetStatsRecord> stats;
     for (double fraction : {0.5, 1.0}) {
-      json config = Config(2, 16);
-      config["model"] = {{"layers", 2}, {"d_model", 16}};  // integers, as a sweep stores them
+      json config = StoredConfig("/data/ml-1m.inter", 2, 16);
       config["data"]["user_fraction"] = fraction;
       const std::string id = fraction < 1 ? "half" : "all";
       ASSERT_TRUE((*db)->AddPoints(*sweep, {{id, config.dump(), 1}}).ok());
