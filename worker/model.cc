@@ -1,6 +1,10 @@
 #include "worker/model.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -11,20 +15,83 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-// Fills `mask` (float, contiguous, CPU) with 0 or 1/keep: 16 random bits per element.
+// Fills `mask` (float, contiguous, CPU) with 0 or 1/keep: 16 random bits per element, element i
+// taking bits 16*(i%4).. of the generator's (i/4)-th output. The bits are drawn into a block first
+// so that the comparison loop vectorizes (little-endian: the 16-bit lanes of a word are in that
+// order in memory).
 void FillDropoutMask(Rng& rng, double p, torch::Tensor& mask) {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "lane order of the random words");
+  constexpr int64_t kWords = 256;  // 1,024 elements per block
   const uint32_t threshold = static_cast<uint32_t>(std::lround(p * 65536.0));
   const float scale = static_cast<float>(65536.0 / (65536.0 - threshold));
   float* out = mask.data_ptr<float>();
   const int64_t n = mask.numel();
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    uint64_t r = rng.Next();
-    for (int k = 0; k < 4; ++k, r >>= 16) out[i + k] = (r & 0xffff) >= threshold ? scale : 0.0f;
+  uint64_t words[kWords];
+  uint16_t lanes[4 * kWords];
+  for (int64_t start = 0; start < n; start += 4 * kWords) {
+    const int64_t count = std::min<int64_t>(4 * kWords, n - start);
+    for (int64_t w = 0; w < (count + 3) / 4; ++w) words[w] = rng.Next();
+    std::memcpy(lanes, words, sizeof(lanes));
+    float* o = out + start;
+    for (int64_t i = 0; i < count; ++i) o[i] = lanes[i] >= threshold ? scale : 0.0f;
   }
-  uint64_t r = rng.Next();
-  for (; i < n; ++i, r >>= 16) out[i] = (r & 0xffff) >= threshold ? scale : 0.0f;
+  if (n % 4 == 0) rng.Next();  // one word more when n is a multiple of 4, as masks always drew
 }
+
+// The input's item vectors: gathered by the caller, or here (row 0, padding, gets no gradient).
+torch::Tensor ItemVectors(const torch::Tensor& table, const ModelInput& in) {
+  return in.item_vectors.defined() ? in.item_vectors
+                                   : GatherRows(table, in.items, /*padding_row0=*/true);
+}
+
+// Columns per task of GatherRows' backward when the point has several threads: each task adds its
+// columns of every row, so the sum's order (and result) is the same for any thread count.
+constexpr int64_t kScatterColumnGrain = 16;
+
+// grad [rows, d] (zero) += out_grad[i] at row ids[i], for fp32 contiguous CPU tensors.
+void ScatterAddRowsCpu(const torch::Tensor& out_grad, const torch::Tensor& ids, bool padding_row0,
+                       torch::Tensor& grad) {
+  const int64_t n = ids.numel(), d = grad.size(1);
+  const int64_t* id = ids.data_ptr<int64_t>();
+  const float* src = out_grad.data_ptr<float>();
+  float* dst = grad.data_ptr<float>();
+  at::parallel_for(0, d, kScatterColumnGrain, [&](int64_t c0, int64_t c1) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (padding_row0 && id[i] == 0) continue;
+      float* row = dst + id[i] * d;
+      const float* from = src + i * d;
+      for (int64_t c = c0; c < c1; ++c) row[c] += from[c];
+    }
+  });
+}
+
+class GatherRowsFunction : public torch::autograd::Function<GatherRowsFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& table,
+                               const torch::Tensor& ids, bool padding_row0) {
+    ctx->save_for_backward({ids});
+    ctx->saved_data["rows"] = table.size(0);
+    ctx->saved_data["padding_row0"] = padding_row0;
+    std::vector<int64_t> shape = ids.sizes().vec();
+    shape.push_back(table.size(1));
+    return table.index_select(0, ids.reshape(-1)).view(shape);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const torch::Tensor ids = ctx->get_saved_variables()[0].reshape(-1).contiguous();
+    const bool padding_row0 = ctx->saved_data["padding_row0"].toBool();
+    const int64_t d = grads[0].size(-1);
+    torch::Tensor out_grad = grads[0].reshape({-1, d}).contiguous();
+    torch::Tensor grad = torch::zeros({ctx->saved_data["rows"].toInt(), d}, out_grad.options());
+    if (out_grad.device().is_cpu() && out_grad.scalar_type() == torch::kFloat) {
+      ScatterAddRowsCpu(out_grad, ids, padding_row0, grad);
+    } else {
+      grad.index_add_(0, ids, out_grad);
+      if (padding_row0) grad[0].zero_();
+    }
+    return {grad, torch::Tensor(), torch::Tensor()};
+  }
+};
 
 // Xavier-normal weights (what the public PyTorch SASRec applies to every matrix).
 void XavierNormal(torch::Tensor w) {
@@ -57,10 +124,14 @@ void RegisterItemAndPositionTables(SequenceModel& m, uint32_t num_items, uint32_
   m.embedding_params = {*items, *positions};
 }
 
-// Part i (0: q, 1: k, 2: v) of a fused projection [R, L, 3d] as [R, L, heads, dh] (a view).
-torch::Tensor QkvPart(const torch::Tensor& qkv, int64_t i, int64_t heads) {
-  const int64_t d = qkv.size(2) / 3;
-  return qkv.narrow(2, i * d, d).reshape({qkv.size(0), qkv.size(1), heads, d / heads});
+// q, k and v of a fused projection [R, L, 3d], each [R, L, heads, dh] (views). unsafe_chunk, not
+// three narrows: its backward is one concatenation, where each narrow's would be a zero-filled
+// [R, L, 3d] gradient and the three are then summed (the same values, three times the memory
+// passes).
+std::vector<torch::Tensor> QkvParts(const torch::Tensor& qkv, int64_t heads) {
+  std::vector<torch::Tensor> parts = qkv.unsafe_chunk(3, 2);
+  for (torch::Tensor& t : parts) t = t.reshape({t.size(0), t.size(1), heads, t.size(2) / heads});
+  return parts;
 }
 
 // Multi-head self-attention's projections: fused q/k/v in, one out. The attention itself is the
@@ -79,9 +150,8 @@ class SelfAttention : public torch::nn::Module {
   // x [R, L, d] -> [R, L, d]; `attend` maps q, k, v [R, L, heads, dh] to [R, L, d].
   template <typename AttendFn>
   torch::Tensor Forward(const torch::Tensor& x, AttendFn&& attend) {
-    torch::Tensor qkv = in_->forward(x);
-    return out_->forward(
-        attend(QkvPart(qkv, 0, heads_), QkvPart(qkv, 1, heads_), QkvPart(qkv, 2, heads_)));
+    const std::vector<torch::Tensor> qkv = QkvParts(in_->forward(x), heads_);
+    return out_->forward(attend(qkv[0], qkv[1], qkv[2]));
   }
   std::vector<torch::Tensor> Weights() { return {in_->weight, out_->weight}; }
   std::vector<torch::Tensor> Biases() { return {in_->bias, out_->bias}; }
@@ -104,9 +174,8 @@ class PositionalModel : public SequenceModel {
   }
 
   torch::Tensor EmbedInput(const ModelInput& in) {
-    torch::Tensor x = torch::embedding(item_emb_, in.items, /*padding_idx=*/0) *
-                          std::sqrt(static_cast<double>(d_)) +
-                      torch::embedding(pos_emb_, in.positions);
+    torch::Tensor x = ItemVectors(item_emb_, in) * std::sqrt(static_cast<double>(d_)) +
+                      GatherRows(pos_emb_, in.positions, /*padding_row0=*/false);
     return Dropout(x, dropout_);
   }
 
@@ -280,7 +349,7 @@ class Llama : public SequenceModel {
   }
 
   torch::Tensor Encode(const ModelInput& in) override {
-    torch::Tensor x = Dropout(torch::embedding(item_emb_, in.items, /*padding_idx=*/0), dropout_);
+    torch::Tensor x = Dropout(ItemVectors(item_emb_, in), dropout_);
     const torch::Tensor allowed = AllowedMask(in.segments);
     const torch::Tensor math_mask = MathMask(allowed, heads_);
     const RopeAngles rope = MakeRopeAngles(in.positions, d_ / heads_);
@@ -302,10 +371,9 @@ class Llama : public SequenceModel {
   };
   torch::Tensor Attention(Block& b, const torch::Tensor& x, const RopeAngles& rope,
                           const torch::Tensor& allowed, const torch::Tensor& math_mask) {
-    torch::Tensor qkv = b.qkv->forward(x);
-    torch::Tensor q = Rope(QkvPart(qkv, 0, heads_), rope), k = Rope(QkvPart(qkv, 1, heads_), rope);
-    return b.out->forward(
-        SoftmaxAttention(q, k, QkvPart(qkv, 2, heads_), allowed, math_mask, dropout_));
+    const std::vector<torch::Tensor> qkv = QkvParts(b.qkv->forward(x), heads_);
+    return b.out->forward(SoftmaxAttention(Rope(qkv[0], rope), Rope(qkv[1], rope), qkv[2], allowed,
+                                           math_mask, dropout_));
   }
 
   int64_t d_, heads_;
@@ -389,6 +457,10 @@ class Hstu : public PositionalModel {
 };
 
 }  // namespace
+
+torch::Tensor GatherRows(const torch::Tensor& table, const torch::Tensor& ids, bool padding_row0) {
+  return GatherRowsFunction::apply(table, ids, padding_row0);
+}
 
 torch::Tensor MaskDropout::Apply(const torch::Tensor& x, double p, bool training) {
   if (!training || p <= 0.0) return x;

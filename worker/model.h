@@ -18,12 +18,23 @@ struct ModelInput {
   torch::Tensor items;      // 0 = padding
   torch::Tensor positions;  // in [0, max_seq_len)
   torch::Tensor segments;   // sequence id per token, -1 = padding
+  // Optional [rows, len, d_model]: the item table's rows of `items`, already gathered (GatherRows
+  // with padding). Training gathers them together with the loss's rows in one op, so that the
+  // table's gradient is built once per step; without it the model gathers them itself.
+  torch::Tensor item_vectors;
 };
+
+// table[ids] ([ids..., d]) like torch::embedding, with a backward that adds the rows' gradients
+// into one zero-filled table-sized gradient in a single pass (LibTorch 1.13's embedding and
+// index_select backwards cost a dense table each plus a per-index overhead, and a table used twice
+// gets the two summed: most of a small SASRec's step on CPU). `padding_row0`: row 0 gets no
+// gradient (padding).
+torch::Tensor GatherRows(const torch::Tensor& table, const torch::Tensor& ids, bool padding_row0);
 
 // Dropout whose masks come from a seeded worker::Rng on CPU: reproducible across LibTorch versions,
 // restartable from the step number, and much cheaper than LibTorch's bernoulli_ on CPU (the largest
-// single cost of a small SASRec step, see docs/design.md). The keep probability is quantised to 1/65536.
-// On other devices it falls back to torch::dropout.
+// single cost of a small SASRec step, see docs/design.md). The keep probability is quantised to
+// 1/65536. On other devices it falls back to torch::dropout.
 class MaskDropout {
  public:
   void Reseed(uint64_t seed) { rng_ = Rng(seed); }

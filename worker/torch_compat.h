@@ -14,6 +14,16 @@
 
 namespace perflaw::worker::torch_compat {
 
+// The key an optimizer files a parameter's state under: its TensorImpl's address, as text in 1.13
+// and as the pointer itself in 2.x.
+inline auto OptimizerStateKey(const torch::Tensor& p) {
+#if PERFLAW_TORCH_AT_LEAST(2, 0)
+  return static_cast<void*>(p.unsafeGetTensorImpl());
+#else
+  return c10::guts::to_string(p.unsafeGetTensorImpl());
+#endif
+}
+
 // Whether LibTorch has the public, dispatching scaled_dot_product_attention (2.0+): flash /
 // memory-efficient / cuDNN kernels on CUDA, fused kernels on CPU. 1.13 has only a private
 // composite version (math), used by tests to compare the two attention paths.

@@ -21,6 +21,7 @@
 
 #include "worker/batches.h"
 #include "worker/evaluator.h"
+#include "worker/fused_adam.h"
 #include "worker/model.h"
 #include "worker/rng.h"
 #include "worker/threads.h"
@@ -248,7 +249,7 @@ std::unique_ptr<torch::optim::Optimizer> Trainer::MakeOptimizer() {
       o->betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(wd);
       pg.emplace_back(params, std::move(o));
     }
-    return std::make_unique<torch::optim::AdamW>(pg, torch::optim::AdamWOptions(t.lr));
+    return std::make_unique<FusedAdamW>(pg, torch::optim::AdamWOptions(t.lr));
   }
   std::vector<torch::optim::OptimizerParamGroup> pg;
   for (auto& [params, wd] : groups) {
@@ -257,7 +258,7 @@ std::unique_ptr<torch::optim::Optimizer> Trainer::MakeOptimizer() {
     o->betas({t.beta1, t.beta2}).eps(t.eps).weight_decay(wd);
     pg.emplace_back(params, std::move(o));
   }
-  return std::make_unique<torch::optim::Adam>(pg, torch::optim::AdamOptions(t.lr));
+  return std::make_unique<FusedAdam>(pg, torch::optim::AdamOptions(t.lr));
 }
 
 // On CUDA in a group, the device collective (NCCL) when the caller provides one: gradients then
@@ -350,17 +351,21 @@ double Trainer::Step(const Batch& b) {
   ModelInput in{IndexTensor(b.items, {b.rows, b.len}, device_),
                 IndexTensor(b.positions, {b.rows, b.len}, device_),
                 IndexTensor(b.segments, {b.rows, b.len}, device_)};
+  // The item table's rows for the input, the targets and their negatives in one gather, so its
+  // gradient is built in one pass (GatherRows).
+  const int64_t k = c_.train.negatives, inputs = b.rows * b.len;
+  torch::Tensor ids = torch::cat({in.items.reshape(-1), IndexTensor(b.positives, {t}, device_),
+                                  IndexTensor(b.negatives, {t * k}, device_)});
+  std::vector<torch::Tensor> rows = GatherRows(model_->ItemTable(), ids, /*padding_row0=*/true)
+                                        .split_with_sizes({inputs, t, t * k});
+  const int64_t d = rows[0].size(1);
+  in.item_vectors = rows[0].view({b.rows, b.len, d});
   torch::Tensor h = model_->Hidden(in);  // fp32 whatever the precision: the loss is fp32
-  const int64_t d = h.size(2);
   torch::Tensor hidden =
       h.reshape({-1, d}).index_select(0, IndexTensor(b.target_index, {t}, device_));
-  const int64_t k = c_.train.negatives;
-  torch::Tensor ids = torch::cat(
-      {IndexTensor(b.positives, {t}, device_), IndexTensor(b.negatives, {t * k}, device_)});
-  torch::Tensor w = model_->ItemTable().index_select(0, ids);
-  torch::Tensor pos = (w.narrow(0, 0, t) * hidden).sum(-1);  // [T]
+  torch::Tensor pos = (rows[1] * hidden).sum(-1);  // [T]
   torch::Tensor neg =
-      torch::bmm(w.narrow(0, t, t * k).view({t, k, d}), hidden.unsqueeze(2)).squeeze(2);  // [T, K]
+      torch::bmm(rows[2].view({t, k, d}), hidden.unsqueeze(2)).squeeze(2);  // [T, K]
   torch::Tensor loss_sum;
   if (c_.train.loss == LossType::kBce) {
     // -log sigmoid(pos) - log(1 - sigmoid(neg))

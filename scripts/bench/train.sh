@@ -8,6 +8,8 @@
 #   EPOCHS=5 TWIN_EPOCHS=2 bash scripts/bench/train.sh   # shorter
 #   EVAL_ONLY=1 bash scripts/bench/train.sh     # only the full-ranking evaluation (1 training epoch + eval)
 #   WORKER=build-x/bin/perflaw-worker ...        # an existing Release build instead of building build-bench
+#   BASELINE_WORKER=old/bin/perflaw-worker ...   # also train an earlier build on the same point, side by
+#                                                # side, and print the speed ratio (e.g. before a change)
 # Targets (issue 3): test HR@10 >= 0.674 and NDCG@10 >= 0.441 (the public PyTorch SASRec after 20 epochs);
 # <= 13 s per epoch (2x faster than its 26.7 s); full ranking of all 31,013 users in < 5 s.
 set -euo pipefail
@@ -43,6 +45,10 @@ PY
 if [[ "$EVAL_ONLY" != 1 ]]; then
   echo "== perflaw-worker: reference configuration, $EPOCHS epochs"
   "$WORKER" train --point "$OUT/point.json" --out "$OUT/result.json" --cache-dir "$OUT/cache"
+  if [[ -n "${BASELINE_WORKER:-}" ]]; then
+    echo "== baseline perflaw-worker ($BASELINE_WORKER), $EPOCHS epochs"
+    "$BASELINE_WORKER" train --point "$OUT/point.json" --out "$OUT/baseline.json" --cache-dir "$OUT/cache"
+  fi
   echo "== Python twin (same model, python3-torch), $TWIN_EPOCHS epochs"
   /usr/bin/python3 "$ROOT/scripts/bench/train_twin.py" "$DATA" --epochs "$TWIN_EPOCHS" > "$OUT/twin.json" 2> "$OUT/twin.log"
 fi
@@ -52,7 +58,7 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load averages) o
 echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load averages)"
 
 python3 - "$OUT" "$EVAL_ONLY" <<'PY'
-import json, sys
+import json, os, sys
 out = sys.argv[1]
 f = json.load(open(out + "/full_result.json"))
 fe = f["epochs"][0]
@@ -77,6 +83,12 @@ print(f"  perflaw-worker  wall {w:.2f} s/epoch (fastest epoch {wmin:.2f} s), CPU
       f"{r['tokens_per_second']:.0f} tokens/s; target <= 13 s/epoch")
 tw, tc = t["wall_seconds_per_epoch"], t["cpu_seconds_per_epoch"]
 print(f"  Python twin     wall {tw:.2f} s/epoch, CPU {tc:.2f} s/epoch")
+if os.path.exists(out + "/baseline.json"):
+    b = json.load(open(out + "/baseline.json"))
+    bw = mean([e["train_seconds"] for e in b["epochs"]])
+    bc = mean([e["train_cpu_seconds"] for e in b["epochs"]])
+    print(f"  baseline worker wall {bw:.2f} s/epoch, CPU {bc:.2f} s/epoch; baseline/worker: wall "
+          f"{bw / w:.2f}x, CPU {bc / c:.2f}x (test NDCG@10 {b['test']['ndcg@10']:.4f})")
 print(f"  ratio twin/worker: wall {tw / w:.2f}x, CPU {tc / c:.2f}x  (public PyTorch SASRec: 26.7 s/epoch -> {26.7 / w:.2f}x)")
 print_full()
 PY

@@ -5,12 +5,14 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <thread>
 
 #include "law/params.h"
 #include "worker/batches.h"
 #include "worker/evaluator.h"
+#include "worker/rng.h"
 
 namespace perflaw::worker {
 namespace {
@@ -252,6 +254,63 @@ TEST(MaskDropoutTest, KeepsTheRightShareAndScales) {
   MaskDropout e;
   e.Reseed(7);
   EXPECT_TRUE(torch::equal(e.Apply(x, 0.5, true), y));
+}
+
+// The masks' bits as documented (element i: bits 16*(i%4).. of the (i/4)-th word; a mask of n
+// elements draws n/4 + 1 words), so masks, and thereby trained models, stay what earlier versions
+// drew.
+TEST(MaskDropoutTest, MasksFollowTheDocumentedBitLayout) {
+  const double p = 0.3;
+  const uint32_t threshold = static_cast<uint32_t>(std::lround(p * 65536.0));
+  const float scale = static_cast<float>(65536.0 / (65536.0 - threshold));
+  MaskDropout d;
+  d.Reseed(11);
+  Rng rng(11);
+  for (int64_t n : {2051, 4096, 7, 3000}) {  // several masks in a row: the word count carries over
+    SCOPED_TRACE(n);
+    torch::Tensor y = d.Apply(torch::ones({n}), p, true);
+    std::vector<float> expected(n);
+    for (int64_t i = 0; i < n; i += 4) {
+      uint64_t r = rng.Next();
+      for (int64_t k = i; k < std::min(n, i + 4); ++k, r >>= 16)
+        expected[k] = (r & 0xffff) >= threshold ? scale : 0.0f;
+    }
+    if (n % 4 == 0) rng.Next();
+    EXPECT_TRUE(torch::equal(y, torch::tensor(expected)));
+  }
+}
+
+TEST(GatherRowsTest, ValuesAndGradientsAreEmbeddingsAndIndexSelects) {
+  torch::manual_seed(4);
+  const torch::Tensor start = torch::randn({12, 40});
+  const torch::Tensor ids =
+      torch::tensor({3, 0, 5, 3, 11, 0, 7, 3, 5, 1}, torch::kInt64).view({2, 5});
+  const torch::Tensor out_grad = torch::randn({2, 5, 40});
+  auto gradient = [&](auto&& gather) {
+    torch::Tensor table = start.clone().requires_grad_();
+    torch::Tensor out = gather(table);
+    out.backward(out_grad);
+    return std::make_pair(out.detach(), table.grad());
+  };
+  for (bool padding : {true, false}) {
+    SCOPED_TRACE(padding);
+    auto [out, grad] =
+        gradient([&](const torch::Tensor& t) { return GatherRows(t, ids, padding); });
+    auto [ref_out, ref_grad] = gradient([&](const torch::Tensor& t) {
+      return padding ? torch::embedding(t, ids, /*padding_idx=*/0)
+                     : t.index_select(0, ids.reshape(-1)).view({2, 5, 40});
+    });
+    EXPECT_TRUE(torch::equal(out, ref_out));
+    EXPECT_TRUE(torch::allclose(grad, ref_grad, 1e-6, 1e-6));
+    EXPECT_EQ(grad[0].abs().sum().item<float>() == 0.0f, padding);
+    // The same sums in the same order whatever the thread count.
+    const int threads = at::get_num_threads();
+    at::set_num_threads(2);
+    auto [out2, grad2] =
+        gradient([&](const torch::Tensor& t) { return GatherRows(t, ids, padding); });
+    at::set_num_threads(threads);
+    EXPECT_TRUE(torch::equal(grad2, grad));
+  }
 }
 
 // A model whose hidden vector is constant, so scores are the item table's first column.
