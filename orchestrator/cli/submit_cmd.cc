@@ -167,15 +167,16 @@ struct Submission {
   std::string warning;  // shown on stderr; the submission goes ahead
 };
 
-// With several nodes a worker group stays on one node only with srun's layout (the orchestrator
-// and T workers on the first node, T on each other) and T a multiple of ranks_per_point: mpirun
-// places ranks by slot, so the orchestrator's extra process shifts the groups across nodes.
+// With several nodes both launchers place the orchestrator and T workers on the first node and T
+// on each other node (scripts/slurm/perflaw.sbatch.in), so a worker group of consecutive ranks
+// stays on one node exactly when T is a multiple of ranks_per_point.
 std::string PlacementWarning(const SlurmJobOptions& job, uint32_t ranks_per_point) {
   if (job.nodes < 2 || ranks_per_point < 2) return "";
-  if (job.launcher == "srun" && job.ntasks_per_node % ranks_per_point == 0) return "";
-  return "with --nodes " + std::to_string(job.nodes) + " and ranks_per_point " +
-         std::to_string(ranks_per_point) + ", worker groups may straddle nodes; " +
-         "--launcher srun with --ntasks-per-node a multiple of " + std::to_string(ranks_per_point) +
+  if (job.ntasks_per_node % ranks_per_point == 0) return "";
+  return "with --nodes " + std::to_string(job.nodes) + ", --ntasks-per-node " +
+         std::to_string(job.ntasks_per_node) + " and ranks_per_point " +
+         std::to_string(ranks_per_point) + ", worker groups straddle nodes; " +
+         "--ntasks-per-node a multiple of " + std::to_string(ranks_per_point) +
          " keeps each group on one node (docs/cluster.md)";
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A real single-node Slurm (munged, slurmctld, slurmd from Debian's slurm-wlm and munge packages) for
-# tests and trying `perflaw submit --slurm` on one machine. Runs as root; every file (munge key and
+# A real Slurm on one machine (munged, slurmctld, slurmd from Debian's slurm-wlm and munge packages) for
+# tests and trying `perflaw submit --slurm`: one node (this machine), or PERFLAW_SLURM_NODES simulated
+# nodes for multi-node jobs. Runs as root; every file (munge key and
 # socket, slurm.conf, state, spool, logs, pid files) lives under one directory, so it never touches
 # /etc/munge or /etc/slurm and a stop leaves the machine as it was.
 #
@@ -14,6 +15,12 @@
 #   PERFLAW_SLURM_CPUS   CPUs the node offers (>= 1)        (default: max(nproc, 4))
 #   PERFLAW_SLURM_PORT   slurmctld port; slurmd uses +1     (default 6817)
 #   PERFLAW_SLURM_WAIT   seconds to wait for the node idle  (default 60)
+#   PERFLAW_SLURM_NODES  simulated nodes (1-8; default 1: this machine itself, named by its hostname)
+# With PERFLAW_SLURM_NODES = N > 1 the nodes are node1..nodeN: one slurmd each (port PORT+i), each in
+# its own UTS namespace with that host name, so job steps on node i see `hostname` = nodei and Open
+# MPI's per-node state (shared-memory segments are named by host and local rank) does not collide.
+# mpirun inside a job starts its daemons on the other nodes through srun as on a real cluster; the
+# traffic between "nodes" stays on this machine. docs/cluster.md says what this proves.
 # The node may offer more CPUs than the machine has (SlurmdParameters=config_overrides), so that the
 # test jobs (2 tasks each) run side by side on a 2-core machine; a real cluster never needs this.
 # Installing the packages is scripts/install-deps.sh's job.
@@ -25,7 +32,13 @@ NPROC=$(nproc)
 CPUS=${PERFLAW_SLURM_CPUS:-$((NPROC > 4 ? NPROC : 4))}
 PORT=${PERFLAW_SLURM_PORT:-6817}
 WAIT=${PERFLAW_SLURM_WAIT:-60}
-NODE=$(hostname -s)
+NODE_COUNT=${PERFLAW_SLURM_NODES:-1}
+if [[ $NODE_COUNT == 1 ]]; then
+  NODES=("$(hostname -s)")
+else
+  NODES=()
+  for ((i = 1; i <= NODE_COUNT && i <= 8; i++)); do NODES+=("node$i"); done
+fi
 CONF=$DIR/slurm.conf
 MUNGE_SOCKET=$DIR/munge/munge.socket
 
@@ -41,6 +54,8 @@ check_settings() {
     die "PERFLAW_SLURM_PORT must be a port number (100..65534), got '$PORT'"
   fi
   [[ $WAIT =~ ^[1-9][0-9]*$ ]] || die "PERFLAW_SLURM_WAIT must be seconds >= 1, got '$WAIT'"
+  [[ $NODE_COUNT =~ ^[1-8]$ ]] || die "PERFLAW_SLURM_NODES must be an integer 1..8, got '$NODE_COUNT'"
+  ((PORT + NODE_COUNT < 65535)) || die "PERFLAW_SLURM_PORT + PERFLAW_SLURM_NODES must stay below 65535"
   [[ $DIR == /* && $DIR != *[[:space:]]* ]] ||
     die "PERFLAW_SLURM_DIR must be an absolute path without spaces, got '$DIR'"
 }
@@ -52,13 +67,15 @@ pid_alive() {
 
 need_tools() {
   local t
-  for t in munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
+  for t in munged mungekey slurmctld slurmd sinfo sbatch scontrol unshare; do
     command -v "$t" >/dev/null 2>&1 || die "$t not found: install slurm-wlm and munge (scripts/install-deps.sh)"
   done
 }
 
 make_dirs() {
   mkdir -p "$DIR"/{munge,state,spool,log,run}
+  local node
+  for node in "${NODES[@]}"; do mkdir -p "$DIR/spool/slurmd-$node" "$DIR/tmp/$node"; done
   # munged refuses keys and sockets in directories that others can write.
   chmod 700 "$DIR" "$DIR"/munge
 }
@@ -79,9 +96,9 @@ start_munge() {
 
 write_conf() {
   cat >"$CONF.tmp" <<EOF
-# Written by scripts/slurm/local-slurm.sh: a single-node Slurm for tests (state under $DIR).
+# Written by scripts/slurm/local-slurm.sh: a Slurm of $NODE_COUNT node(s) for tests (state under $DIR).
 ClusterName=perflaw
-SlurmctldHost=$NODE(127.0.0.1)
+SlurmctldHost=$(hostname -s)(127.0.0.1)
 SlurmctldPort=$PORT
 SlurmdPort=$((PORT + 1))
 SlurmUser=root
@@ -91,10 +108,13 @@ CredType=cred/munge
 AuthInfo=socket=$MUNGE_SOCKET
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/slurmd-%n
+# Per node: the PMIx plugin makes its client directories here, named by job and step only, so nodes
+# sharing one /tmp would collide.
+TmpFS=$DIR/tmp/%n
 SlurmctldPidFile=$DIR/run/slurmctld.pid
-SlurmdPidFile=$DIR/run/slurmd.pid
+SlurmdPidFile=$DIR/run/slurmd-%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
-SlurmdLogFile=$DIR/log/slurmd.log
+SlurmdLogFile=$DIR/log/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 # No cgroups in containers: track processes by their parent pids, no task binding.
@@ -117,9 +137,19 @@ SlurmctldTimeout=30
 SlurmdTimeout=60
 InactiveLimit=0
 KillWait=10
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+  local i list
+  if ((NODE_COUNT == 1)); then
+    echo "NodeName=${NODES[0]} NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN" >>"$CONF.tmp"
+  else  # every slurmd on this machine: its own port, its own host name (UTS namespace)
+    for ((i = 0; i < NODE_COUNT; i++)); do
+      echo "NodeName=${NODES[i]} NodeHostname=${NODES[i]} NodeAddr=127.0.0.1 Port=$((PORT + 1 + i))" \
+        "CPUs=$CPUS State=UNKNOWN" >>"$CONF.tmp"
+    done
+  fi
+  list=$(IFS=,; echo "${NODES[*]}")
+  echo "PartitionName=debug Nodes=$list Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO" \
+    >>"$CONF.tmp"
   mv "$CONF.tmp" "$CONF"
 }
 
@@ -130,32 +160,43 @@ start_slurm() {
     write_conf
     SLURM_CONF=$CONF slurmctld -f "$CONF" || die "slurmctld did not start; see $DIR/log/slurmctld.log"
   fi
-  if pid_alive "$DIR/run/slurmd.pid"; then
-    log "slurmd already running (pid $(cat "$DIR/run/slurmd.pid"))"
-  else
-    SLURM_CONF=$CONF slurmd -f "$CONF" || die "slurmd did not start; see $DIR/log/slurmd.log"
-  fi
+  local node
+  for node in "${NODES[@]}"; do
+    if pid_alive "$DIR/run/slurmd-$node.pid"; then
+      log "slurmd of $node already running (pid $(cat "$DIR/run/slurmd-$node.pid"))"
+    elif ((NODE_COUNT == 1)); then
+      SLURM_CONF=$CONF slurmd -f "$CONF" || die "slurmd did not start; see $DIR/log/slurmd-$node.log"
+    else
+      # slurmd daemonizes itself; the namespace (and its host name) stays with it and its children.
+      SLURM_CONF=$CONF unshare --uts bash -c 'hostname "$1" && exec slurmd -f "$2" -N "$1"' \
+        local-slurm "$node" "$CONF" || die "slurmd of $node did not start; see $DIR/log/slurmd-$node.log"
+    fi
+  done
 }
 
-node_state() {
-  SLURM_CONF=$CONF sinfo -h -n "$NODE" -o %T 2>/dev/null | head -n1
+node_state() {  # node_state NODE
+  SLURM_CONF=$CONF sinfo -h -n "$1" -o %T 2>/dev/null | head -n1
 }
 
 wait_idle() {
-  local deadline=$((SECONDS + WAIT)) state=""
-  while ((SECONDS < deadline)); do
-    state=$(node_state || true)
-    case $state in
-      idle | mixed | allocated | completing) return 0 ;;
-      down* | drain* | fail*)
-        # ReturnToService=2 brings a registered node back; nudge it once in case of stale state.
-        SLURM_CONF=$CONF scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true ;;
-    esac
-    sleep 1
+  local deadline=$((SECONDS + WAIT)) state="" node
+  for node in "${NODES[@]}"; do
+    while :; do
+      state=$(node_state "$node" || true)
+      case $state in
+        idle | mixed | allocated | completing) break ;;
+        down* | drain* | fail*)
+          # ReturnToService=2 brings a registered node back; nudge it in case of stale state.
+          SLURM_CONF=$CONF scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true ;;
+      esac
+      if ((SECONDS >= deadline)); then
+        log "node $node not usable after ${WAIT}s (sinfo state: '${state:-none}'); last log lines:"
+        tail -n 5 "$DIR/log/slurmctld.log" "$DIR/log/slurmd-$node.log" >&2 2>/dev/null || true
+        return 1
+      fi
+      sleep 1
+    done
   done
-  log "node $NODE not usable after ${WAIT}s (sinfo state: '${state:-none}'); last log lines:"
-  tail -n 5 "$DIR/log/slurmctld.log" "$DIR/log/slurmd.log" >&2 2>/dev/null || true
-  return 1
 }
 
 stop_pidfile() {  # stop_pidfile NAME: TERM the daemon named in its pid file, wait up to 15 s, then KILL
@@ -187,22 +228,24 @@ case $ACTION in
     start_munge
     start_slurm
     wait_idle || die "Slurm did not come up"
-    log "node $NODE is $(node_state) with $CPUS CPUs; state in $DIR"
+    log "node(s) ${NODES[*]} up with $CPUS CPUs each; state in $DIR"
     echo "export SLURM_CONF=$CONF"
     ;;
   stop)
     # Jobs' processes are children of slurmstepd; stopping slurmd lets them be killed by slurmctld
     # first, so cancel what is left before the daemons go.
     if pid_alive "$DIR/run/slurmctld.pid"; then
-      SLURM_CONF=$CONF scancel --full --quiet --nodelist="$NODE" >/dev/null 2>&1 || true
+      SLURM_CONF=$CONF scancel --full --quiet --partition=debug >/dev/null 2>&1 || true
     fi
-    stop_pidfile slurmd
+    for node in "${NODES[@]}"; do stop_pidfile "slurmd-$node"; done
     stop_pidfile slurmctld
     stop_pidfile munged
     ;;
   status)
     rc=0
-    for d in munged slurmctld slurmd; do
+    daemons=(munged slurmctld)
+    for node in "${NODES[@]}"; do daemons+=("slurmd-$node"); done
+    for d in "${daemons[@]}"; do
       if pid_alive "$DIR/run/$d.pid"; then
         echo "$d: running (pid $(cat "$DIR/run/$d.pid"))"
       else
@@ -211,7 +254,7 @@ case $ACTION in
       fi
     done
     if ((rc == 0)); then
-      echo "node $NODE: $(node_state)"
+      for node in "${NODES[@]}"; do echo "node $node: $(node_state "$node")"; done
       echo "export SLURM_CONF=$CONF"
     fi
     exit $rc

@@ -2,39 +2,62 @@
 # Integration test (ctest label `slurm`): submits a tiny sweep to a real Slurm with
 # `perflaw submit --slurm`, waits for the job (bounded) and checks the database: every point
 # COMPLETED with a result, and `PRAGMA integrity_check` ok.
-#   SLURM_CONF=... tests/slurm/submit_slurm_test.sh PERFLAW PERFLAW_WORKER [LAUNCHER]
-# Needs a running Slurm (scripts/slurm/local-slurm.sh start; scripts/test.sh does it): without
-# SLURM_CONF it fails, it does not skip. PERFLAW_SLURM_TEST_TIMEOUT bounds the wait (default 150 s).
+#   SLURM_CONF=... tests/slurm/submit_slurm_test.sh PERFLAW PERFLAW_WORKER [LAUNCHER [NODES]]
+# NODES = 1 (default): needs a running Slurm (scripts/slurm/local-slurm.sh start; scripts/test.sh does
+# it): without SLURM_CONF it fails, it does not skip. PERFLAW_SLURM_TEST_TIMEOUT bounds the wait
+# (default 150 s).
+# NODES = N > 1 (label `multinode` too): the test starts its own Slurm of N simulated nodes
+# (local-slurm.sh with PERFLAW_SLURM_NODES, state in its temp dir, slurmctld on port
+# PERFLAW_SLURM_TEST_PORT, default 6947, slurmds on the next N) and stops it at the end; the sweep has
+# groups of 2 ranks, 2 tasks per node, and every group must run on one node, each node hosting one.
 set -euo pipefail
 
-PERFLAW=${1:?usage: $0 PERFLAW PERFLAW_WORKER [mpirun|srun]}
-WORKER=${2:?usage: $0 PERFLAW PERFLAW_WORKER [mpirun|srun]}
+PERFLAW=${1:?usage: $0 PERFLAW PERFLAW_WORKER [mpirun|srun [NODES]]}
+WORKER=${2:?usage: $0 PERFLAW PERFLAW_WORKER [mpirun|srun [NODES]]}
 LAUNCHER=${3:-mpirun}
+NODES=${4:-1}
 TIMEOUT=${PERFLAW_SLURM_TEST_TIMEOUT:-150}
+LOCAL_SLURM=$(dirname "$0")/../../scripts/slurm/local-slurm.sh
 
 fail() {
   echo "submit_slurm_test: FAIL: $*" >&2
   exit 1
 }
 
-[[ -n ${SLURM_CONF:-} ]] ||
-  fail "SLURM_CONF is not set: start Slurm first (eval \"\$(scripts/slurm/local-slurm.sh start)\")"
-[[ -r $SLURM_CONF ]] || fail "SLURM_CONF=$SLURM_CONF is not readable"
-sinfo -h >/dev/null || fail "sinfo cannot reach slurmctld (SLURM_CONF=$SLURM_CONF)"
+[[ $NODES =~ ^[1-8]$ ]] || fail "NODES must be 1..8, got '$NODES'"
 # The job's ranks run as root here; OpenMPI refuses that unless told (sbatch passes the env on).
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/perflaw-slurm-test.XXXXXX")
 JOB=""
+OWN_SLURM=""
 cleanup() {
   local rc=$?
   if [[ -n $JOB ]] && squeue -h -j "$JOB" 2>/dev/null | grep -q .; then scancel "$JOB" || true; fi
+  if [[ -n $OWN_SLURM ]]; then
+    PERFLAW_SLURM_DIR=$OWN_SLURM PERFLAW_SLURM_NODES=$NODES bash "$LOCAL_SLURM" stop || true
+  fi
   if ((rc == 0)) && [[ -z ${PERFLAW_SLURM_TEST_KEEP:-} ]]; then rm -rf "$TMP"; else echo "submit_slurm_test: files kept in $TMP" >&2; fi
 }
 trap cleanup EXIT
 
-# 4 tiny points (1 epoch on 60 synthetic users), 2 worker ranks + the orchestrator.
-cat >"$TMP/tiny.yaml" <<'EOF'
+if ((NODES > 1)); then
+  OWN_SLURM=$TMP/slurm-state
+  env=$(PERFLAW_SLURM_DIR=$OWN_SLURM PERFLAW_SLURM_NODES=$NODES \
+    PERFLAW_SLURM_PORT=${PERFLAW_SLURM_TEST_PORT:-6947} bash "$LOCAL_SLURM" start) ||
+    fail "the $NODES-node Slurm did not start"
+  eval "$(grep '^export SLURM_CONF=' <<<"$env")"
+fi
+[[ -n ${SLURM_CONF:-} ]] ||
+  fail "SLURM_CONF is not set: start Slurm first (eval \"\$(scripts/slurm/local-slurm.sh start)\")"
+[[ -r $SLURM_CONF ]] || fail "SLURM_CONF=$SLURM_CONF is not readable"
+sinfo -h >/dev/null || fail "sinfo cannot reach slurmctld (SLURM_CONF=$SLURM_CONF)"
+
+# 4 tiny points (1 epoch on 60 synthetic users), 2 worker ranks per node + the orchestrator; with
+# several nodes, groups of 2 ranks (one per node).
+RANKS_PER_POINT=1
+((NODES > 1)) && RANKS_PER_POINT=2
+cat >"$TMP/tiny.yaml" <<EOF
 name: slurm-tiny
 data:
   synthetic: {users: 60, items: 40, mean_length: 10, seed: 5}
@@ -46,7 +69,7 @@ seed: 0
 grid:
   model.layers: [1, 2]
   model.d_model: [8, 16]
-resources: {ranks_per_point: 1, workers: 2, device: cpu, threads: 1}
+resources: {ranks_per_point: $RANKS_PER_POINT, workers: $((2 * NODES)), device: cpu, threads: 1}
 policy: {max_attempts: 2, point_timeout: 120, heartbeat_interval: 2, heartbeat_timeout: 30}
 law: {enabled: false}
 db: results.db
@@ -55,7 +78,7 @@ EOF
 DB=$TMP/results.db
 
 start=$SECONDS
-out=$("$PERFLAW" submit "$TMP/tiny.yaml" --slurm --ntasks-per-node 2 --time 5 \
+out=$("$PERFLAW" submit "$TMP/tiny.yaml" --slurm --nodes "$NODES" --ntasks-per-node 2 --time 5 \
   --launcher "$LAUNCHER" --worker-bin "$WORKER" --out "$TMP/slurm") ||
   fail "perflaw submit exited $?"
 echo "$out"
@@ -90,5 +113,16 @@ results=$("$PERFLAW" sql "$DB" "SELECT count(*) FROM results" --format csv | tai
 integrity=$(sqlite3 "$DB" "PRAGMA integrity_check")
 [[ $integrity == ok ]] || fail "PRAGMA integrity_check: $integrity"
 grep -q "perflaw.sbatch: $LAUNCHER exit code 0" "$LOG" || fail "job log $LOG lacks a clean launcher exit"
-echo "submit_slurm_test: PASS ($LAUNCHER): job $JOB, 4/4 points COMPLETED, integrity ok," \
+if ((NODES > 1)); then
+  # Each group's ranks on one node (attempts.hosts: the real host of every rank), one group per node.
+  hosts=$("$PERFLAW" sql "$DB" "SELECT DISTINCT group_id || '=' || hosts FROM attempts ORDER BY 1" \
+    --format csv | tail -n +2 | tr -d '"\r' | paste -sd' ')
+  expected=""
+  for ((i = 1; i <= NODES; i++)); do expected+="${expected:+ }$((i - 1))=[node$i,node$i]"; done
+  [[ $(tr -d '\\' <<<"$hosts") == "$expected" ]] ||
+    fail "attempts' groups and hosts: '$hosts', expected '$expected'"
+  grep -q "perflaw.sbatch: job $JOB on $(seq -f 'node%g' -s ' ' 1 "$NODES"):" "$LOG" ||
+    fail "job log $LOG does not show the job on node1..node$NODES"
+fi
+echo "submit_slurm_test: PASS ($LAUNCHER, $NODES node(s)): job $JOB, 4/4 points COMPLETED, integrity ok," \
   "$((SECONDS - start)) s wall"

@@ -97,23 +97,29 @@ TEST_F(SubmitTest, DryRunRendersSbatchLinesAndArgv) {
   EXPECT_TRUE(Written().empty()) << "dry run wrote " << Written()[0];
 }
 
-TEST_F(SubmitTest, GroupsThatMayStraddleNodesAreWarnedAbout) {
+TEST_F(SubmitTest, GroupsThatStraddleNodesAreWarnedAbout) {
   std::string yaml =
       "name: pairs\ndata:\n  synthetic: {users: 40, items: 30, seed: 3}\n"
       "model: {type: sasrec, heads: 1}\nresources: {ranks_per_point: 2, workers: 2}\n";
   dir_.Write("pairs.yaml", yaml);
   const std::string sweep = dir_.File("pairs.yaml");
-  const std::string warning = "worker groups may straddle nodes; --launcher srun";
-  CommandResult r = Submit(sweep, "--slurm --dry-run --nodes 2 --ntasks-per-node 2");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("perflaw: warning: with --nodes 2 and ranks_per_point 2, " + warning),
-            std::string::npos)
-      << r.err;
-  r = Submit(sweep, "--slurm --dry-run --nodes 2 --ntasks-per-node 2 --launcher srun");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.err.find(warning), std::string::npos) << r.err;
-  r = Submit(sweep, "--slurm --dry-run --nodes 1 --ntasks-per-node 2");
-  EXPECT_EQ(r.err.find(warning), std::string::npos) << r.err;
+  const std::string warning = "worker groups straddle nodes; --ntasks-per-node a multiple of 2";
+  for (const char* launcher : {"mpirun", "srun"}) {
+    SCOPED_TRACE(launcher);
+    const std::string common = std::string("--slurm --dry-run --launcher ") + launcher;
+    CommandResult r = Submit(sweep, common + " --nodes 2 --ntasks-per-node 3");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("perflaw: warning: with --nodes 2, --ntasks-per-node 3 and "
+                         "ranks_per_point 2, " +
+                         warning),
+              std::string::npos)
+        << r.err;
+    r = Submit(sweep, common + " --nodes 2 --ntasks-per-node 2");  // both layouts: whole groups
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.find("straddle"), std::string::npos) << r.err;
+    r = Submit(sweep, common + " --nodes 1 --ntasks-per-node 3");
+    EXPECT_EQ(r.err.find("straddle"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(SubmitTest, DefaultsComeFromTheSweepAndGpus) {
