@@ -184,6 +184,7 @@ class ChinchillaForm : public Form {
                Nonlinear("beta", "data exponent", 0, 3, 0.02, 1.5)};
   }
   std::string name() const override { return "chinchilla"; }
+  bool counts_params() const override { return true; }
   std::string formula() const override {
     return "L(N,D) = E + A/N^alpha + B/D^beta,  N = non-embedding parameters, D = tokens";
   }

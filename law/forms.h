@@ -61,6 +61,9 @@ class Form {
   virtual int p_index() const { return -1; }
   // Whether the form's prediction depends on tokens x apen (D').
   virtual bool uses_dprime() const { return false; }
+  // Whether it reads a point's parameter count (model type, ffn multiplier, max_seq_len) rather
+  // than layers and d_model alone.
+  virtual bool counts_params() const { return false; }
   // Default grouping for the CLI: per (dataset, L) for the single-dataset forms, none for joint.
   virtual std::string default_group_by() const { return "dataset,max_seq_len"; }
   // Minimum distinct layers and d_model values needed to identify the parameters.

@@ -25,21 +25,28 @@ std::string MetricList(const std::vector<Observation>& rows) {
   return s;
 }
 
-// The models a group's budget is counted for: its rows' one model type, ffn multiplier (unless
-// overridden) and max_seq_len; a group mixing them has no single count per (layers, d_model).
-StatusOr<ModelShape> BudgetModel(const std::vector<Observation>& rows, const FormOptions& o) {
-  const ModelShape first = ShapeOf(rows.front(), o);
-  for (const Observation& r : rows) {
+// GroupFit::model and mixed_models from the group's rows.
+void SetGroupModel(const FormOptions& o, GroupFit* g) {
+  g->model = ShapeOf(g->rows.front(), o);
+  for (const Observation& r : g->rows) {
     const ModelShape m = ShapeOf(r, o);
-    if (m.type != first.type || m.ffn_multiplier != first.ffn_multiplier ||
-        m.max_seq_len != first.max_seq_len)
-      return Status::FailedPrecondition(
-          "--budget: the group's points differ in model type, ffn_multiplier or max_seq_len (" +
-          r.origin +
-          "), so a parameter count is not one number per (layers, d_model); group by "
-          "max_seq_len or give --ffn-mult");
+    if (m.type != g->model.type || m.ffn_multiplier != g->model.ffn_multiplier ||
+        m.max_seq_len != g->model.max_seq_len) {
+      g->mixed_models = r.origin;
+      return;
+    }
   }
-  return first;
+}
+
+// What a parameter count of this group's hypothetical points cannot be: one number per (layers,
+// d_model) when its points differ in type, ffn multiplier or max_seq_len.
+Status NeedOneModel(const GroupFit& g, const std::string& what) {
+  if (g.mixed_models.empty()) return Status::Ok();
+  return Status::FailedPrecondition(
+      what + ": the group's points differ in model type, ffn_multiplier or max_seq_len (" +
+      g.mixed_models +
+      "), so a parameter count is not one number per (layers, d_model); group by max_seq_len "
+      "or give --ffn-mult");
 }
 
 Box SearchBox(const StudyOptions& o, const std::vector<Observation>& rows) {
@@ -144,14 +151,17 @@ Status FitGroup(const Form& asked, const StudyOptions& o, GroupFit* g) {
   g->dprime = o.dprime > 0 ? o.dprime : MedianDprime(g->rows, !chinchilla, o.form_options.quality);
   if (!form_ref.uses_dprime() && !chinchilla) g->dprime = NAN;
   Box box = SearchBox(o, g->rows);
-  StatusOr<Optimum> opt = FindOptimum(form_ref, g->fit, box, g->dprime);
+  SetGroupModel(o.form_options, g);
+  if (form_ref.counts_params())
+    PERFLAW_RETURN_IF_ERROR(NeedOneModel(*g, "form " + form_ref.name()));
+  StatusOr<Optimum> opt = FindOptimum(form_ref, g->fit, box, g->dprime, g->model);
   if (!opt.ok()) return opt.status();
   g->optimum = std::move(opt).value();
   MakeGroupVerdict(o, g);
   if (o.budget > 0) {
-    StatusOr<ModelShape> model = BudgetModel(g->rows, o.form_options);
-    if (!model.ok()) return model.status();
-    StatusOr<BudgetChoice> c = BestUnderBudget(form_ref, g->fit, box, o.budget, *model, g->dprime);
+    PERFLAW_RETURN_IF_ERROR(NeedOneModel(*g, "--budget"));
+    StatusOr<BudgetChoice> c =
+        BestUnderBudget(form_ref, g->fit, box, o.budget, g->model, g->dprime);
     if (!c.ok()) return c.status();
     g->budget = std::move(c).value();
   }

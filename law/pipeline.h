@@ -52,6 +52,12 @@ struct GroupFit {
   std::optional<FitResult> baseline;  // the scaling form on the same rows (compare_baseline)
   Verdict verdict;
   double dprime = NAN;  // D' used for the optimum and budget (performance-data)
+  // The group's one model type, ffn multiplier (unless overridden) and max_seq_len: the shape of
+  // its hypothetical points (chinchilla's N, the budget's parameter count). When its points differ
+  // in them, `mixed_models` names the first that differs from the first point and `model` is the
+  // first point's.
+  ModelShape model;
+  std::string mixed_models;
   Optimum optimum;
   std::optional<BudgetChoice> budget;
   std::optional<Extrapolation> extrapolation;

@@ -100,7 +100,7 @@ void Shrink(const GroupFit& g, const Form& form, const SuggestOptions& o, Propos
   for (double n : Candidates(n_lo, n_hi, o.candidates_per_axis, 1))
     for (double d : Candidates(d_lo, d_hi, o.candidates_per_axis, o.d_model_multiple)) {
       if (p->Taken(n, d)) continue;
-      StatusOr<Estimate> e = Predict(form, g.fit, n, d, g.dprime);
+      StatusOr<Estimate> e = Predict(form, g.fit, n, d, g.dprime, g.model);
       if (e.ok() && e->interval.valid()) scored.push_back({n, d, e->interval.hi - e->interval.lo});
     }
   std::stable_sort(scored.begin(), scored.end(),

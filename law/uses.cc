@@ -22,7 +22,7 @@ double AxisMaximum(double w, double a, double p) {
 }
 
 // A hypothetical point: `model` gives the type, ffn multiplier and max_seq_len (chinchilla's N).
-Observation Point(double layers, double d_model, double dprime, const ModelShape& model = {}) {
+Observation Point(double layers, double d_model, double dprime, const ModelShape& model) {
   Observation x;
   x.model_type = model.type;
   x.ffn_multiplier = model.ffn_multiplier;
@@ -177,8 +177,8 @@ Box ObservedBox(const std::vector<Observation>& rows) {
   return b;
 }
 
-StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box& box,
-                              double dprime) {
+StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box& box, double dprime,
+                              const ModelShape& model) {
   PERFLAW_RETURN_IF_ERROR(CheckFit(fit));
   std::string why;
   if (!box.IsValid(&why)) return Status::InvalidArgument(why);
@@ -199,7 +199,7 @@ StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box&
                              [pi](const double* s) { return AxisMaximum(s[kW2], s[kB], s[pi]); });
   }
   const double sign = o.higher_is_better ? 1.0 : -1.0;
-  auto opt = [&](const double* s) { return Optimize2D(form, s, box, dprime, sign, 0, {}); };
+  auto opt = [&](const double* s) { return Optimize2D(form, s, box, dprime, sign, 0, model); };
   Point2 best = opt(t);
   // One 2-D search per resample, reused for the three quantities.
   std::vector<Point2> per_sample;
@@ -224,7 +224,7 @@ StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box&
 }
 
 StatusOr<Estimate> Predict(const Form& form, const FitResult& fit, double layers, double d_model,
-                           double dprime) {
+                           double dprime, const ModelShape& model) {
   PERFLAW_RETURN_IF_ERROR(CheckFit(fit));
   if (!(layers > 0) || !(d_model > 0)) {
     return Status::InvalidArgument("--layers and --d-model must be > 0, got " +
@@ -234,7 +234,7 @@ StatusOr<Estimate> Predict(const Form& form, const FitResult& fit, double layers
   if (form.name() == "chinchilla" && !(dprime > 0)) {
     return Status::InvalidArgument("form chinchilla needs D = tokens > 0 (--dprime gives D)");
   }
-  Observation x = Point(layers, d_model, dprime);
+  Observation x = Point(layers, d_model, dprime, model);
   return Summarize(fit, form.Eval(fit.params.data(), x, nullptr),
                    [&](const double* s) { return form.Eval(s, x, nullptr); });
 }

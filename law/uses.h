@@ -47,13 +47,15 @@ struct Optimum {
   Estimate best_layers, best_d_model, best_value;  // numerical arg-optimum inside `box`
 };
 
-// `dprime` is used by forms that take D' (ignored otherwise).
-StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box& box,
-                              double dprime);
+// `dprime` is used by forms that take D' (ignored otherwise); `model` gives the hypothetical
+// points' type, ffn multiplier and max_seq_len, which forms that count parameters (chinchilla's N)
+// read (its layers and d_model are ignored).
+StatusOr<Optimum> FindOptimum(const Form& form, const FitResult& fit, const Box& box, double dprime,
+                              const ModelShape& model);
 
-// Prediction at (layers, d_model[, D']) with its bootstrap interval.
+// Prediction at (layers, d_model[, D']) with its bootstrap interval; `model` as for FindOptimum.
 StatusOr<Estimate> Predict(const Form& form, const FitResult& fit, double layers, double d_model,
-                           double dprime);
+                           double dprime, const ModelShape& model);
 
 // Best (layers, d_model) inside `box` whose NonEmbeddingParams (law/params.h) is <= budget, for
 // models of `model`'s type, ffn multiplier and max_seq_len (its layers and d_model are ignored).

@@ -603,30 +603,33 @@ Status RunPredict(LawArgs* a) {
   StatusOr<law::Study> study = law::RunStudy(rows, a->study);
   if (!study.ok()) return study.status();
   PERFLAW_RETURN_IF_ERROR(FailedGroups(*study));
-  StatusOr<std::unique_ptr<law::Form>> form = law::MakeForm(a->study.form, a->study.form_options);
-  if (!form.ok()) return form.status();
   json out = json::array();
   for (const law::GroupFit& g : study->groups) {
-    StatusOr<law::Estimate> p = law::Predict(**form, g.fit, a->layers, a->d_model, g.dprime);
+    // The group's own form: a small grid may have been fitted with the scaling form instead.
+    StatusOr<std::unique_ptr<law::Form>> form = law::MakeForm(g.form, study->form_options);
+    if (!form.ok()) return form.status();
+    StatusOr<law::Estimate> p =
+        law::Predict(**form, g.fit, a->layers, a->d_model, g.dprime, g.model);
     if (!p.ok()) return p.status();
     if (a->format == "json") {
       json j = {{"keys", GroupJson(*study, g)["keys"]},
-                {"form", study->form},
+                {"form", g.form},
                 {"layers", a->layers},
                 {"d_model", a->d_model},
                 {"predicted", Est(*p)},
                 {"interval_level", g.fit.level}};
       if (std::isfinite(g.dprime)) j["dprime"] = g.dprime;
+      if (!g.fallback.empty()) j["fallback"] = {{"asked_form", study->form}, {"why", g.fallback}};
       j["outside_metric_range"] = OutsideRateRange(g.key.metric, *p);
       j["extrapolation"] = Extrapolation(g, a->layers, a->d_model);
       j["identified"] = g.verdict.identified;
       out.push_back(j);
       continue;
     }
-    std::cout << g.key.Label() << " | form " << study->form << ": predicted " << g.key.metric
+    std::cout << g.key.Label() << " | form " << g.form << ": predicted " << g.key.metric
               << " at layers " << F(a->layers) << ", d_model " << F(a->d_model);
     if (std::isfinite(g.dprime))
-      std::cout << ", " << DataLabel(study->form, study->form_options) << " " << F(g.dprime);
+      std::cout << ", " << DataLabel(g.form, study->form_options) << " " << F(g.dprime);
     std::cout << " = " << F(p->value) << "  (" << F(100 * g.fit.level, 3) << "% bootstrap interval "
               << (p->interval.valid() ? "[" + F(p->interval.lo) + ", " + F(p->interval.hi) + "]"
                                       : std::string("n/a"))
@@ -639,6 +642,9 @@ Status RunPredict(LawArgs* a) {
     if (!far.empty())
       std::cout << "  warning: an extrapolation: " << far
                 << "; the law is only checked inside the grid it was fitted on\n";
+    if (!g.fallback.empty())
+      std::cout << "  note: fitted with the scaling form instead of " << study->form << ": "
+                << g.fallback << "\n";
     if (!g.verdict.identified)
       std::cout << "  note: this group's optimum is not identified (perflaw fit says why)\n";
   }

@@ -28,7 +28,7 @@ const std::vector<double> kTruth = {0.05, -1.0, 0.08, -2.0 / 3.0, 16.0, 0.3};
 
 TEST(UsesTest, ClosedFormAndNumericalOptimumAgree) {
   auto form = Performance();
-  auto o = FindOptimum(*form, Fitted(kTruth), Box{4, 32, 25, 100}, NAN);
+  auto o = FindOptimum(*form, Fitted(kTruth), Box{4, 32, 25, 100}, NAN, {});
   ASSERT_TRUE(o.ok()) << o.status().message();
   EXPECT_TRUE(o->has_closed_form);
   EXPECT_EQ(o->layers.kind, "maximum");
@@ -42,7 +42,7 @@ TEST(UsesTest, PositiveExponentStillHasAMaximum) {
   // d/dN of w(-N^-a/p - a ln N) = (w a / N)(N^-a / p - 1): a maximum at p^(-1/a) for w > 0.
   auto form = Performance();
   std::vector<double> t = {0.05, 1.0, 0.08, 0.5, 0.1, 0.3};
-  auto o = FindOptimum(*form, Fitted(t), Box{1, 100, 1, 1000}, NAN);
+  auto o = FindOptimum(*form, Fitted(t), Box{1, 100, 1, 1000}, NAN, {});
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->layers.kind, "maximum");
   EXPECT_NEAR(o->layers.at.value, 10.0, 1e-9);
@@ -54,7 +54,7 @@ TEST(UsesTest, NegativeWeightHasNoInteriorMaximum) {
   auto form = Performance();
   std::vector<double> t = kTruth;
   t[0] = -0.05;
-  auto o = FindOptimum(*form, Fitted(t, {t, t}), Box{4, 32, 25, 100}, NAN);
+  auto o = FindOptimum(*form, Fitted(t, {t, t}), Box{4, 32, 25, 100}, NAN, {});
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->layers.kind, "minimum");
   EXPECT_TRUE(std::isnan(o->layers.at.value));
@@ -75,11 +75,11 @@ TEST(UsesTest, IntervalsComeFromTheSamples) {
   FitResult f = Fitted(kTruth, samples);
   f.level = 0.5;
   f.tail = 0.25;  // quartiles of {9, 16, 25} = 12.5, 20.5
-  auto o = FindOptimum(*form, f, Box{4, 32, 25, 100}, NAN);
+  auto o = FindOptimum(*form, f, Box{4, 32, 25, 100}, NAN, {});
   ASSERT_TRUE(o.ok());
   EXPECT_NEAR(o->layers.at.interval.lo, 12.5, 1e-9);
   EXPECT_NEAR(o->layers.at.interval.hi, 20.5, 1e-9);
-  auto p = Predict(*form, f, 8, 50, NAN);
+  auto p = Predict(*form, f, 8, 50, NAN, {});
   ASSERT_TRUE(p.ok());
   EXPECT_LE(p->interval.lo, p->value + 1e-12);
   EXPECT_GE(p->interval.hi, p->value - 1e-12);
@@ -115,16 +115,16 @@ TEST(UsesTest, AtBoundFlagsParametersTheOptimizerLeftOnAHardBound) {
 
 TEST(UsesTest, PredictMatchesTheFormula) {
   auto form = Performance();
-  auto p = Predict(*form, Fitted(kTruth), 8, 50, NAN);
+  auto p = Predict(*form, Fitted(kTruth), 8, 50, NAN, {});
   ASSERT_TRUE(p.ok());
   const double expect = 0.05 * (-8.0 / 16 + std::log(8.0)) +
                         0.08 * (-std::pow(50.0, 2.0 / 3.0) / 16 + 2.0 / 3.0 * std::log(50.0)) + 0.3;
   EXPECT_NEAR(p->value, expect, 1e-12);
   EXPECT_FALSE(p->interval.valid());
-  EXPECT_FALSE(Predict(*form, Fitted(kTruth), 0, 50, NAN).ok());
+  EXPECT_FALSE(Predict(*form, Fitted(kTruth), 0, 50, NAN, {}).ok());
   auto data_form = std::move(MakeForm("performance-data")).value();
-  EXPECT_FALSE(Predict(*data_form, Fitted(std::vector<double>(8, 0.1)), 8, 50, NAN).ok());
-  EXPECT_FALSE(Predict(*form, FitResult(), 8, 50, NAN).ok());
+  EXPECT_FALSE(Predict(*data_form, Fitted(std::vector<double>(8, 0.1)), 8, 50, NAN, {}).ok());
+  EXPECT_FALSE(Predict(*form, FitResult(), 8, 50, NAN, {}).ok());
 }
 
 TEST(UsesTest, BudgetChoiceIsTheBestFeasiblePoint) {
@@ -246,6 +246,63 @@ TEST(UsesTest, StudyGroupsAndLabelsErrors) {
   EXPECT_NE(refused.status().message().find("max_seq_len=100: form performance has 6 parameters"),
             std::string::npos)
       << refused.status().message();
+}
+
+// Chinchilla counts parameters: its optimum and predictions are for models of the group's own type,
+// ffn multiplier and max_seq_len (not a default sasrec), and a group that mixes them has no one N
+// per (layers, d_model) and is refused with a message naming the point.
+TEST(UsesTest, ChinchillaPredictsForTheGroupsOwnModels) {
+  const std::vector<double> truth = {1.5, 400, 0.4, 900, 0.35};  // E, A, alpha, B, beta
+  auto form = MakeForm("chinchilla", FormOptions());
+  ASSERT_TRUE(form.ok());
+  std::vector<Observation> rows;
+  for (double n : {1, 2, 4, 8})
+    for (double d : {32, 64, 128})
+      for (double tokens : {1e5, 1e6, 1e7}) {
+        Observation o = SyntheticCell(n, d);
+        o.dataset = "s";
+        o.model_type = "hstu";
+        o.max_seq_len = 200;  // hstu's relative position bias: 2 L - 1 parameters per layer
+        o.tokens = tokens;
+        o.value = (*form)->Eval(truth.data(), o, nullptr);
+        o.origin = "row " + std::to_string(rows.size() + 1);
+        rows.push_back(o);
+      }
+  StudyOptions so;
+  so.form = "chinchilla";
+  so.fit.bootstrap = 0;
+  so.fit.loo = false;
+  so.fit.starts = 200;
+  so.dprime = 1e6;
+  auto study = RunStudy(rows, so);
+  ASSERT_TRUE(study.ok()) << study.status().message();
+  const GroupFit& g = study->groups.at(0);
+  EXPECT_EQ(g.model.type, "hstu");
+  EXPECT_EQ(g.model.max_seq_len, 200);
+  EXPECT_TRUE(g.mixed_models.empty());
+  Observation x = SyntheticCell(3, 96);
+  x.model_type = "hstu";
+  x.max_seq_len = 200;
+  x.tokens = 1e6;
+  auto p = Predict(**form, g.fit, 3, 96, 1e6, g.model);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_NEAR(p->value, (*form)->Eval(truth.data(), x, nullptr), 1e-6);
+  // A default (sasrec) shape counts other parameters: a different, wrong prediction.
+  auto sasrec = Predict(**form, g.fit, 3, 96, 1e6, ModelShape());
+  ASSERT_TRUE(sasrec.ok());
+  EXPECT_GT(std::abs(sasrec->value - p->value), 1e-3);
+  // The loss is lowest at the box's largest model, as the truth says.
+  EXPECT_NEAR(g.optimum.best_layers.value, 8, 1e-6);
+  EXPECT_NEAR(g.optimum.best_d_model.value, 128, 1e-6);
+
+  rows.back().max_seq_len = 50;
+  auto mixed = RunStudy(rows, so);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_TRUE(mixed.status().IsUserError());
+  EXPECT_NE(mixed.status().message().find("form chinchilla: the group's points differ in model "
+                                          "type, ffn_multiplier or max_seq_len (row 36)"),
+            std::string::npos)
+      << mixed.status().message();
 }
 
 }  // namespace

@@ -120,7 +120,7 @@ TEST(VerdictTest, AFailedOrDegenerateFitHasNoOptimum) {
   on_bound.params = Law(8, 60);
   on_bound.bootstrap_params.assign(10, on_bound.params);
   auto form = std::move(MakeForm("performance")).value();
-  auto opt = FindOptimum(*form, on_bound, ObservedBox(rows), NAN);
+  auto opt = FindOptimum(*form, on_bound, ObservedBox(rows), NAN, {});
   ASSERT_TRUE(opt.ok());
   VerdictInput in;
   in.form = "performance";

@@ -240,6 +240,37 @@ TEST(LawCliTest, PredictPrintsAnInterval) {
   EXPECT_EQ(bad.exit_code, 2);
 }
 
+// A grid too small for the performance form is fitted with the scaling form: predict then uses
+// that fit with its own form (and says so), as `perflaw predict --form scaling` does.
+TEST(LawCliTest, PredictUsesTheFormTheGroupWasFittedWith) {
+  std::istringstream full(GridCsv());
+  std::string line, small;
+  std::getline(full, line);
+  small = line + "\n";
+  while (std::getline(full, line)) {  // layers 4, 8, 12 x d_model 25, 50: 6 points, 6 parameters
+    const std::string n = line.substr(7, line.find(',', 7) - 7);
+    const std::string d = line.substr(8 + n.size(), line.find(',', 8 + n.size()) - 8 - n.size());
+    if ((n == "4" || n == "8" || n == "12") && (d == "25" || d == "50")) small += line + "\n";
+  }
+  ASSERT_EQ(Lines(small), 7) << small;
+  const CsvInput csv(small);
+  const std::string flags = "--layers 6 --d-model 40 --starts 200 --bootstrap 0 --format json";
+  auto fallback = csv.Run("predict", flags);
+  ASSERT_EQ(fallback.exit_code, 0) << fallback.err;
+  auto scaling = csv.Run("predict", flags + " --form scaling");
+  ASSERT_EQ(scaling.exit_code, 0) << scaling.err;
+  auto f = nlohmann::json::parse(fallback.out)[0], s = nlohmann::json::parse(scaling.out)[0];
+  EXPECT_EQ(f["form"], "scaling");
+  EXPECT_EQ(f["fallback"]["asked_form"], "performance");
+  EXPECT_NEAR(f["predicted"]["value"].get<double>(), s["predicted"]["value"].get<double>(), 1e-9);
+  auto text = csv.Run("predict", "--layers 6 --d-model 40 --starts 200 --bootstrap 0");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("| form scaling: predicted HR@10"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("note: fitted with the scaling form instead of performance"),
+            std::string::npos)
+      << text.out;
+}
+
 TEST(LawCliTest, PredictionBeyondTheMetricsRangeIsSaidNotClipped) {
   const CsvInput csv(GridCsv());
   const std::string predict = "predict --csv " + csv.path() + " --starts 200 --bootstrap 0";
