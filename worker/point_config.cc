@@ -203,7 +203,7 @@ Status ParseTrain(const ObjectReader& r, TrainConfig* c) {
   PERFLAW_RETURN_IF_ERROR(
       r.CheckKeys({"epochs", "batch_size", "optimizer", "lr", "betas", "eps", "weight_decay",
                    "embedding_weight_decay", "warmup", "lr_schedule", "loss", "negatives",
-                   "patience", "clip_norm", "packing", "precision"}));
+                   "patience", "min_epochs", "clip_norm", "packing", "precision"}));
   PERFLAW_RETURN_IF_ERROR(r.Uint32("epochs", &c->epochs));
   PERFLAW_RETURN_IF_ERROR(r.Uint32("batch_size", &c->batch_size));
   PERFLAW_RETURN_IF_ERROR(r.Enum("optimizer", kOptimizers, &c->optimizer));
@@ -217,6 +217,7 @@ Status ParseTrain(const ObjectReader& r, TrainConfig* c) {
   PERFLAW_RETURN_IF_ERROR(r.Enum("loss", kLosses, &c->loss));
   PERFLAW_RETURN_IF_ERROR(r.Uint32("negatives", &c->negatives));
   PERFLAW_RETURN_IF_ERROR(r.Uint32("patience", &c->patience));
+  PERFLAW_RETURN_IF_ERROR(r.Uint32("min_epochs", &c->min_epochs));
   PERFLAW_RETURN_IF_ERROR(r.Double("clip_norm", &c->clip_norm));
   PERFLAW_RETURN_IF_ERROR(r.Bool("packing", &c->packing));
   PERFLAW_RETURN_IF_ERROR(r.Enum("precision", kPrecisions, &c->precision));
@@ -350,6 +351,13 @@ bool TrainConfig::IsValid(std::string* why) const {
                     std::to_string(negatives));
   if (!(clip_norm >= 0.0 && std::isfinite(clip_norm)))
     return Fail(why, "train.clip_norm must be >= 0, got " + apen::ShortNum(clip_norm));
+  if (min_epochs > 0 && patience == 0)
+    return Fail(why, "train.min_epochs (" + std::to_string(min_epochs) +
+                         ") needs train.patience > 0: without early stopping every run trains "
+                         "train.epochs epochs");
+  if (min_epochs > epochs)
+    return Fail(why, "train.min_epochs (" + std::to_string(min_epochs) +
+                         ") must be <= train.epochs (" + std::to_string(epochs) + ")");
   return true;
 }
 
@@ -505,6 +513,7 @@ nlohmann::json PointConfigToJson(const PointConfig& c) {
                 {"loss", EnumName(kLosses, c.train.loss)},
                 {"negatives", c.train.negatives},
                 {"patience", c.train.patience},
+                {"min_epochs", c.train.min_epochs},
                 {"clip_norm", c.train.clip_norm},
                 {"packing", c.train.packing},
                 {"precision", PrecisionName(c.train.precision)}};
@@ -523,9 +532,13 @@ json ExperimentPart(const json& config) {
   part.erase("device");
   part.erase("threads");
   if (part.contains("data") && part["data"].is_object()) part["data"].erase("path");
-  if (part.contains("train") && part["train"].is_object() &&
-      part["train"].value("precision", "auto") == "auto")
-    part["train"].erase("precision");
+  // Keys added after the first results databases, at their defaults, are left out so that the
+  // points written before them keep their ids.
+  if (part.contains("train") && part["train"].is_object()) {
+    json& train = part["train"];
+    if (train.value("precision", "auto") == "auto") train.erase("precision");
+    if (train.value("min_epochs", 0) == 0) train.erase("min_epochs");
+  }
   return part;
 }
 

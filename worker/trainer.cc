@@ -452,7 +452,9 @@ Status Trainer::EndEpoch() {
   p_.epoch_targets = 0;
   p_.epoch_seconds = 0.0;
   p_.epoch_cpu_seconds = 0.0;
-  if (c_.train.patience > 0 && p_.since_best >= c_.train.patience) p_.stopped_early = true;
+  if (c_.train.patience > 0 && p_.since_best >= c_.train.patience &&
+      p_.epoch >= c_.train.min_epochs)
+    p_.stopped_early = true;
   if (!opt_.checkpoint_dir.empty()) PERFLAW_RETURN_IF_ERROR(SaveCheckpoint());
   if (opt_.live) opt_.live->epochs.store(p_.epoch, std::memory_order_relaxed);
   if (opt_.on_epoch && coll_->rank() == 0) opt_.on_epoch(rec);

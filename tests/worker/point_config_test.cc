@@ -149,6 +149,12 @@ TEST(PointConfigTest, BadValuesNameTheKey) {
             std::string::npos);
   EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "device": "tpu"})"),
             "p.json: device must be one of auto, cpu, cuda, got \"tpu\"");
+  EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"min_epochs": 3}})"),
+            "p.json: train.min_epochs (3) needs train.patience > 0: without early stopping every "
+            "run trains train.epochs epochs");
+  EXPECT_EQ(
+      ErrorOf(R"({"data": {"path": "x"}, "train": {"epochs": 5, "patience": 2, "min_epochs": 6}})"),
+      "p.json: train.min_epochs (6) must be <= train.epochs (5)");
   EXPECT_EQ(ErrorOf(R"({"data": {"path": "x"}, "train": {"precision": "fp16"}})"),
             "p.json: train.precision must be one of auto, fp32, bf16, got \"fp16\"");
   EXPECT_EQ(ErrorOf(R"({"model": {}})"), "p.json: missing section data (with at least data.path)");

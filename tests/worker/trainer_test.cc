@@ -133,6 +133,13 @@ TEST(TrainerTest, EarlyStoppingWhenValidationStopsImproving) {
   EXPECT_EQ(r.epochs.size(), 3u);
   EXPECT_EQ(r.best_epoch, 1u);
   EXPECT_EQ(r.message, "early stopping after epoch 3");
+
+  c.train.min_epochs = 6;  // the floor: patience is spent after epoch 3, the run goes on to 6
+  PointResult floor = TrainPointOnDataset(c, data, {});
+  ASSERT_EQ(floor.status, RunStatus::kOk) << floor.message;
+  EXPECT_EQ(floor.epochs.size(), 6u);
+  EXPECT_EQ(floor.best_epoch, 1u);
+  EXPECT_EQ(floor.message, "early stopping after epoch 6");
 }
 
 TEST(TrainerTest, InfeasibleProtocolIsAUserError) {
