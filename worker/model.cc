@@ -82,12 +82,16 @@ class GatherRowsFunction : public torch::autograd::Function<GatherRowsFunction> 
     const bool padding_row0 = ctx->saved_data["padding_row0"].toBool();
     const int64_t d = grads[0].size(-1);
     torch::Tensor out_grad = grads[0].reshape({-1, d}).contiguous();
-    torch::Tensor grad = torch::zeros({ctx->saved_data["rows"].toInt(), d}, out_grad.options());
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    torch::Tensor grad;
     if (out_grad.device().is_cpu() && out_grad.scalar_type() == torch::kFloat) {
+      grad = torch::zeros({rows, d}, out_grad.options());
       ScatterAddRowsCpu(out_grad, ids, padding_row0, grad);
     } else {
-      grad.index_add_(0, ids, out_grad);
-      if (padding_row0) grad[0].zero_();
+      // Elsewhere (CUDA) embedding's own backward: one table-sized gradient too, and deterministic
+      // (it sorts the ids; index_add_ would add with atomics in a varying order).
+      grad = at::embedding_dense_backward(out_grad, ids, rows, padding_row0 ? 0 : -1,
+                                          /*scale_grad_by_freq=*/false);
     }
     return {grad, torch::Tensor(), torch::Tensor()};
   }

@@ -310,6 +310,10 @@ TEST(GatherRowsTest, ValuesAndGradientsAreEmbeddingsAndIndexSelects) {
         gradient([&](const torch::Tensor& t) { return GatherRows(t, ids, padding); });
     at::set_num_threads(threads);
     EXPECT_TRUE(torch::equal(grad2, grad));
+    // Other devices and dtypes take embedding's own backward (here: a double table on CPU).
+    torch::Tensor table64 = start.to(torch::kDouble).requires_grad_();
+    GatherRows(table64, ids, padding).backward(out_grad.to(torch::kDouble));
+    EXPECT_TRUE(torch::allclose(table64.grad().to(torch::kFloat), grad, 1e-6, 1e-6));
   }
 }
 
