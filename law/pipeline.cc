@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "law/params.h"
+
 namespace perflaw::law {
 namespace {
 
@@ -25,13 +27,27 @@ std::string MetricList(const std::vector<Observation>& rows) {
   return s;
 }
 
+// Whether two shapes have the same parameter count at every (layers, d_model): the same type, and
+// equal counts where the formulas (linear in layers, quadratic in d) are pinned. So a sasrec group
+// over several max_seq_len is one model (only hstu's count reads L; hstu has no ffn multiplier).
+bool SameParamCount(const ModelShape& a, const ModelShape& b) {
+  if (a.type != b.type) return false;
+  for (double layers : {1.0, 2.0})
+    for (double d : {16.0, 64.0, 100.0}) {
+      ModelShape x = a, y = b;
+      x.layers = y.layers = layers;
+      x.d_model = y.d_model = d;
+      const double nx = NonEmbeddingParams(x), ny = NonEmbeddingParams(y);
+      if (nx != ny && !(std::isnan(nx) && std::isnan(ny))) return false;
+    }
+  return true;
+}
+
 // GroupFit::model and mixed_models from the group's rows.
 void SetGroupModel(const FormOptions& o, GroupFit* g) {
   g->model = ShapeOf(g->rows.front(), o);
   for (const Observation& r : g->rows) {
-    const ModelShape m = ShapeOf(r, o);
-    if (m.type != g->model.type || m.ffn_multiplier != g->model.ffn_multiplier ||
-        m.max_seq_len != g->model.max_seq_len) {
+    if (!SameParamCount(ShapeOf(r, o), g->model)) {
       g->mixed_models = r.origin;
       return;
     }
@@ -39,14 +55,16 @@ void SetGroupModel(const FormOptions& o, GroupFit* g) {
 }
 
 // What a parameter count of this group's hypothetical points cannot be: one number per (layers,
-// d_model) when its points differ in type, ffn multiplier or max_seq_len.
+// d_model) when its points are models whose counts differ.
 Status NeedOneModel(const GroupFit& g, const std::string& what) {
   if (g.mixed_models.empty()) return Status::Ok();
   return Status::FailedPrecondition(
-      what + ": the group's points differ in model type, ffn_multiplier or max_seq_len (" +
+      what +
+      ": the group's points are models whose parameter counts differ (model type, "
+      "ffn_multiplier, or hstu's max_seq_len; " +
       g.mixed_models +
-      "), so a parameter count is not one number per (layers, d_model); group by max_seq_len "
-      "or give --ffn-mult");
+      "), so N is not one number per (layers, d_model); fit one model type at a time, group by "
+      "max_seq_len or give --ffn-mult");
 }
 
 Box SearchBox(const StudyOptions& o, const std::vector<Observation>& rows) {

@@ -122,7 +122,7 @@ std::vector<uint32_t> Evaluator::Ranks(SequenceModel& model, Split split,
 // BLAS has one pool): they are set to 1 while the workers run and put back after.
 std::exception_ptr Evaluator::RunOnThreads(size_t workers,
                                            const std::function<void(size_t, size_t)>& run) {
-  const int lib_threads = at::get_num_threads();
+  const uint32_t lib_threads = ComputeThreads();
   SetComputeThreads(1);
   std::vector<std::exception_ptr> errors(workers);
   std::vector<std::thread> threads;
@@ -136,7 +136,7 @@ std::exception_ptr Evaluator::RunOnThreads(size_t workers,
       }
     });
   for (std::thread& t : threads) t.join();
-  SetComputeThreads(static_cast<uint32_t>(lib_threads));
+  SetComputeThreads(lib_threads);
   for (const std::exception_ptr& e : errors)
     if (e) return e;
   return nullptr;

@@ -54,11 +54,11 @@ struct TrainConfig {
   LrSchedule lr_schedule = LrSchedule::kConstant;  // after warm-up: constant, or cosine decay to 0
   LossType loss = LossType::kBce;
   uint32_t negatives = 1;  // per position; bce needs exactly 1
-  uint32_t patience = 0;   // early stopping on valid NDCG@10 after this many epochs
+  // Early stopping on valid NDCG@10 after this many epochs without improvement (0: run all epochs).
+  uint32_t patience = 0;
   // Early stopping never ends a run before this many epochs (0: no floor): small models can sit on
   // the popularity plateau for longer than `patience` before they start to learn. Needs patience.
   uint32_t min_epochs = 0;
-  // without improvement (0: run all epochs)
   double clip_norm = 0.0;                  // global gradient-norm clipping (0: off)
   bool packing = true;                     // pack several users into one row (exact; see docs)
   Precision precision = Precision::kAuto;  // "auto" | "fp32" | "bf16"
@@ -93,7 +93,7 @@ struct PointConfig {
   EvalConfig eval;
   uint64_t seed = 0;  // training: init, batch order, negatives, dropout
   Device device = Device::kAuto;
-  uint32_t threads = 0;  // LibTorch intra-op threads (0: LibTorch's default)
+  uint32_t threads = 0;  // CPU threads of the computation (0: one per core; worker/threads.h)
 
   bool IsValid(std::string* why) const;
 };

@@ -8,20 +8,33 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <utility>
+
 #define PERFLAW_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||          \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 namespace perflaw::worker::torch_compat {
 
-// The key an optimizer files a parameter's state under: its TensorImpl's address, as text in 1.13
-// and as the pointer itself in 2.x.
+// The key an optimizer files a parameter's state under: its TensorImpl's address, as text (as
+// c10::guts::to_string writes a pointer) in LibTorch up to 2.1, as the pointer itself later; picked
+// by the state map's own key type rather than by version.
+template <typename Key>
+Key OptimizerStateKeyAs(const torch::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream text;
+    text << static_cast<const void*>(p.unsafeGetTensorImpl());
+    return text.str();
+  } else {
+    return static_cast<Key>(p.unsafeGetTensorImpl());
+  }
+}
 inline auto OptimizerStateKey(const torch::Tensor& p) {
-#if PERFLAW_TORCH_AT_LEAST(2, 0)
-  return static_cast<void*>(p.unsafeGetTensorImpl());
-#else
-  return c10::guts::to_string(p.unsafeGetTensorImpl());
-#endif
+  using Map = std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
+  return OptimizerStateKeyAs<typename Map::key_type>(p);
 }
 
 // Whether LibTorch has the public, dispatching scaled_dot_product_attention (2.0+): flash /

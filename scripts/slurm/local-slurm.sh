@@ -33,11 +33,16 @@ CPUS=${PERFLAW_SLURM_CPUS:-$((NPROC > 4 ? NPROC : 4))}
 PORT=${PERFLAW_SLURM_PORT:-6817}
 WAIT=${PERFLAW_SLURM_WAIT:-60}
 NODE_COUNT=${PERFLAW_SLURM_NODES:-1}
+# Checked here, before any arithmetic reads it (bash would evaluate an expression in it).
+if ! [[ $NODE_COUNT =~ ^[1-8]$ ]]; then
+  echo "local-slurm: error: PERFLAW_SLURM_NODES must be an integer 1..8, got '$NODE_COUNT'" >&2
+  exit 2
+fi
 if [[ $NODE_COUNT == 1 ]]; then
   NODES=("$(hostname -s)")
 else
   NODES=()
-  for ((i = 1; i <= NODE_COUNT && i <= 8; i++)); do NODES+=("node$i"); done
+  for ((i = 1; i <= NODE_COUNT; i++)); do NODES+=("node$i"); done
 fi
 CONF=$DIR/slurm.conf
 MUNGE_SOCKET=$DIR/munge/munge.socket
@@ -54,7 +59,6 @@ check_settings() {
     die "PERFLAW_SLURM_PORT must be a port number (100..65534), got '$PORT'"
   fi
   [[ $WAIT =~ ^[1-9][0-9]*$ ]] || die "PERFLAW_SLURM_WAIT must be seconds >= 1, got '$WAIT'"
-  [[ $NODE_COUNT =~ ^[1-8]$ ]] || die "PERFLAW_SLURM_NODES must be an integer 1..8, got '$NODE_COUNT'"
   ((PORT + NODE_COUNT < 65535)) || die "PERFLAW_SLURM_PORT + PERFLAW_SLURM_NODES must stay below 65535"
   [[ $DIR == /* && $DIR != *[[:space:]]* ]] ||
     die "PERFLAW_SLURM_DIR must be an absolute path without spaces, got '$DIR'"
@@ -155,6 +159,11 @@ EOF
 
 start_slurm() {
   if pid_alive "$DIR/run/slurmctld.pid"; then
+    local list
+    list=$(IFS=,; echo "${NODES[*]}")
+    grep -qx "PartitionName=debug Nodes=$list .*" "$CONF" 2>/dev/null ||
+      die "the Slurm running in $DIR has other nodes than ${NODES[*]}; stop it first" \
+        "(bash $0 stop, with the same PERFLAW_SLURM_DIR)"
     log "slurmctld already running (pid $(cat "$DIR/run/slurmctld.pid"))"
   else
     write_conf
@@ -237,7 +246,10 @@ case $ACTION in
     if pid_alive "$DIR/run/slurmctld.pid"; then
       SLURM_CONF=$CONF scancel --full --quiet --partition=debug >/dev/null 2>&1 || true
     fi
-    for node in "${NODES[@]}"; do stop_pidfile "slurmd-$node"; done
+    # Every slurmd this directory started, whatever PERFLAW_SLURM_NODES says now.
+    for f in "$DIR"/run/slurmd-*.pid "$DIR"/run/slurmd.pid; do
+      if [[ -e $f ]]; then stop_pidfile "$(basename "$f" .pid)"; fi
+    done
     stop_pidfile slurmctld
     stop_pidfile munged
     ;;

@@ -295,14 +295,24 @@ TEST(UsesTest, ChinchillaPredictsForTheGroupsOwnModels) {
   EXPECT_NEAR(g.optimum.best_layers.value, 8, 1e-6);
   EXPECT_NEAR(g.optimum.best_d_model.value, 128, 1e-6);
 
-  rows.back().max_seq_len = 50;
+  rows.back().max_seq_len = 50;  // hstu's count reads L: two models in one group
   auto mixed = RunStudy(rows, so);
   ASSERT_FALSE(mixed.ok());
   EXPECT_TRUE(mixed.status().IsUserError());
-  EXPECT_NE(mixed.status().message().find("form chinchilla: the group's points differ in model "
-                                          "type, ffn_multiplier or max_seq_len (row 36)"),
+  EXPECT_NE(mixed.status().message().find("form chinchilla: the group's points are models whose "
+                                          "parameter counts differ (model type, ffn_multiplier, "
+                                          "or hstu's max_seq_len; row 36)"),
             std::string::npos)
       << mixed.status().message();
+
+  // sasrec's count does not read L: a sasrec group over two max_seq_len is one model.
+  for (Observation& r : rows) {
+    r.model_type = "sasrec";
+    r.value = (*form)->Eval(truth.data(), r, nullptr);
+  }
+  auto sasrec_two_l = RunStudy(rows, so);
+  ASSERT_TRUE(sasrec_two_l.ok()) << sasrec_two_l.status().message();
+  EXPECT_TRUE(sasrec_two_l->groups.at(0).mixed_models.empty());
 }
 
 }  // namespace

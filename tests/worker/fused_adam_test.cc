@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <sstream>
+#include <utility>
 #include <vector>
 
 #include "worker/torch_compat.h"
@@ -66,27 +67,38 @@ TEST(FusedAdamTest, AdamWMatchesLibTorch) {
   ExpectClose(Train<FusedAdamW>(o, 20), Train<torch::optim::AdamW>(o, 20));
 }
 
-TEST(FusedAdamTest, ItsStateContinuesInLibTorchsAdamAndBack) {
-  auto o = torch::optim::AdamOptions(1e-2).betas({0.9, 0.98});
-  const std::vector<torch::Tensor> reference = Train<torch::optim::Adam>(o, 10);
-
-  // 5 fused steps, saved; loaded into LibTorch's Adam for 5 more: the same as 10 of LibTorch's.
+// `First` trains 5 steps and saves; `Second` loads that into new parameters' optimizer and trains 5
+// more. Returns the parameters and the step count `Second` holds for the first of them.
+template <typename First, typename Second>
+std::pair<std::vector<torch::Tensor>, int64_t> Handover(const torch::optim::AdamOptions& o) {
   std::ostringstream saved;
-  std::vector<torch::Tensor> params = Train<FusedAdam>(o, 5, &saved);
-  torch::optim::Adam other(params, o);
+  std::vector<torch::Tensor> params = Train<First>(o, 5, &saved);
+  Second second(params, o);
   std::istringstream in(saved.str());
   torch::serialize::InputArchive archive;
   archive.load_from(in);
-  other.load(archive);
+  second.load(archive);
   for (int s = 5; s < 10; ++s) {
     SetGrads(params, s);
-    for (auto& g : other.param_groups()) g.options().set_lr(o.lr() * (1.0 + 0.1 * s));
-    other.step();
+    for (auto& g : second.param_groups()) g.options().set_lr(o.lr() * (1.0 + 0.1 * s));
+    second.step();
   }
-  ExpectClose(params, reference);
   const auto& state = static_cast<const torch::optim::AdamParamState&>(
-      *other.state().at(torch_compat::OptimizerStateKey(params[0])));
-  EXPECT_EQ(state.step(), 10);  // the loaded state was found under LibTorch's key and continued
+      *second.state().at(torch_compat::OptimizerStateKey(params[0])));
+  return {params, state.step()};
+}
+
+// Checkpoints are interchangeable: 5 steps of one then 5 of the other equal 10 of LibTorch's, and
+// the state was found under LibTorch's own key (its step count continued to 10).
+TEST(FusedAdamTest, ItsStateContinuesInLibTorchsAdamAndBack) {
+  auto o = torch::optim::AdamOptions(1e-2).betas({0.9, 0.98});
+  const std::vector<torch::Tensor> reference = Train<torch::optim::Adam>(o, 10);
+  auto [to_libtorch, steps1] = Handover<FusedAdam, torch::optim::Adam>(o);
+  ExpectClose(to_libtorch, reference);
+  EXPECT_EQ(steps1, 10);
+  auto [to_fused, steps2] = Handover<torch::optim::Adam, FusedAdam>(o);
+  ExpectClose(to_fused, reference);
+  EXPECT_EQ(steps2, 10);
 }
 
 TEST(FusedAdamTest, NonContiguousParametersFallBackToLibTorch) {
