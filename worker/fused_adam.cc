@@ -49,12 +49,13 @@ bool IsDenseCpuFloat(const torch::Tensor& t) {
 using torch_compat::OptimizerStateKey;
 
 // Optimizer::state_'s type (its key differs between LibTorch versions).
-using StateMap = decltype(std::declval<torch::optim::Adam&>().state());
+using StateMap =
+    std::remove_reference_t<decltype(std::declval<torch::optim::Optimizer&>().state())>;
 
 // Whether every parameter with a gradient can take the fused loop (and no group asks for amsgrad).
 template <typename State, typename Options>
 bool AllFusable(const std::vector<torch::optim::OptimizerParamGroup>& groups,
-                const std::remove_reference_t<StateMap>& state) {
+                const StateMap& state) {
   for (const auto& group : groups) {
     if (static_cast<const Options&>(group.options()).amsgrad()) return false;
     for (const auto& p : group.params()) {
@@ -69,40 +70,51 @@ bool AllFusable(const std::vector<torch::optim::OptimizerParamGroup>& groups,
   return true;
 }
 
-// LibTorch's step for each parameter with a gradient: creates the state on first use, counts the
-// step, and applies `fill`'s coefficients in one pass. `fallback` (LibTorch's own step) runs
+// p's state, created (LibTorch's way: step 0, zero moments) on first use.
+template <typename State>
+State& StateOf(StateMap& state, const torch::Tensor& p) {
+  auto& slot = state[OptimizerStateKey(p)];
+  if (!slot) {
+    auto fresh = std::make_unique<State>();
+    fresh->step(0);
+    fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
+    slot = std::move(fresh);
+  }
+  return static_cast<State&>(*slot);
+}
+
+// The coefficients of step number `step` (1-based) that Adam and AdamW share.
+template <typename Options>
+Update AdamCoefficients(const Options& options, int64_t step) {
+  const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
+  const double t = static_cast<double>(step);
+  Update u;
+  u.beta1 = static_cast<float>(beta1);
+  u.one_minus_beta1 = static_cast<float>(1 - beta1);
+  u.beta2 = static_cast<float>(beta2);
+  u.one_minus_beta2 = static_cast<float>(1 - beta2);
+  u.sqrt_bias_correction2 = static_cast<float>(std::sqrt(1 - std::pow(beta2, t)));
+  u.eps = static_cast<float>(options.eps());
+  u.neg_step_size = static_cast<float>(-options.lr() / (1 - std::pow(beta1, t)));
+  return u;
+}
+
+// LibTorch's step for each parameter with a gradient: counts the step and applies the shared
+// coefficients plus `fill`'s (weight decay) in one pass. `fallback` (LibTorch's own step) runs
 // instead when a closure is given or a parameter cannot take the fused loop.
 template <typename State, typename Options, typename FallbackFn, typename FillFn>
-torch::Tensor FusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups,
-                        std::remove_reference_t<StateMap>& state, bool has_closure,
-                        FallbackFn&& fallback, FillFn&& fill) {
+torch::Tensor FusedStep(std::vector<torch::optim::OptimizerParamGroup>& groups, StateMap& state,
+                        bool has_closure, FallbackFn&& fallback, FillFn&& fill) {
   if (has_closure || !AllFusable<State, Options>(groups, state)) return fallback();
   torch::NoGradGuard no_grad;
   for (auto& group : groups) {
     const auto& options = static_cast<const Options&>(group.options());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      auto& slot = state[OptimizerStateKey(p)];
-      if (!slot) {
-        auto fresh = std::make_unique<State>();
-        fresh->step(0);
-        fresh->exp_avg(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-        fresh->exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
-        slot = std::move(fresh);
-      }
-      auto& s = static_cast<State&>(*slot);
+      State& s = StateOf<State>(state, p);
       s.step(s.step() + 1);
-      const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
-      Update u;
-      u.beta1 = static_cast<float>(beta1);
-      u.one_minus_beta1 = static_cast<float>(1 - beta1);
-      u.beta2 = static_cast<float>(beta2);
-      u.one_minus_beta2 = static_cast<float>(1 - beta2);
-      u.sqrt_bias_correction2 =
-          static_cast<float>(std::sqrt(1 - std::pow(beta2, static_cast<double>(s.step()))));
-      u.eps = static_cast<float>(options.eps());
-      u.neg_step_size =
-          static_cast<float>(-options.lr() / (1 - std::pow(beta1, static_cast<double>(s.step()))));
+      Update u = AdamCoefficients(options, s.step());
       fill(options, &u);
       ApplyUpdate(u, p.data_ptr<float>(), p.grad().data_ptr<float>(),
                   s.exp_avg().template data_ptr<float>(), s.exp_avg_sq().template data_ptr<float>(),

@@ -44,6 +44,7 @@ else
   NODES=()
   for ((i = 1; i <= NODE_COUNT; i++)); do NODES+=("node$i"); done
 fi
+NODE_LIST=$(IFS=,; echo "${NODES[*]}")  # as slurm.conf's partition line names them
 CONF=$DIR/slurm.conf
 MUNGE_SOCKET=$DIR/munge/munge.socket
 
@@ -142,7 +143,7 @@ SlurmdTimeout=60
 InactiveLimit=0
 KillWait=10
 EOF
-  local i list
+  local i
   if ((NODE_COUNT == 1)); then
     echo "NodeName=${NODES[0]} NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN" >>"$CONF.tmp"
   else  # every slurmd on this machine: its own port, its own host name (UTS namespace)
@@ -151,17 +152,14 @@ EOF
         "CPUs=$CPUS State=UNKNOWN" >>"$CONF.tmp"
     done
   fi
-  list=$(IFS=,; echo "${NODES[*]}")
-  echo "PartitionName=debug Nodes=$list Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO" \
+  echo "PartitionName=debug Nodes=$NODE_LIST Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO" \
     >>"$CONF.tmp"
   mv "$CONF.tmp" "$CONF"
 }
 
 start_slurm() {
   if pid_alive "$DIR/run/slurmctld.pid"; then
-    local list
-    list=$(IFS=,; echo "${NODES[*]}")
-    grep -qx "PartitionName=debug Nodes=$list .*" "$CONF" 2>/dev/null ||
+    grep -qx "PartitionName=debug Nodes=$NODE_LIST .*" "$CONF" 2>/dev/null ||
       die "the Slurm running in $DIR has other nodes than ${NODES[*]}; stop it first" \
         "(bash $0 stop, with the same PERFLAW_SLURM_DIR)"
     log "slurmctld already running (pid $(cat "$DIR/run/slurmctld.pid"))"

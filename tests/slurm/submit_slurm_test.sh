@@ -105,18 +105,18 @@ grep -q 'ExitCode=0:0' <<<"$info" || fail "job $JOB exit code not 0: $info"
 
 # The database: 4 points, all COMPLETED, each with one result; intact.
 "$PERFLAW" status "$DB" || fail "perflaw status exited $?"
-states=$("$PERFLAW" sql "$DB" "SELECT state || ':' || count(*) FROM points GROUP BY state" --format csv |
-  tail -n +2 | tr -d '"\r' | paste -sd' ')
+# rows SQL: the query's rows (one column) on one line, space-separated.
+rows() { "$PERFLAW" sql "$DB" "$1" --format csv | tail -n +2 | tr -d '"\r' | paste -sd' '; }
+states=$(rows "SELECT state || ':' || count(*) FROM points GROUP BY state")
 [[ $states == "COMPLETED:4" ]] || fail "points by state: '$states', expected 'COMPLETED:4'"
-results=$("$PERFLAW" sql "$DB" "SELECT count(*) FROM results" --format csv | tail -n 1 | tr -d '"\r')
+results=$(rows "SELECT count(*) FROM results")
 [[ $results == 4 ]] || fail "results rows: '$results', expected 4"
 integrity=$(sqlite3 "$DB" "PRAGMA integrity_check")
 [[ $integrity == ok ]] || fail "PRAGMA integrity_check: $integrity"
 grep -q "perflaw.sbatch: $LAUNCHER exit code 0" "$LOG" || fail "job log $LOG lacks a clean launcher exit"
 if ((NODES > 1)); then
   # Each group's ranks on one node (attempts.hosts: the real host of every rank), one group per node.
-  hosts=$("$PERFLAW" sql "$DB" "SELECT DISTINCT group_id || '=' || hosts FROM attempts ORDER BY 1" \
-    --format csv | tail -n +2 | tr -d '"\r' | paste -sd' ')
+  hosts=$(rows "SELECT DISTINCT group_id || '=' || hosts FROM attempts ORDER BY 1")
   expected=""
   for ((i = 1; i <= NODES; i++)); do expected+="${expected:+ }$((i - 1))=[node$i,node$i]"; done
   [[ $(tr -d '\\' <<<"$hosts") == "$expected" ]] ||

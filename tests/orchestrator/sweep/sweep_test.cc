@@ -14,9 +14,12 @@ namespace {
 
 // ---- Shipped configs and the command ----
 
+StatusOr<Sweep> ShippedConfig(const std::string& name) {
+  return LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/" + name, NoCache());
+}
+
 TEST(SweepConfigs, QuickstartHasASmallSyntheticGrid) {
-  StatusOr<Sweep> s =
-      LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/quickstart.yaml", NoCache());
+  StatusOr<Sweep> s = ShippedConfig("quickstart.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_GE(s->points.size(), 12u);
   ASSERT_EQ(s->datasets.size(), 1u);
@@ -26,8 +29,7 @@ TEST(SweepConfigs, QuickstartHasASmallSyntheticGrid) {
 
 TEST(SweepConfigs, StudyCpuLoadsTheSharedDatasets) {
   if (!perflaw::testing::HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
-  StatusOr<Sweep> s =
-      LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/study-cpu.yaml", NoCache());
+  StatusOr<Sweep> s = ShippedConfig("study-cpu.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->datasets.size(), 2u);
   EXPECT_GT(s->points.size(), 12u);
@@ -37,8 +39,7 @@ TEST(SweepConfigs, StudyCpuLoadsTheSharedDatasets) {
 // there and on wikipedia, amazon-video's smaller grid with one seed.
 TEST(SweepConfigs, StudyConvergenceHasItsDataAxisOnMl100kOnly) {
   if (!perflaw::testing::HaveSharedData()) GTEST_SKIP() << "no ../shared/data";
-  StatusOr<Sweep> s =
-      LoadSweep(std::string(PERFLAW_SOURCE_DIR) + "/configs/study-convergence.yaml", NoCache());
+  StatusOr<Sweep> s = ShippedConfig("study-convergence.yaml");
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ASSERT_EQ(s->datasets.size(), 3u);
   std::map<std::string, std::set<double>> fractions;
