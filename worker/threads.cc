@@ -28,7 +28,7 @@ void SetComputeThreads(uint32_t threads) {
   if (SetBlasThreadsFn set_blas = OpenBlasSetter()) {
     // One pool computes. Debian's OpenBLAS is the pthreads build: its pool and LibTorch's OpenMP
     // pool both busy-wait between jobs, and with both at t > 1 they fought over the cores (the
-    // reference point's 2-thread epoch took 3.3x its 1-thread epoch; docs/benchmarks.md). The
+    // reference point's 2-thread epoch took 2.6x its 1-thread epoch; scripts/bench/threads.sh). The
     // matrix products, most of a step's work beyond the smallest models, get the threads.
     torch::set_num_threads(1);
     set_blas(static_cast<int>(t));

@@ -7,7 +7,7 @@ namespace perflaw::worker {
 
 // Gives a point's computation `threads` CPU threads (0: one per core). With OpenBLAS (a pool of
 // its own, which LibTorch's setting does not reach) the BLAS gets them and LibTorch's intra-op pool
-// runs on 1: two spinning pools on the same cores slowed a step down 3x. With a BLAS that follows
+// runs on 1: two spinning pools on the same cores slowed a step down 2.6x. With a BLAS that follows
 // LibTorch's OpenMP pool (MKL), LibTorch gets them.
 void SetComputeThreads(uint32_t threads);
 
